@@ -1,0 +1,6 @@
+//go:build tools
+
+// Package kube pins the commands this build module produces.
+package kube
+
+import _ "k8s.io/kubernetes/cmd/kube-apiserver"

@@ -1,0 +1,52 @@
+package identity
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// roleARN matches arn:<partition>:iam::<12 digits>:role/<path/><name>.
+// Partitions are "aws" and its suffixed forms (aws-cn, aws-us-gov, aws-iso-b,
+// ...). Path segments and the name use the characters IAM allows in role
+// names; IAM would accept more punctuation in paths, but nothing that a real
+// path needs and a quote, "*" or a newline only ever means an injection
+// attempt or a typo.
+var roleARN = regexp.MustCompile(`^arn:aws(?:-[a-z]+)*:iam::[0-9]{12}:role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$`)
+
+// maxRoleARNLength bounds the whole ARN: IAM paths are at most 512
+// characters and names 64.
+const maxRoleARNLength = 2048
+
+// ValidateRoleARN reports why s is not an IAM role ARN, or nil.
+func ValidateRoleARN(s string) error {
+	switch {
+	case s == "":
+		return fmt.Errorf("is empty")
+	case len(s) > maxRoleARNLength:
+		return fmt.Errorf("is %d characters long, longer than any IAM role ARN", len(s))
+	case strings.TrimSpace(s) != s:
+		return fmt.Errorf("%q has leading or trailing white space", s)
+	case !roleARN.MatchString(s):
+		return fmt.Errorf("%q is not an IAM role ARN (want arn:<partition>:iam::<12-digit account>:role/[<path>/]<name>)", s)
+	}
+	return nil
+}
+
+// ValidateAudience reports why s cannot be a token audience, or nil. Any
+// printable string without white space works for the API server; the limit
+// keeps a pasted document out of the token.
+func ValidateAudience(s string) error {
+	if s == "" {
+		return fmt.Errorf("is empty")
+	}
+	if len(s) > 256 {
+		return fmt.Errorf("is %d characters long (at most 256)", len(s))
+	}
+	for _, r := range s {
+		if r <= ' ' || r == 0x7f || r == '\uFFFD' {
+			return fmt.Errorf("%q contains white space or a control character", s)
+		}
+	}
+	return nil
+}

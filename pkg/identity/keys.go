@@ -1,0 +1,49 @@
+package identity
+
+// DefaultPrefix is the annotation prefix used unless --annotation-prefix says
+// otherwise. It matches the EKS pod identity webhook, so manifests written for
+// it work unchanged.
+const DefaultPrefix = "eks.amazonaws.com"
+
+// Annotation names, relative to the prefix ("<prefix>/<name>").
+const (
+	// RoleARN on a ServiceAccount opts its Pods in: the IAM role to assume.
+	RoleARN = "role-arn"
+	// Audience on a ServiceAccount overrides the token audience flag.
+	Audience = "audience"
+	// STSRegionalEndpoints on a ServiceAccount ("true" or "false") overrides
+	// the --sts-regional-endpoints flag in both directions.
+	STSRegionalEndpoints = "sts-regional-endpoints"
+	// TokenExpiration (seconds) on a Pod or a ServiceAccount; the Pod's wins.
+	TokenExpiration = "token-expiration"
+	// SkipContainers on a Pod: comma-separated container names that get nothing.
+	SkipContainers = "skip-containers"
+	// SkipPodIdentityWebhook as a Pod label or annotation opts the Pod out.
+	// Its presence is what counts, whatever its value, so that it agrees with
+	// the webhook configuration's objectSelector (key DoesNotExist).
+	SkipPodIdentityWebhook = "skip-pod-identity-webhook"
+)
+
+// Token lifetime bounds, in seconds. The API server refuses projected tokens
+// shorter than 10 minutes; AWS refuses web identity tokens valid for more
+// than a day.
+const (
+	MinTokenExpiration     int64 = 600
+	MaxTokenExpiration     int64 = 86400
+	DefaultTokenExpiration int64 = 86400
+)
+
+// DefaultAudience is the audience AWS STS expects in web identity tokens.
+const DefaultAudience = "sts.amazonaws.com"
+
+// Keys renders annotation names under one prefix.
+type Keys struct{ Prefix string }
+
+// Key returns "<prefix>/<name>".
+func (k Keys) Key(name string) string { return k.Prefix + "/" + name }
+
+// ServiceAccountKeys lists the ServiceAccount annotations the webhook reads,
+// so a cache can keep those and drop everything else.
+func (k Keys) ServiceAccountKeys() []string {
+	return []string{k.Key(RoleARN), k.Key(Audience), k.Key(STSRegionalEndpoints), k.Key(TokenExpiration)}
+}

@@ -1,0 +1,136 @@
+package mutate
+
+import (
+	"fmt"
+	"path"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
+)
+
+// Apply returns a copy of pod that carries plan's identity, and warnings for
+// what it left alone because the Pod already set it.
+//
+// It adds, and never overwrites:
+//   - a projected service account token volume named VolumeName (unless a
+//     volume of that name exists);
+//   - to every container, init container and native sidecar not named in
+//     plan.SkipContainers: a read-only mount of that volume at plan.MountPath,
+//     AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE (neither, when the
+//     container sets either already), AWS_STS_REGIONAL_ENDPOINTS=regional when
+//     asked for and unset, and AWS_REGION with AWS_DEFAULT_REGION when a
+//     region is planned and the container sets neither.
+func Apply(pod *corev1.Pod, plan identity.Plan) (*corev1.Pod, []string) {
+	out := pod.DeepCopy()
+	m := mutation{plan: plan, tokenPath: tokenPath(plan.MountPath, IsWindows(pod))}
+
+	touched := false
+	for i := range out.Spec.InitContainers {
+		touched = m.container(&out.Spec.InitContainers[i], "init container") || touched
+	}
+	for i := range out.Spec.Containers {
+		touched = m.container(&out.Spec.Containers[i], "container") || touched
+	}
+	// A Pod whose every container is skipped gets no volume either: nothing
+	// would read it.
+	if touched && !slices.ContainsFunc(out.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == VolumeName }) {
+		out.Spec.Volumes = append(out.Spec.Volumes, tokenVolume(plan))
+	}
+	return out, m.warnings
+}
+
+type mutation struct {
+	plan      identity.Plan
+	tokenPath string
+	warnings  []string
+}
+
+// container mutates c in place and reports whether it is to carry the
+// identity (and so needs the volume), even if it already had all of it.
+func (m *mutation) container(c *corev1.Container, kind string) bool {
+	if m.plan.SkipContainers[c.Name] {
+		return false
+	}
+	m.mount(c, kind)
+
+	role, hasRole := lookupEnv(c.Env, EnvRoleARN)
+	file, hasFile := lookupEnv(c.Env, EnvWebIdentityTokenFile)
+	switch {
+	case !hasRole && !hasFile:
+		c.Env = append(c.Env,
+			corev1.EnvVar{Name: EnvRoleARN, Value: m.plan.RoleARN},
+			corev1.EnvVar{Name: EnvWebIdentityTokenFile, Value: m.tokenPath})
+	case role == m.plan.RoleARN && file == m.tokenPath:
+		// Our own output, seen again on reinvocation.
+	default:
+		m.warn("%s %q already sets %s or %s; left as it is, so it does not use role %s", kind, c.Name, EnvRoleARN, EnvWebIdentityTokenFile, m.plan.RoleARN)
+	}
+
+	if m.plan.RegionalSTS {
+		addEnvIfUnset(c, EnvSTSRegionalEndpoints, "regional")
+	}
+	if m.plan.Region != "" {
+		_, hasRegion := lookupEnv(c.Env, EnvRegion)
+		_, hasDefault := lookupEnv(c.Env, EnvDefaultRegion)
+		if !hasRegion && !hasDefault {
+			c.Env = append(c.Env,
+				corev1.EnvVar{Name: EnvRegion, Value: m.plan.Region},
+				corev1.EnvVar{Name: EnvDefaultRegion, Value: m.plan.Region})
+		}
+	}
+	return true
+}
+
+// mount adds the token mount unless the container has it, or has something
+// else at the same path (the API server would reject a second mount there).
+func (m *mutation) mount(c *corev1.Container, kind string) {
+	for _, vm := range c.VolumeMounts {
+		if vm.Name == VolumeName {
+			return
+		}
+		if path.Clean(vm.MountPath) == path.Clean(m.plan.MountPath) {
+			m.warn("%s %q already mounts volume %q at %s; the token volume was not mounted there", kind, c.Name, vm.Name, vm.MountPath)
+			return
+		}
+	}
+	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{
+		Name:      VolumeName,
+		MountPath: m.plan.MountPath,
+		ReadOnly:  true,
+	})
+}
+
+func (m *mutation) warn(format string, args ...any) {
+	m.warnings = append(m.warnings, fmt.Sprintf(format, args...))
+}
+
+func tokenVolume(plan identity.Plan) corev1.Volume {
+	expiration := plan.ExpirationSeconds
+	return corev1.Volume{
+		Name: VolumeName,
+		VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+			Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
+				Audience:          plan.Audience,
+				ExpirationSeconds: &expiration,
+				Path:              TokenFile,
+			}}},
+		}},
+	}
+}
+
+func lookupEnv(env []corev1.EnvVar, name string) (string, bool) {
+	for _, e := range env {
+		if e.Name == name {
+			return e.Value, true
+		}
+	}
+	return "", false
+}
+
+func addEnvIfUnset(c *corev1.Container, name, value string) {
+	if _, ok := lookupEnv(c.Env, name); !ok {
+		c.Env = append(c.Env, corev1.EnvVar{Name: name, Value: value})
+	}
+}

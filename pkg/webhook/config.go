@@ -1,0 +1,136 @@
+package webhook
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"path"
+	"regexp"
+	"time"
+
+	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
+)
+
+// Config is everything `irsa-webhook serve` is told by flags.
+type Config struct {
+	Kubeconfig             string
+	BindAddress            string
+	Port                   int
+	CertDir                string
+	MetricsBindAddress     string
+	HealthProbeBindAddress string
+	TLSMinVersion          string
+
+	AnnotationPrefix     string
+	TokenAudience        string
+	TokenMountPath       string
+	TokenExpiration      int64
+	AWSDefaultRegion     string
+	STSRegionalEndpoints bool
+
+	ServiceAccountLookupTimeout time.Duration
+}
+
+// NewConfig returns the defaults, which AddFlags shows in --help.
+func NewConfig() *Config {
+	return &Config{
+		Port:                        9443,
+		CertDir:                     "/etc/irsa-webhook/tls",
+		MetricsBindAddress:          ":8080",
+		HealthProbeBindAddress:      ":8081",
+		TLSMinVersion:               "1.2",
+		AnnotationPrefix:            identity.DefaultPrefix,
+		TokenAudience:               identity.DefaultAudience,
+		TokenMountPath:              "/var/run/secrets/eks.amazonaws.com/serviceaccount",
+		TokenExpiration:             identity.DefaultTokenExpiration,
+		ServiceAccountLookupTimeout: 2 * time.Second,
+	}
+}
+
+// AddFlags binds each flag to its field, with the field's value as default.
+func (c *Config) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.Kubeconfig, "kubeconfig", c.Kubeconfig, "Path to a kubeconfig. Default: in-cluster credentials, then $KUBECONFIG.")
+	fs.StringVar(&c.BindAddress, "bind-address", c.BindAddress, "Address the webhook listens on. Empty means all interfaces.")
+	fs.IntVar(&c.Port, "port", c.Port, "Port the webhook serves HTTPS on.")
+	fs.StringVar(&c.CertDir, "cert-dir", c.CertDir, "Directory holding the serving certificate and key as tls.crt and tls.key (RSA or ECDSA); reloaded when they change.")
+	fs.StringVar(&c.MetricsBindAddress, "metrics-bind-address", c.MetricsBindAddress, "Address of the Prometheus metrics endpoint (plain HTTP). \"0\" disables it.")
+	fs.StringVar(&c.HealthProbeBindAddress, "health-probe-bind-address", c.HealthProbeBindAddress, "Address of /healthz and /readyz (plain HTTP).")
+	fs.StringVar(&c.TLSMinVersion, "tls-min-version", c.TLSMinVersion, "Lowest TLS version accepted: 1.2 or 1.3.")
+	fs.StringVar(&c.AnnotationPrefix, "annotation-prefix", c.AnnotationPrefix, "Prefix of the ServiceAccount and Pod annotations read.")
+	fs.StringVar(&c.TokenAudience, "token-audience", c.TokenAudience, "Audience of the projected token, unless the ServiceAccount's <prefix>/audience says otherwise.")
+	fs.StringVar(&c.TokenMountPath, "token-mount-path", c.TokenMountPath, "Where the token volume is mounted in each container.")
+	fs.Int64Var(&c.TokenExpiration, "token-expiration", c.TokenExpiration, fmt.Sprintf("Token lifetime in seconds, [%d, %d], unless an annotation says otherwise.", identity.MinTokenExpiration, identity.MaxTokenExpiration))
+	fs.StringVar(&c.AWSDefaultRegion, "aws-default-region", c.AWSDefaultRegion, "When set, containers that set neither get AWS_REGION and AWS_DEFAULT_REGION.")
+	fs.BoolVar(&c.STSRegionalEndpoints, "sts-regional-endpoints", c.STSRegionalEndpoints, "Set AWS_STS_REGIONAL_ENDPOINTS=regional, unless the ServiceAccount's <prefix>/sts-regional-endpoints says otherwise.")
+	fs.DurationVar(&c.ServiceAccountLookupTimeout, "service-account-lookup-timeout", c.ServiceAccountLookupTimeout, "Bound on a live ServiceAccount GET when the cache misses; the pod is denied when it runs out.")
+}
+
+var region = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+
+// Validate reports every bad flag at once, each by its name.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(flag, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("--%s: %s", flag, fmt.Sprintf(format, args...)))
+	}
+	if c.BindAddress != "" && net.ParseIP(c.BindAddress) == nil {
+		bad("bind-address", "%q is not an IP address", c.BindAddress)
+	}
+	if c.Port < 1 || c.Port > 65535 {
+		bad("port", "%d is not a port number (1-65535)", c.Port)
+	}
+	if c.CertDir == "" {
+		bad("cert-dir", "must not be empty")
+	}
+	if _, err := TLSVersion(c.TLSMinVersion); err != nil {
+		bad("tls-min-version", "%v", err)
+	}
+	if msgs := validation.IsDNS1123Subdomain(c.AnnotationPrefix); len(msgs) > 0 {
+		bad("annotation-prefix", "%q is not a DNS subdomain: %s", c.AnnotationPrefix, msgs[0])
+	}
+	if err := identity.ValidateAudience(c.TokenAudience); err != nil {
+		bad("token-audience", "%v", err)
+	}
+	if !path.IsAbs(c.TokenMountPath) || path.Clean(c.TokenMountPath) == "/" {
+		bad("token-mount-path", "%q must be an absolute path below /", c.TokenMountPath)
+	}
+	if c.TokenExpiration < identity.MinTokenExpiration || c.TokenExpiration > identity.MaxTokenExpiration {
+		bad("token-expiration", "%d is outside [%d, %d] seconds", c.TokenExpiration, identity.MinTokenExpiration, identity.MaxTokenExpiration)
+	}
+	if c.AWSDefaultRegion != "" && !region.MatchString(c.AWSDefaultRegion) {
+		bad("aws-default-region", "%q does not look like an AWS region (e.g. us-west-2)", c.AWSDefaultRegion)
+	}
+	// The API server waits at most 30s for a webhook; the lookup must leave
+	// time to answer.
+	if c.ServiceAccountLookupTimeout <= 0 || c.ServiceAccountLookupTimeout > 10*time.Second {
+		bad("service-account-lookup-timeout", "%s is outside (0, 10s]", c.ServiceAccountLookupTimeout)
+	}
+	return errors.Join(errs...)
+}
+
+// Defaults are the flag values the identity decision falls back to.
+func (c *Config) Defaults() identity.Defaults {
+	return identity.Defaults{
+		Prefix:            c.AnnotationPrefix,
+		Audience:          c.TokenAudience,
+		MountPath:         path.Clean(c.TokenMountPath),
+		ExpirationSeconds: c.TokenExpiration,
+		Region:            c.AWSDefaultRegion,
+		RegionalSTS:       c.STSRegionalEndpoints,
+	}
+}
+
+// TLSVersion maps "1.2" or "1.3" to its crypto/tls constant.
+func TLSVersion(s string) (uint16, error) {
+	switch s {
+	case "1.2":
+		return tls.VersionTLS12, nil
+	case "1.3":
+		return tls.VersionTLS13, nil
+	}
+	return 0, fmt.Errorf("%q is not a supported TLS version (1.2 or 1.3)", s)
+}

@@ -1,0 +1,10 @@
+// Package webhook is the admission handler: it decodes a Pod CREATE, looks
+// up the Pod's ServiceAccount, asks package identity what the Pod gets, has
+// package mutate write it, and answers with the difference as a JSON patch.
+//
+// Every outcome maps to one response (see respond): not opted in → allowed
+// without a patch; an undecodable request → 400; a ServiceAccount that cannot
+// be looked up → denied, so a Pod that should have had credentials is never
+// admitted without them; our own failure → 500. Soft problems become
+// admission warnings, which kubectl shows to the person who made the Pod.
+package webhook

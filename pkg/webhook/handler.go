@@ -1,0 +1,150 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+	sigsjson "sigs.k8s.io/json"
+
+	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
+	"github.com/irsa-webhook/irsa-webhook/pkg/mutate"
+	"github.com/irsa-webhook/irsa-webhook/pkg/sacache"
+)
+
+// ServiceAccounts looks up a ServiceAccount's annotations. An error means the
+// answer is unknown, and the Pod is denied rather than guessed about.
+type ServiceAccounts interface {
+	Get(ctx context.Context, namespace, name string) (sacache.Entry, error)
+}
+
+// Handler is the Pod mutating admission handler.
+type Handler struct {
+	Defaults        identity.Defaults
+	ServiceAccounts ServiceAccounts
+	// Metrics may be nil.
+	Metrics *Metrics
+}
+
+var _ admission.Handler = (*Handler)(nil)
+
+var podResource = metav1.GroupVersionResource{Version: "v1", Resource: "pods"}
+
+// Handle answers one AdmissionRequest.
+func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.Response {
+	start := time.Now()
+	r := h.decide(ctx, req)
+	h.Metrics.observe(r.outcome, time.Since(start))
+	if r.outcome != outcomeIgnored {
+		log.FromContext(ctx).Info("admission decision",
+			"namespace", req.Namespace, "pod", r.podName, "serviceAccount", r.serviceAccount,
+			"outcome", r.outcome, "reason", r.reason, "warnings", len(r.response.Warnings))
+	}
+	return r.response
+}
+
+// result is one decision: the response and what to log and count about it.
+type result struct {
+	outcome        outcome
+	reason         string
+	podName        string
+	serviceAccount string
+	response       admission.Response
+}
+
+func (h *Handler) decide(ctx context.Context, req admission.Request) result {
+	if req.UID == "" {
+		return errored(http.StatusBadRequest, fmt.Errorf("admission request has no uid"))
+	}
+	if req.Resource != podResource || req.SubResource != "" || req.Operation != admissionv1.Create {
+		return result{outcome: outcomeIgnored, response: admission.Allowed("")}
+	}
+	if len(req.Object.Raw) == 0 {
+		return errored(http.StatusBadRequest, fmt.Errorf("admission request for a pod has no object"))
+	}
+	pod := &corev1.Pod{}
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(req.Object.Raw, pod); err != nil {
+		return errored(http.StatusBadRequest, fmt.Errorf("decode pod: %w", err))
+	}
+
+	r := result{podName: podName(pod), serviceAccount: pod.Spec.ServiceAccountName}
+	if r.serviceAccount == "" {
+		r.serviceAccount = "default"
+	}
+	namespace := req.Namespace
+	if namespace == "" {
+		namespace = pod.Namespace
+	}
+
+	// The opt-out needs no lookup; check it before paying for one.
+	if d := identity.Resolve(h.Defaults, nil, pod.Labels, pod.Annotations); d.Reason == identity.ReasonOptedOut {
+		return r.with(outcomeSkipped, d.Reason, admission.Allowed(""))
+	}
+
+	sa, err := h.ServiceAccounts.Get(ctx, namespace, r.serviceAccount)
+	if err != nil {
+		return r.with(outcomeDenied, err.Error(), denied(fmt.Sprintf(
+			"irsa-webhook could not look up service account %s/%s to decide whether this pod gets AWS credentials: %v; "+
+				"the pod was not admitted without them, retry shortly", namespace, r.serviceAccount, err)))
+	}
+
+	d := identity.Resolve(h.Defaults, sa.Annotations, pod.Labels, pod.Annotations)
+	if d.Plan == nil {
+		return r.with(outcomeSkipped, d.Reason, admission.Allowed("").WithWarnings(d.Warnings...))
+	}
+
+	mutated, warnings := mutate.Apply(pod, *d.Plan)
+	resp, err := patch(pod, mutated)
+	if err != nil {
+		return r.with(outcomeError, err.Error(), admission.Errored(http.StatusInternalServerError, err))
+	}
+	return r.with(outcomeMutated, "", resp.WithWarnings(append(d.Warnings, warnings...)...))
+}
+
+// patch diffs the Pod as decoded against the mutated Pod. Both sides are the
+// typed Pod re-encoded, so fields the compiled API does not know (a newer
+// cluster's) are absent from both and the patch never touches them: applied
+// to the raw object the API server sent, it only adds what we added.
+func patch(original, mutated *corev1.Pod) (admission.Response, error) {
+	before, err := json.Marshal(original)
+	if err != nil {
+		return admission.Response{}, fmt.Errorf("encode pod: %w", err)
+	}
+	after, err := json.Marshal(mutated)
+	if err != nil {
+		return admission.Response{}, fmt.Errorf("encode mutated pod: %w", err)
+	}
+	return admission.PatchResponseFromRaw(before, after), nil
+}
+
+func (r result) with(o outcome, reason string, resp admission.Response) result {
+	r.outcome, r.reason, r.response = o, reason, resp
+	return r
+}
+
+func errored(code int32, err error) result {
+	return result{outcome: outcomeError, reason: err.Error(), response: admission.Errored(code, err)}
+}
+
+// denied refuses the Pod with 503, which tells clients the refusal is
+// temporary. Unlike an error it holds whatever the webhook's failurePolicy.
+func denied(message string) admission.Response {
+	resp := admission.Denied(message)
+	resp.Result.Code = http.StatusServiceUnavailable
+	resp.Result.Reason = metav1.StatusReasonServiceUnavailable
+	return resp
+}
+
+func podName(pod *corev1.Pod) string {
+	if pod.Name != "" {
+		return pod.Name
+	}
+	return pod.GenerateName
+}
