@@ -11,6 +11,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/irsa-webhook/irsa-webhook/pkg/sacache"
@@ -89,3 +90,7 @@ func indent(t *testing.T, v any) []byte {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+var metaTypeAdmissionReview = metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"}
+
+func typesUID(s string) types.UID { return types.UID(s) }

@@ -27,6 +27,6 @@ func NewServer(cfg *Config, handler admission.Handler) ctrlwebhook.Server {
 			c.CipherSuites = suites
 		}},
 	})
-	srv.Register(MutatePath, &admission.Webhook{Handler: handler})
+	srv.Register(MutatePath, checkReview(&admission.Webhook{Handler: handler}))
 	return srv
 }
