@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -56,7 +57,9 @@ type Cache struct {
 	informer cache.SharedIndexInformer
 	opts     Options
 	flights  singleflight.Group
-	slots    chan struct{}
+	// waiting counts callers waiting on a live lookup.
+	waiting atomic.Int64
+	slots   chan struct{}
 
 	mu   sync.Mutex
 	live map[string]liveEntry
@@ -182,6 +185,8 @@ func (c *Cache) lookup(ctx context.Context, namespace, name string) (Entry, erro
 		c.mu.Unlock()
 		return e, nil
 	})
+	c.waiting.Add(1)
+	defer c.waiting.Add(-1)
 	select {
 	case r := <-ch:
 		if r.Err != nil {

@@ -1,0 +1,53 @@
+package identity
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestValidateRoleARN(t *testing.T) {
+	valid := []string{
+		"arn:aws:iam::111122223333:role/app",
+		"arn:aws-cn:iam::111122223333:role/app",
+		"arn:aws-us-gov:iam::111122223333:role/path/to/app",
+		"arn:aws-iso-b:iam::111122223333:role/a+b=c,d.e@f-g_h",
+		"arn:aws:iam::111122223333:role/" + strings.Repeat("n", 64),
+	}
+	for _, s := range valid {
+		if err := ValidateRoleARN(s); err != nil {
+			t.Errorf("%q: %v", s, err)
+		}
+	}
+	invalid := map[string]string{
+		"":                                                                   "empty",
+		" arn:aws:iam::111122223333:role/app":                                "white space",
+		"arn:aws:iam::1111:role/app":                                         "not an IAM role ARN",
+		"arn:aws:iam::111122223333:user/app":                                 "not an IAM role ARN",
+		"arn:aws:s3:::bucket":                                                "not an IAM role ARN",
+		"arn:gcp:iam::111122223333:role/app":                                 "not an IAM role ARN",
+		"arn:aws:iam::111122223333:role/":                                    "not an IAM role ARN",
+		"arn:aws:iam::111122223333:role/*":                                   "not an IAM role ARN",
+		"arn:aws:iam::111122223333:role/a\nb":                                "not an IAM role ARN",
+		"arn:aws:iam::111122223333:role/a\"b":                                "not an IAM role ARN",
+		"arn:aws:iam::111122223333:role/app\n":                               "white space",
+		"arn:aws:iam::111122223333:role/" + strings.Repeat("n", 65):          "not an IAM role ARN",
+		"arn:aws:iam::111122223333:role/" + strings.Repeat("p/", 1100) + "n": "longer than any",
+	}
+	for s, want := range invalid {
+		err := ValidateRoleARN(s)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: got %v, want an error mentioning %q", s, err, want)
+		}
+	}
+}
+
+func TestValidateAudience(t *testing.T) {
+	for s, ok := range map[string]bool{
+		"sts.amazonaws.com": true, "minio": true, "https://example.com/aud": true,
+		"": false, "a b": false, "a\tb": false, "\x00": false, strings.Repeat("a", 257): false,
+	} {
+		if err := ValidateAudience(s); (err == nil) != ok {
+			t.Errorf("%q: got %v, want ok=%t", s, err, ok)
+		}
+	}
+}

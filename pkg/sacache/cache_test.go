@@ -1,0 +1,211 @@
+package sacache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	metadatafake "k8s.io/client-go/metadata/fake"
+	clienttesting "k8s.io/client-go/testing"
+)
+
+const prefix = "eks.amazonaws.com"
+
+func sa(namespace, name string, created time.Time, annotations map[string]string) *metav1.PartialObjectMetadata {
+	return &metav1.PartialObjectMetadata{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: namespace, Name: name, CreationTimestamp: metav1.NewTime(created),
+			Annotations: annotations, Labels: map[string]string{"dropped": "yes"},
+		},
+	}
+}
+
+func newFake(t *testing.T, objs ...runtime.Object) *metadatafake.FakeMetadataClient {
+	t.Helper()
+	scheme := metadatafake.NewTestScheme()
+	if err := metav1.AddMetaToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	return metadatafake.NewSimpleMetadataClient(scheme, objs...)
+}
+
+// countGets counts live GETs; when gate is not nil each GET waits for it.
+func countGets(client *metadatafake.FakeMetadataClient, gate chan struct{}, fail error) *atomic.Int64 {
+	var n atomic.Int64
+	client.PrependReactor("get", "serviceaccounts", func(clienttesting.Action) (bool, runtime.Object, error) {
+		n.Add(1)
+		if gate != nil {
+			<-gate
+		}
+		if fail != nil {
+			return true, nil, fail
+		}
+		return false, nil, nil
+	})
+	return &n
+}
+
+func started(t *testing.T, c *Cache) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() { _ = c.Start(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !c.HasSynced() {
+		if time.Now().After(deadline) {
+			t.Fatal("cache did not sync")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+var old = time.Now().Add(-time.Hour)
+
+func TestCachedServiceAccountNeedsNoLookup(t *testing.T) {
+	client := newFake(t, sa("ns", "app", old, map[string]string{prefix + "/role-arn": "arn", "other.io/x": "y"}))
+	gets := countGets(client, nil, nil)
+	c := New(client, Options{Prefix: prefix})
+	started(t, c)
+
+	got, err := c.Get(context.Background(), "ns", "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Entry{Found: true, Annotations: map[string]string{prefix + "/role-arn": "arn"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if n := gets.Load(); n != 0 {
+		t.Errorf("%d live GETs for a cached service account", n)
+	}
+	// Only what Get needs is stored.
+	obj, _, _ := c.informer.GetStore().GetByKey("ns/app")
+	if m := obj.(*metav1.PartialObjectMetadata); m.Labels != nil || len(m.Annotations) != 1 {
+		t.Errorf("cache keeps more than the prefixed annotations: %+v", m.ObjectMeta)
+	}
+}
+
+func TestOldUnannotatedServiceAccountIsTrusted(t *testing.T) {
+	client := newFake(t, sa("ns", "plain", old, nil))
+	gets := countGets(client, nil, nil)
+	c := New(client, Options{Prefix: prefix})
+	started(t, c)
+	got, err := c.Get(context.Background(), "ns", "plain")
+	if err != nil || !got.Found || got.Annotations != nil || gets.Load() != 0 {
+		t.Errorf("got %+v, %v after %d GETs; want found, no annotations, no GET", got, err, gets.Load())
+	}
+}
+
+// A miss goes to the API server; concurrent misses for one key share one
+// GET, and the answer is remembered.
+func TestMissSharesOneLiveLookup(t *testing.T) {
+	client := newFake(t, sa("ns", "new", time.Now(), map[string]string{prefix + "/role-arn": "arn"}))
+	gate := make(chan struct{})
+	gets := countGets(client, gate, nil)
+	c := New(client, Options{Prefix: prefix}) // not started: every key misses
+
+	const callers = 20
+	var wg sync.WaitGroup
+	results := make(chan Entry, callers)
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e, err := c.Get(context.Background(), "ns", "new")
+			if err != nil {
+				t.Error(err)
+			}
+			results <- e
+		}()
+	}
+	waitFor(t, func() bool { return c.waiting.Load() == callers })
+	close(gate)
+	wg.Wait()
+	close(results)
+	for e := range results {
+		if !e.Found || e.Annotations[prefix+"/role-arn"] != "arn" {
+			t.Errorf("caller got %+v", e)
+		}
+	}
+	if n := gets.Load(); n != 1 {
+		t.Errorf("%d live GETs for %d concurrent misses, want 1", n, callers)
+	}
+	if _, err := c.Get(context.Background(), "ns", "new"); err != nil || gets.Load() != 1 {
+		t.Errorf("answer not remembered: %v, %d GETs", err, gets.Load())
+	}
+}
+
+func TestYoungUnannotatedServiceAccountIsCheckedLive(t *testing.T) {
+	client := newFake(t, sa("ns", "young", time.Now(), nil))
+	c := New(client, Options{Prefix: prefix})
+	started(t, c)
+	// The annotation lands on the API server; the watch has not delivered it.
+	client.PrependReactor("get", "serviceaccounts", func(clienttesting.Action) (bool, runtime.Object, error) {
+		return true, sa("ns", "young", time.Now(), map[string]string{prefix + "/role-arn": "arn"}), nil
+	})
+	gets := countGets(client, nil, nil) // runs first, then falls through
+	got, err := c.Get(context.Background(), "ns", "young")
+	if err != nil || got.Annotations[prefix+"/role-arn"] != "arn" {
+		t.Fatalf("got %+v, %v; want the live annotation", got, err)
+	}
+	if gets.Load() != 1 {
+		t.Errorf("%d live GETs, want 1", gets.Load())
+	}
+}
+
+func TestMissingServiceAccountIsNotAnError(t *testing.T) {
+	c := New(newFake(t), Options{Prefix: prefix})
+	got, err := c.Get(context.Background(), "ns", "nobody")
+	if err != nil || got.Found {
+		t.Errorf("got %+v, %v; want not found and no error", got, err)
+	}
+}
+
+func TestFailedLookupIsAnError(t *testing.T) {
+	client := newFake(t)
+	countGets(client, nil, errors.New("connection refused"))
+	c := New(client, Options{Prefix: prefix})
+	_, err := c.Get(context.Background(), "ns", "app")
+	if err == nil || err.Error() != "get service account ns/app: connection refused" {
+		t.Errorf("got %v", err)
+	}
+	// Failures are not remembered: the next call asks again.
+	if _, ok := c.fresh("ns/app"); ok {
+		t.Error("a failure was cached")
+	}
+}
+
+func TestLookupIsBoundedInTime(t *testing.T) {
+	client := newFake(t)
+	gate := make(chan struct{})
+	t.Cleanup(func() { close(gate) })
+	client.PrependReactor("get", "serviceaccounts", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		<-gate // a server that never answers; the fake ignores contexts
+		return true, nil, errors.New("too late")
+	})
+	c := New(client, Options{Prefix: prefix, LookupTimeout: 50 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := c.Get(ctx, "ns", "app"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("got %v, want a deadline error", err)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal(fmt.Errorf("condition not met within 10s"))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
