@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -15,15 +14,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/irsa-webhook/irsa-webhook/pkg/sacache"
 	"github.com/irsa-webhook/irsa-webhook/pkg/webhook"
 )
-
-// MutatePath is where the webhook answers AdmissionReviews.
-const MutatePath = "/mutate"
 
 // shutdownTimeout bounds graceful shutdown: in-flight admissions finish,
 // new connections are refused.
@@ -65,21 +59,11 @@ func runServe(ctx context.Context, cfg *webhook.Config) error {
 		return err
 	}
 	restCfg.UserAgent = "irsa-webhook"
-	minTLS, _ := webhook.TLSVersion(cfg.TLSMinVersion) // checked by Validate
-
 	grace := shutdownTimeout
 	mgr, err := ctrl.NewManager(restCfg, manager.Options{
 		Metrics:                 metricsserver.Options{BindAddress: cfg.MetricsBindAddress},
 		HealthProbeBindAddress:  cfg.HealthProbeBindAddress,
 		GracefulShutdownTimeout: &grace,
-		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
-			Host:     cfg.BindAddress,
-			Port:     cfg.Port,
-			CertDir:  cfg.CertDir,
-			CertName: "tls.crt",
-			KeyName:  "tls.key",
-			TLSOpts:  []func(*tls.Config){func(c *tls.Config) { c.MinVersion = minTLS }},
-		}),
 	})
 	if err != nil {
 		return fmt.Errorf("set up manager: %w", err)
@@ -98,11 +82,14 @@ func runServe(ctx context.Context, cfg *webhook.Config) error {
 		return err
 	}
 
-	mgr.GetWebhookServer().Register(MutatePath, &admission.Webhook{Handler: &webhook.Handler{
+	srv := webhook.NewServer(cfg, &webhook.Handler{
 		Defaults:        cfg.Defaults(),
 		ServiceAccounts: sas,
 		Metrics:         webhook.NewMetrics(ctrlmetrics.Registry),
-	}})
+	})
+	if err := mgr.Add(srv); err != nil {
+		return err
+	}
 
 	if err := errors.Join(
 		mgr.AddHealthzCheck("ping", healthz.Ping),
@@ -112,7 +99,7 @@ func runServe(ctx context.Context, cfg *webhook.Config) error {
 			}
 			return nil
 		}),
-		mgr.AddReadyzCheck("webhook-server", mgr.GetWebhookServer().StartedChecker()),
+		mgr.AddReadyzCheck("webhook-server", srv.StartedChecker()),
 	); err != nil {
 		return err
 	}
