@@ -238,4 +238,3 @@ func runDiscoveryExport(ctx context.Context, cfg *discovery.ExportConfig, out io
 	fmt.Fprintf(out, "keys: %d (%v)\n", len(docs.KeyIDs), docs.KeyIDs)
 	return nil
 }
-

@@ -29,12 +29,12 @@ var claimsSupported = []string{"aud", "exp", "iat", "iss", "jti", "kubernetes.io
 // providerConfig is the OpenID provider configuration, in the field order
 // kube-apiserver writes, plus claims_supported.
 type providerConfig struct {
-	Issuer           string   `json:"issuer"`
-	JWKSURI          string   `json:"jwks_uri"`
-	ResponseTypes    []string `json:"response_types_supported"`
-	SubjectTypes     []string `json:"subject_types_supported"`
-	SigningAlgs      []string `json:"id_token_signing_alg_values_supported"`
-	ClaimsSupported  []string `json:"claims_supported"`
+	Issuer          string   `json:"issuer"`
+	JWKSURI         string   `json:"jwks_uri"`
+	ResponseTypes   []string `json:"response_types_supported"`
+	SubjectTypes    []string `json:"subject_types_supported"`
+	SigningAlgs     []string `json:"id_token_signing_alg_values_supported"`
+	ClaimsSupported []string `json:"claims_supported"`
 }
 
 // Documents are the rendered discovery documents, immutable once made.
