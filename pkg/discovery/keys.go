@@ -81,36 +81,42 @@ func parseBlock(block *pem.Block) (crypto.PublicKey, error) {
 	if len(block.Headers) != 0 {
 		return nil, errors.New("encrypted or annotated PEM blocks are not supported")
 	}
+	var (
+		pub crypto.PublicKey
+		err error
+	)
 	switch block.Type {
 	case blockPublicKey:
-		return x509.ParsePKIXPublicKey(block.Bytes)
+		pub, err = x509.ParsePKIXPublicKey(block.Bytes)
 	case blockRSAPublicKey:
-		return x509.ParsePKCS1PublicKey(block.Bytes)
+		pub, err = x509.ParsePKCS1PublicKey(block.Bytes)
 	case blockRSAPrivateKey:
-		k, err := x509.ParsePKCS1PrivateKey(block.Bytes)
-		if err != nil {
-			return nil, err
+		var k *rsa.PrivateKey
+		if k, err = x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
+			pub = &k.PublicKey
 		}
-		return &k.PublicKey, nil
 	case blockECPrivateKey:
-		k, err := x509.ParseECPrivateKey(block.Bytes)
-		if err != nil {
-			return nil, err
+		var k *ecdsa.PrivateKey
+		if k, err = x509.ParseECPrivateKey(block.Bytes); err == nil {
+			pub = &k.PublicKey
 		}
-		return &k.PublicKey, nil
 	case blockPrivateKey:
-		k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-		if err != nil {
-			return nil, err
+		var k any
+		if k, err = x509.ParsePKCS8PrivateKey(block.Bytes); err == nil {
+			signer, ok := k.(crypto.Signer)
+			if !ok {
+				return nil, fmt.Errorf("unsupported private key type %T", k)
+			}
+			pub = signer.Public()
 		}
-		signer, ok := k.(crypto.Signer)
-		if !ok {
-			return nil, fmt.Errorf("unsupported private key type %T", k)
-		}
-		return signer.Public(), nil
+	default:
+		return nil, fmt.Errorf("unsupported PEM block type; want %s, %s, %s, %s or %s",
+			blockPublicKey, blockRSAPublicKey, blockRSAPrivateKey, blockPrivateKey, blockECPrivateKey)
 	}
-	return nil, fmt.Errorf("unsupported PEM block type; want %s, %s, %s, %s or %s",
-		blockPublicKey, blockRSAPublicKey, blockRSAPrivateKey, blockPrivateKey, blockECPrivateKey)
+	if err != nil {
+		return nil, fmt.Errorf("decode key: %w", err)
+	}
+	return pub, nil
 }
 
 // checkPublicKey accepts the key types AWS IAM verifies and kube-apiserver
