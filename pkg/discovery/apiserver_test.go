@@ -217,7 +217,10 @@ func TestAPIServerSourceRecovers(t *testing.T) {
 	if f.pub.FreshCheck(nil) == nil {
 		t.Fatal("not stale after 10 minutes without a refresh")
 	}
-	f.api.set(func(a *fakeAPIServer) { a.status = 0; a.jwks = apiserverJWKS(t, jwksFromFiles(t, "rsa.pub", "rsa-rotated.pub")...) })
+	f.api.set(func(a *fakeAPIServer) {
+		a.status = 0
+		a.jwks = apiserverJWKS(t, jwksFromFiles(t, "rsa.pub", "rsa-rotated.pub")...)
+	})
 	if err := f.source.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
