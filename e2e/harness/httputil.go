@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 )
 
 func getBody(ctx context.Context, c *http.Client, url string) ([]byte, error) {
@@ -30,4 +32,23 @@ func getBody(ctx context.Context, c *http.Client, url string) ([]byte, error) {
 func httpOK(ctx context.Context, c *http.Client, url string) error {
 	_, err := getBody(ctx, c, url)
 	return err
+}
+
+// metric reads the value of an unlabelled sample from a Prometheus text
+// exposition.
+func metric(ctx context.Context, url, name string) (float64, error) {
+	body, err := getBody(ctx, http.DefaultClient, url)
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if rest, ok := strings.CutPrefix(line, name+" "); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			if err != nil {
+				return 0, fmt.Errorf("metric %s: %w", name, err)
+			}
+			return v, nil
+		}
+	}
+	return 0, fmt.Errorf("metric %s not found at %s", name, url)
 }

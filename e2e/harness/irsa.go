@@ -228,3 +228,8 @@ func getJSON(ctx context.Context, c *http.Client, url string, v any) error {
 	}
 	return nil
 }
+
+// Metric reads one unlabelled sample from the webhook's /metrics.
+func (w *Webhook) Metric(ctx context.Context, name string) (float64, error) {
+	return metric(ctx, w.MetricsURL, name)
+}
