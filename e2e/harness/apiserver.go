@@ -112,6 +112,9 @@ func (a *APIServer) args() []string {
 		"--service-account-signing-key-file=" + a.SigningKey.PrivateFile,
 		"--allow-privileged=true",
 		"--profiling=false",
+		// Close open watches (the webhook's and the discovery server's) on
+		// stop instead of hanging until the request timeout.
+		"--shutdown-watch-termination-grace-period=2s",
 		"--v=1",
 	}, verify...)
 }

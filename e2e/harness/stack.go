@@ -25,6 +25,8 @@ type Options struct {
 	// DiscoveryFromAPIServer runs the discovery server with --from-apiserver
 	// instead of --key-file with the signing key.
 	DiscoveryFromAPIServer bool
+	// DiscoveryArgs are appended to `irsa-webhook discovery serve`.
+	DiscoveryArgs []string
 	// WebhookArgs are appended to `irsa-webhook serve`.
 	WebhookArgs []string
 	// Progress receives one line per phase with its duration; may be nil.
@@ -115,9 +117,9 @@ func (s *Stack) start(ctx context.Context, o Options) (err error) {
 		return err
 	}
 
-	src := DiscoverySource{KeyFiles: []string{s.SigningKey.PublicFile}}
+	src := DiscoverySource{KeyFiles: []string{s.SigningKey.PublicFile}, ExtraArgs: o.DiscoveryArgs}
 	if o.DiscoveryFromAPIServer {
-		src = DiscoverySource{Kubeconfig: s.DiscoveryKubeconfig}
+		src = DiscoverySource{Kubeconfig: s.DiscoveryKubeconfig, ExtraArgs: o.DiscoveryArgs}
 	}
 	s.Discovery.Configure(src)
 	if err := s.phase("discovery", func() error { return s.Discovery.Start(ctx) }); err != nil {
