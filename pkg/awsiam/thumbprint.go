@@ -1,0 +1,252 @@
+package awsiam
+
+import (
+	"context"
+	"crypto/sha1" //nolint:gosec // IAM identifies provider certificates by their SHA-1 fingerprint.
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// ThumbprintConfig is everything `irsa-webhook thumbprint` is told by flags
+// and its one argument.
+type ThumbprintConfig struct {
+	// Target is the issuer (or jwks_uri) URL, or a bare host[:port].
+	Target  string
+	CAFile  string
+	Timeout time.Duration
+	Output  string
+}
+
+// NewThumbprintConfig returns the defaults, which AddFlags shows in --help.
+func NewThumbprintConfig() *ThumbprintConfig {
+	return &ThumbprintConfig{Timeout: 10 * time.Second, Output: OutputText}
+}
+
+// AddFlags binds each flag to its field, with the field's value as default.
+func (c *ThumbprintConfig) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.CAFile, "ca-file", c.CAFile, "PEM file of the CA certificates that sign the server's chain, for a private CA. Default: the system's trusted roots.")
+	fs.DurationVar(&c.Timeout, "timeout", c.Timeout, "Bound on connecting and the TLS handshake.")
+	fs.StringVarP(&c.Output, "output", "o", c.Output, "Output format: text (the thumbprint alone) or json (with the certificate it was taken from and the whole chain).")
+}
+
+// Validate reports every bad flag and argument at once.
+func (c *ThumbprintConfig) Validate() error {
+	var errs []error
+	if _, _, err := ThumbprintAddress(c.Target); err != nil {
+		errs = append(errs, fmt.Errorf("URL argument: %w", err))
+	}
+	if c.CAFile != "" {
+		if _, err := LoadCAFile(c.CAFile); err != nil {
+			errs = append(errs, fmt.Errorf("--ca-file: %w", err))
+		}
+	}
+	if c.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("--timeout: %s must be positive", c.Timeout))
+	}
+	if c.Output != OutputJSON && c.Output != OutputText {
+		errs = append(errs, fmt.Errorf("--output: %q is not text or json", c.Output))
+	}
+	return errors.Join(errs...)
+}
+
+// LoadCAFile reads a PEM bundle of CA certificates.
+func LoadCAFile(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read CA file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	n := 0
+	for rest := b; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("CA file %s: certificate %d: %w", path, n+1, err)
+		}
+		pool.AddCert(cert)
+		n++
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("CA file %s holds no PEM CERTIFICATE block", path)
+	}
+	return pool, nil
+}
+
+// ThumbprintAddress turns an https URL or a bare host[:port] into the
+// host:port to connect to (port 443 unless given) and the host name to
+// verify.
+func ThumbprintAddress(target string) (addr, host string, err error) {
+	if target == "" {
+		return "", "", fmt.Errorf("is empty; give the issuer URL, e.g. https://oidc.example.com")
+	}
+	hostport := target
+	if strings.Contains(target, "://") {
+		u, err := url.Parse(target)
+		if err != nil {
+			return "", "", fmt.Errorf("%q is not a URL: %w", target, err)
+		}
+		if u.Scheme != "https" {
+			return "", "", fmt.Errorf("%q is not an https URL; AWS only fetches discovery documents over https", target)
+		}
+		hostport = u.Host
+	} else if strings.ContainsAny(target, "/?#") {
+		return "", "", fmt.Errorf("%q is neither an https URL nor a host[:port]", target)
+	}
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host, port = strings.Trim(hostport, "[]"), "443"
+	}
+	if host == "" {
+		return "", "", fmt.Errorf("%q has no host", target)
+	}
+	return net.JoinHostPort(host, port), host, nil
+}
+
+// Certificate describes one certificate of a presented chain.
+type Certificate struct {
+	Subject  string    `json:"subject"`
+	Issuer   string    `json:"issuer"`
+	IsCA     bool      `json:"isCA"`
+	NotAfter time.Time `json:"notAfter"`
+	// SHA1 is the certificate's SHA-1 fingerprint as IAM takes it: 40
+	// lower case hex digits, no colons.
+	SHA1 string `json:"sha1"`
+}
+
+// ThumbprintResult is the thumbprint and where it came from.
+type ThumbprintResult struct {
+	Address    string `json:"address"`
+	Thumbprint string `json:"thumbprint"`
+	// Certificate is the one the thumbprint is of.
+	Certificate Certificate `json:"certificate"`
+	// Chain is every certificate the server presented, leaf first.
+	Chain []Certificate `json:"chain"`
+}
+
+// Fingerprint is the SHA-1 of a certificate's DER bytes in the form IAM's
+// ThumbprintList takes: 40 lower case hex digits.
+func Fingerprint(cert *x509.Certificate) string {
+	sum := sha1.Sum(cert.Raw) //nolint:gosec // IAM's format, not a security decision.
+	return hex.EncodeToString(sum[:])
+}
+
+// Thumbprint connects to target over TLS and returns the thumbprint IAM asks
+// for when an OIDC identity provider is created for it.
+//
+// Which certificate: AWS's procedure ("Obtain the thumbprint for an OpenID
+// Connect identity provider", IAM User Guide) connects with
+// `openssl s_client -showcerts`, takes the last certificate displayed, which
+// it calls the top intermediate CA of the chain, and takes its SHA-1
+// fingerprint with the colons removed. This does exactly that: the last
+// certificate of the chain as the server presents it. When a server presents
+// only its own certificate, that leaf is the last one displayed, and it is
+// the leaf's fingerprint (which changes whenever the certificate is
+// renewed; the JSON output says so through certificate.isCA).
+//
+// The chain must verify for target's host name against roots (nil: the
+// system's trusted roots): a thumbprint of a chain nobody checked could be
+// an attacker's.
+func Thumbprint(ctx context.Context, target string, roots *x509.CertPool) (*ThumbprintResult, error) {
+	addr, host, err := ThumbprintAddress(target)
+	if err != nil {
+		return nil, err
+	}
+	d := tls.Dialer{Config: &tls.Config{
+		ServerName: host,
+		RootCAs:    roots,
+		MinVersion: tls.VersionTLS12,
+	}}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, explainTLSError(addr, roots != nil, err)
+	}
+	defer func() { _ = conn.Close() }()
+	state := conn.(*tls.Conn).ConnectionState()
+	if len(state.PeerCertificates) == 0 {
+		return nil, fmt.Errorf("tls handshake with %s: the server presented no certificate", addr)
+	}
+	res := &ThumbprintResult{Address: addr}
+	for _, c := range state.PeerCertificates {
+		res.Chain = append(res.Chain, Certificate{
+			Subject:  c.Subject.String(),
+			Issuer:   c.Issuer.String(),
+			IsCA:     c.IsCA,
+			NotAfter: c.NotAfter.UTC(),
+			SHA1:     Fingerprint(c),
+		})
+	}
+	res.Certificate = res.Chain[len(res.Chain)-1]
+	res.Thumbprint = res.Certificate.SHA1
+	return res, nil
+}
+
+// explainTLSError turns a failed dial or handshake into an error that says
+// what to do.
+func explainTLSError(addr string, customRoots bool, err error) error {
+	var unknown x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var verify *tls.CertificateVerificationError
+	switch {
+	case errors.As(err, &hostErr):
+		return fmt.Errorf("certificate of %s is not valid for that host name: %w; connect with a host name the certificate names", addr, err)
+	case errors.As(err, &invalid):
+		return fmt.Errorf("certificate chain of %s is not valid: %w", addr, err)
+	case errors.As(err, &unknown), errors.As(err, &verify):
+		if customRoots {
+			return fmt.Errorf("certificate chain of %s does not verify against --ca-file: %w; pass the CA that signed the chain", addr, err)
+		}
+		return fmt.Errorf("certificate chain of %s does not verify against the system's trusted roots: %w; for a private CA pass it with --ca-file", addr, err)
+	}
+	return fmt.Errorf("connect to %s: %w", addr, err)
+}
+
+// Run loads --ca-file and takes the thumbprint of Target, bounded by
+// Timeout. Call Validate first.
+func (c *ThumbprintConfig) Run(ctx context.Context) (*ThumbprintResult, error) {
+	var roots *x509.CertPool
+	if c.CAFile != "" {
+		var err error
+		if roots, err = LoadCAFile(c.CAFile); err != nil {
+			return nil, fmt.Errorf("--ca-file: %w", err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	return Thumbprint(ctx, c.Target, roots)
+}
+
+// Write renders r as output: OutputText prints the thumbprint alone on one
+// line (for scripts); OutputJSON the whole result.
+func (r *ThumbprintResult) Write(w io.Writer, output string) error {
+	if output == OutputJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(r); err != nil {
+			return fmt.Errorf("render thumbprint: %w", err)
+		}
+		return nil
+	}
+	_, err := fmt.Fprintln(w, r.Thumbprint)
+	return err
+}
