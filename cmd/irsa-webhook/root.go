@@ -16,6 +16,9 @@ they assume the role through AssumeRoleWithWebIdentity on their own.`,
 	}
 	root.AddCommand(
 		newServeCommand(),
+		newTrustPolicyCommand(),
+		newThumbprintCommand(),
+		newDoctorCommand(),
 	)
 	return root
 }
