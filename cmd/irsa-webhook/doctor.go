@@ -22,6 +22,7 @@ check meaningless), with the fix for each failure:
   service-account        the ServiceAccount exists
   role-arn               its <prefix>/role-arn annotation is an IAM role ARN
   webhook-configuration  a MutatingWebhookConfiguration calls irsa-webhook for pod CREATE
+                         in the ServiceAccount's namespace
   webhook-ca-bundle      its caBundle verifies the webhook's serving certificate
   token-request          a token for the ServiceAccount (TokenRequest API, the webhook's audience)
   token-issuer           the token's iss is the public issuer AWS trusts
@@ -32,9 +33,9 @@ check meaningless), with the fix for each failure:
   token-signature        the token verifies with that key, with an algorithm AWS accepts
 
 The exit status is non-zero when any check fails. Nothing in the cluster is
-changed: doctor reads the ServiceAccount and the webhook configurations and
-requests one short-lived token, which the API server does not store and
-doctor never prints. The discovery checks run from where doctor runs; AWS
+changed: doctor reads the ServiceAccount, its namespace and the webhook
+configurations, and requests one short-lived token, which the API server
+does not store and doctor never prints. The discovery checks run from where doctor runs; AWS
 fetches the same URLs from the internet.`,
 		Example: `  irsa-webhook doctor --namespace team-a --service-account app
 

@@ -46,8 +46,9 @@ const (
 type world struct {
 	t *testing.T
 
-	sa       *corev1.ServiceAccount // nil: absent
-	webhooks []admissionregistrationv1.MutatingWebhookConfiguration
+	sa              *corev1.ServiceAccount // nil: absent
+	namespaceLabels map[string]string
+	webhooks        []admissionregistrationv1.MutatingWebhookConfiguration
 
 	// Token signing, as the API server would.
 	signKey    crypto.Signer
@@ -173,7 +174,7 @@ func (w *world) serveDiscovery(rw http.ResponseWriter, r *http.Request) {
 // client is a fake clientset holding the world's objects, whose
 // TokenRequest reactor signs a real JWT as the API server would.
 func (w *world) client() *fake.Clientset {
-	var objs []runtime.Object
+	objs := []runtime.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: testNS, Labels: w.namespaceLabels}}}
 	if w.sa != nil {
 		objs = append(objs, w.sa)
 	}
@@ -313,6 +314,23 @@ func TestRun(t *testing.T) {
 			},
 			want:     map[string]Status{CheckWebhookConfiguration: StatusWarn},
 			wantText: "by its path alone",
+		},
+		"namespace excluded by the namespaceSelector": {
+			setup: func(w *world) {
+				w.namespaceLabels = map[string]string{"irsa-webhook.io/ignore": "true"}
+				w.webhooks[0].Webhooks[0].NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+					{Key: "irsa-webhook.io/ignore", Operator: metav1.LabelSelectorOpDoesNotExist},
+				}}
+			},
+			want:     map[string]Status{CheckWebhookConfiguration: StatusFail},
+			wantText: "skips namespace team-a",
+		},
+		"namespace selected by the namespaceSelector": {
+			setup: func(w *world) {
+				w.webhooks[0].Webhooks[0].NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+					{Key: "irsa-webhook.io/ignore", Operator: metav1.LabelSelectorOpDoesNotExist},
+				}}
+			},
 		},
 		"webhook not called for pods": {
 			setup: func(w *world) {

@@ -14,6 +14,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 )
 
 // webhookName is what identifies irsa-webhook's registration.
@@ -139,7 +140,36 @@ func (r *run) checkWebhook(ctx context.Context) {
 		default:
 			r.add(CheckWebhookConfiguration, StatusPass, "", "webhook %s in %s is called for pod CREATE", f.webhook.Name, f.config)
 		}
+		r.checkNamespaceSelector(ctx, f)
 		r.checkCABundle(ctx, f)
+	}
+}
+
+// checkNamespaceSelector checks that the webhook is called for pods of the
+// ServiceAccount's namespace at all.
+func (r *run) checkNamespaceSelector(ctx context.Context, f foundWebhook) {
+	sel := f.webhook.NamespaceSelector
+	if sel == nil || (len(sel.MatchLabels) == 0 && len(sel.MatchExpressions) == 0) {
+		return
+	}
+	selector, err := metav1.LabelSelectorAsSelector(sel)
+	if err != nil {
+		r.add(CheckWebhookConfiguration, StatusFail, "fix the webhook's namespaceSelector",
+			"webhook %s in %s has an invalid namespaceSelector: %v", f.webhook.Name, f.config, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	ns, err := r.kube.CoreV1().Namespaces().Get(ctx, r.cfg.Namespace, metav1.GetOptions{})
+	if err != nil {
+		r.add(CheckWebhookConfiguration, StatusWarn, "grant get on namespaces to the user doctor runs as, to check the namespaceSelector",
+			"could not read namespace %s to check webhook %s's namespaceSelector: %s", r.cfg.Namespace, f.webhook.Name, oneLine(err))
+		return
+	}
+	if !selector.Matches(labels.Set(ns.Labels)) {
+		r.add(CheckWebhookConfiguration, StatusFail,
+			fmt.Sprintf("change namespace %s's labels, or the webhook's namespaceSelector (%s), so that they match", r.cfg.Namespace, selector),
+			"webhook %s in %s skips namespace %s: its labels %v do not match the namespaceSelector", f.webhook.Name, f.config, r.cfg.Namespace, ns.Labels)
 	}
 }
 
