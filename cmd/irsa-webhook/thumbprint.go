@@ -20,17 +20,18 @@ when it is renewed (-o json shows which certificate was used).
 
 The chain must verify against the system's trusted roots, or against
 --ca-file for a private CA. When the discovery document's jwks_uri is on
-another host than the issuer, run this for both hosts and give IAM both
-thumbprints.`,
+another host than the issuer, AWS checks both: --discovery reads the
+issuer's discovery document and prints the second thumbprint too, one a
+line.`,
 		Example: `  irsa-webhook thumbprint https://oidc.example.com/cluster-1
 
   # A discovery server behind a private CA:
   irsa-webhook thumbprint https://oidc.internal.example:8443 --ca-file ca.pem -o json
 
-  # Straight into the provider:
+  # Straight into the provider, with the jwks_uri host's thumbprint if it differs:
   aws iam create-open-id-connect-provider --url https://oidc.example.com/cluster-1 \
     --client-id-list sts.amazonaws.com \
-    --thumbprint-list "$(irsa-webhook thumbprint https://oidc.example.com/cluster-1)"`,
+    --thumbprint-list $(irsa-webhook thumbprint --discovery https://oidc.example.com/cluster-1)`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg.Target = args[0]

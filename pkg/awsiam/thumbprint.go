@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -28,6 +29,10 @@ type ThumbprintConfig struct {
 	CAFile  string
 	Timeout time.Duration
 	Output  string
+	// Discovery treats Target as the issuer: its discovery document is read
+	// and the jwks_uri host's thumbprint taken as well when it is another
+	// host, since AWS then checks both.
+	Discovery bool
 }
 
 // NewThumbprintConfig returns the defaults, which AddFlags shows in --help.
@@ -38,6 +43,7 @@ func NewThumbprintConfig() *ThumbprintConfig {
 // AddFlags binds each flag to its field, with the field's value as default.
 func (c *ThumbprintConfig) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.CAFile, "ca-file", c.CAFile, "PEM file of the CA certificates that sign the server's chain, for a private CA. Default: the system's trusted roots.")
+	fs.BoolVar(&c.Discovery, "discovery", c.Discovery, "Treat URL as the issuer: read its /.well-known/openid-configuration and also print the thumbprint of the jwks_uri host when it is another host (AWS wants both).")
 	fs.DurationVar(&c.Timeout, "timeout", c.Timeout, "Bound on connecting and the TLS handshake.")
 	fs.StringVarP(&c.Output, "output", "o", c.Output, "Output format: text (the thumbprint alone) or json (with the certificate it was taken from and the whole chain).")
 }
@@ -47,6 +53,8 @@ func (c *ThumbprintConfig) Validate() error {
 	var errs []error
 	if _, _, err := ThumbprintAddress(c.Target); err != nil {
 		errs = append(errs, fmt.Errorf("URL argument: %w", err))
+	} else if c.Discovery && !strings.HasPrefix(c.Target, "https://") {
+		errs = append(errs, fmt.Errorf("--discovery: the URL argument must be the issuer URL (https://...), not %q", c.Target))
 	}
 	if c.CAFile != "" {
 		if _, err := LoadCAFile(c.CAFile); err != nil {
@@ -141,6 +149,19 @@ type ThumbprintResult struct {
 	Certificate Certificate `json:"certificate"`
 	// Chain is every certificate the server presented, leaf first.
 	Chain []Certificate `json:"chain"`
+	// JWKS is the thumbprint of the jwks_uri host, with --discovery, when
+	// that is another host than the issuer's.
+	JWKS *ThumbprintResult `json:"jwks,omitempty"`
+}
+
+// Thumbprints lists the distinct thumbprints of r, the issuer's first: the
+// ThumbprintList to give IAM.
+func (r *ThumbprintResult) Thumbprints() []string {
+	list := []string{r.Thumbprint}
+	if r.JWKS != nil && r.JWKS.Thumbprint != r.Thumbprint {
+		list = append(list, r.JWKS.Thumbprint)
+	}
+	return list
 }
 
 // Fingerprint is the SHA-1 of a certificate's DER bytes in the form IAM's
@@ -233,11 +254,59 @@ func (c *ThumbprintConfig) Run(ctx context.Context) (*ThumbprintResult, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
-	return Thumbprint(ctx, c.Target, roots)
+	res, err := Thumbprint(ctx, c.Target, roots)
+	if err != nil || !c.Discovery {
+		return res, err
+	}
+	jwksURI, err := discoveryJWKSURI(ctx, c.Target, roots)
+	if err != nil {
+		return nil, err
+	}
+	addr, _, err := ThumbprintAddress(jwksURI)
+	if err != nil {
+		return nil, fmt.Errorf("jwks_uri of %s: %w", c.Target, err)
+	}
+	if addr != res.Address {
+		if res.JWKS, err = Thumbprint(ctx, jwksURI, roots); err != nil {
+			return nil, fmt.Errorf("jwks_uri %s: %w", jwksURI, err)
+		}
+	}
+	return res, nil
 }
 
-// Write renders r as output: OutputText prints the thumbprint alone on one
-// line (for scripts); OutputJSON the whole result.
+// discoveryJWKSURI reads the jwks_uri of issuer's discovery document.
+func discoveryJWKSURI(ctx context.Context, issuer string, roots *x509.CertPool) (string, error) {
+	docURL := strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration"
+	client := &http.Client{Transport: &http.Transport{
+		Proxy:           http.ProxyFromEnvironment,
+		TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+	}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, docURL, nil)
+	if err != nil {
+		return "", fmt.Errorf("discovery document %s: %w", docURL, err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("discovery document %s: %w", docURL, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("discovery document %s: HTTP %s; is the URL the issuer?", docURL, resp.Status)
+	}
+	var doc struct {
+		JWKSURI string `json:"jwks_uri"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&doc); err != nil {
+		return "", fmt.Errorf("discovery document %s: not JSON: %w", docURL, err)
+	}
+	if doc.JWKSURI == "" {
+		return "", fmt.Errorf("discovery document %s has no jwks_uri", docURL)
+	}
+	return doc.JWKSURI, nil
+}
+
+// Write renders r as output: OutputText prints the thumbprints alone, one
+// a line (for scripts); OutputJSON the whole result.
 func (r *ThumbprintResult) Write(w io.Writer, output string) error {
 	if output == OutputJSON {
 		enc := json.NewEncoder(w)
@@ -247,6 +316,6 @@ func (r *ThumbprintResult) Write(w io.Writer, output string) error {
 		}
 		return nil
 	}
-	_, err := fmt.Fprintln(w, r.Thumbprint)
+	_, err := fmt.Fprintln(w, strings.Join(r.Thumbprints(), "\n"))
 	return err
 }

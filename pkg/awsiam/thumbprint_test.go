@@ -1,9 +1,14 @@
 package awsiam
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha1" //nolint:gosec // the format under test
+	"crypto/tls"
 	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -142,5 +147,79 @@ func TestThumbprintConfigValidate(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %s", err, want)
 		}
+	}
+}
+
+func TestThumbprintDiscovery(t *testing.T) {
+	root := newCert(t, "test root", true, nil)
+	interA := newCert(t, "issuer intermediate", true, root)
+	interB := newCert(t, "keys intermediate", true, root)
+	keys := serveTLS(t, newCert(t, "keys host", false, interB), interB)
+
+	tests := map[string]struct {
+		jwksURI func(issuerURL string) string
+		want    []*testCert
+		wantErr string
+	}{
+		"jwks_uri on another host: both thumbprints": {
+			jwksURI: func(string) string { return keys.URL + "/openid/v1/jwks" },
+			want:    []*testCert{interA, interB},
+		},
+		"jwks_uri on the issuer's host: one thumbprint": {
+			jwksURI: func(issuer string) string { return issuer + "/openid/v1/jwks" },
+			want:    []*testCert{interA},
+		},
+		"no jwks_uri": {
+			jwksURI: func(string) string { return "" },
+			wantErr: "has no jwks_uri",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var issuer string
+			leaf := newCert(t, "issuer host", false, interA)
+			raw := [][]byte{leaf.cert.Raw, interA.cert.Raw}
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path != "/c1/.well-known/openid-configuration" {
+					http.NotFound(w, r)
+					return
+				}
+				_ = json.NewEncoder(w).Encode(map[string]string{"issuer": issuer, "jwks_uri": tc.jwksURI(issuer)})
+			}))
+			srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: raw, PrivateKey: leaf.key}}}
+			srv.StartTLS()
+			defer srv.Close()
+			issuer = srv.URL + "/c1"
+
+			cfg := NewThumbprintConfig()
+			cfg.Target, cfg.CAFile, cfg.Discovery = issuer, writePEM(t, root), true
+			if err := cfg.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			res, err := cfg.Run(context.Background())
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			for _, c := range tc.want {
+				want = append(want, sha1Hex(c))
+			}
+			if diff := cmp.Diff(want, res.Thumbprints()); diff != "" {
+				t.Errorf("thumbprints (-want +got):\n%s", diff)
+			}
+			var out bytes.Buffer
+			if err := res.Write(&out, OutputText); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(strings.Join(want, "\n")+"\n", out.String()); diff != "" {
+				t.Errorf("text output (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
