@@ -65,8 +65,9 @@ type world struct {
 
 	cfg *Config
 
-	mu     sync.Mutex
-	tokens []string // every token handed out, to prove none is printed
+	mu       sync.Mutex
+	tokens   []string // every token handed out, to prove none is printed
+	requests []authenticationv1.TokenRequestSpec
 }
 
 // rsaKeys are generated once: 2048-bit generation is the slowest part of
@@ -188,6 +189,9 @@ func (w *world) client() *fake.Clientset {
 			return false, nil, nil
 		}
 		req := ca.GetObject().(*authenticationv1.TokenRequest)
+		w.mu.Lock()
+		w.requests = append(w.requests, req.Spec)
+		w.mu.Unlock()
 		life := w.lifetime
 		if life == 0 {
 			life = time.Duration(*req.Spec.ExpirationSeconds) * time.Second
@@ -502,6 +506,39 @@ func checkReadOnly(t *testing.T, c *fake.Clientset) {
 		default:
 			t.Errorf("doctor did %s on %s", a.GetVerb(), a.GetResource().Resource)
 		}
+	}
+}
+
+// TestRunRequestsTheWebhooksToken checks that doctor asks for the token the
+// webhook would project: the ServiceAccount's audience and lifetime
+// annotations over the flags.
+func TestRunRequestsTheWebhooksToken(t *testing.T) {
+	tests := map[string]struct {
+		annotations map[string]string
+		want        authenticationv1.TokenRequestSpec
+	}{
+		"flag defaults": {
+			want: authenticationv1.TokenRequestSpec{Audiences: []string{"sts.amazonaws.com"}, ExpirationSeconds: ptr(int64(86400))},
+		},
+		"service account annotations": {
+			annotations: map[string]string{"eks.amazonaws.com/audience": "irsa.example.com", "eks.amazonaws.com/token-expiration": "3600"},
+			want:        authenticationv1.TokenRequestSpec{Audiences: []string{"irsa.example.com"}, ExpirationSeconds: ptr(int64(3600))},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			w := newWorld(t)
+			for k, v := range tc.annotations {
+				w.sa.Annotations[k] = v
+			}
+			var out bytes.Buffer
+			if _, err := Run(context.Background(), w.cfg, w.client(), &out); err != nil {
+				t.Fatalf("Run: %v\n%s", err, out.String())
+			}
+			if diff := cmp.Diff([]authenticationv1.TokenRequestSpec{tc.want}, w.requests); diff != "" {
+				t.Errorf("token requests (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 
