@@ -17,6 +17,9 @@ they assume the role through AssumeRoleWithWebIdentity on their own.`,
 	root.AddCommand(
 		newServeCommand(),
 		newDiscoveryCommand(),
+		newTrustPolicyCommand(),
+		newThumbprintCommand(),
+		newDoctorCommand(),
 	)
 	return root
 }
