@@ -85,3 +85,15 @@ func (s *Stack) RunS3Get(ctx context.Context, env []string, bucket, key string) 
 	err := cmd.Run()
 	return ClientResult{Stdout: stdout.String(), Stderr: stderr.String(), Err: err}
 }
+
+// RunCLI runs the irsa-webhook binary once (an admin command such as
+// doctor) with the admin kubeconfig in $KUBECONFIG and nothing else from the
+// environment of the test.
+func (s *Stack) RunCLI(ctx context.Context, args ...string) ClientResult {
+	cmd := exec.CommandContext(ctx, s.Binaries.IrsaWebhook, args...)
+	cmd.Env = []string{"HOME=" + s.Dir, "KUBECONFIG=" + s.APIServer.AdminKubeconfig}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	return ClientResult{Stdout: stdout.String(), Stderr: stderr.String(), Err: err}
+}
