@@ -24,7 +24,7 @@ type Webhook struct {
 	metricsPort int
 }
 
-func newWebhook(bin, kubeconfig, certDir, logDir string, extra []string) (*Webhook, error) {
+func newWebhook(bin, kubeconfig, certDir, logDir, audience string, extra []string) (*Webhook, error) {
 	ports, err := freePorts(3)
 	if err != nil {
 		return nil, err
@@ -46,6 +46,12 @@ func newWebhook(bin, kubeconfig, certDir, logDir string, extra []string) (*Webho
 			"--port=" + strconv.Itoa(ports[0]),
 			"--health-probe-bind-address=" + hostPort(ports[1]),
 			"--metrics-bind-address=" + hostPort(ports[2]),
+			// The install manifests' flags; the region and regional STS are
+			// what an operator sets for the SDK to find its STS endpoint.
+			"--annotation-prefix=eks.amazonaws.com",
+			"--token-audience=" + audience,
+			"--tls-min-version=1.2",
+			"--log-format=json",
 			"--aws-default-region=" + Region,
 			"--sts-regional-endpoints=true",
 		}, extra...),

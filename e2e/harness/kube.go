@@ -68,8 +68,9 @@ func (s *Stack) setUpRBAC(ctx context.Context) error {
 }
 
 // RegisterWebhook creates (or replaces) the MutatingWebhookConfiguration the
-// install manifests create, in its url form: Pod CREATE, failurePolicy Fail,
-// reinvocationPolicy IfNeeded, the opt-out label excluded by objectSelector.
+// install manifests (deploy/base/webhook) create, in its url form instead of
+// a Service reference: Pod CREATE, failurePolicy Fail, reinvocationPolicy
+// IfNeeded, the opt-out label excluded by objectSelector.
 func RegisterWebhook(ctx context.Context, c kubernetes.Interface, url string, caBundle []byte) error {
 	optOut := identity.Keys{Prefix: identity.DefaultPrefix}.Key(identity.SkipPodIdentityWebhook)
 	cfg := &admissionregistrationv1.MutatingWebhookConfiguration{
@@ -93,6 +94,16 @@ func RegisterWebhook(ctx context.Context, c kubernetes.Interface, url string, ca
 			ObjectSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
 				Key: optOut, Operator: metav1.LabelSelectorOpDoesNotExist,
 			}}},
+			// As the install manifests: never the webhook's own namespace or
+			// one an admin opted out, never a kubelet's mirror Pod.
+			NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+				{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"irsa-system"}},
+				{Key: "irsa-webhook.io/ignore", Operator: metav1.LabelSelectorOpDoesNotExist},
+			}},
+			MatchConditions: []admissionregistrationv1.MatchCondition{{
+				Name:       "exclude-mirror-pods",
+				Expression: `!has(object.metadata.annotations) || !('kubernetes.io/config.mirror' in object.metadata.annotations)`,
+			}},
 		}},
 	}
 	existing, err := c.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, cfg.Name, metav1.GetOptions{})

@@ -142,7 +142,7 @@ func (s *Stack) start(ctx context.Context, o Options) (err error) {
 	if s.WebhookCertDir, err = s.PKI.ServingCert("irsa-webhook"); err != nil {
 		return err
 	}
-	if s.Webhook, err = newWebhook(o.Binaries.IrsaWebhook, s.WebhookKubeconfig, s.WebhookCertDir, s.LogDir, o.WebhookArgs); err != nil {
+	if s.Webhook, err = newWebhook(o.Binaries.IrsaWebhook, s.WebhookKubeconfig, s.WebhookCertDir, s.LogDir, o.Audience, o.WebhookArgs); err != nil {
 		return err
 	}
 	if err := s.phase("irsa-webhook", func() error {
