@@ -135,17 +135,17 @@ func Build(ctx context.Context, o BuildOptions) (*Binaries, error) {
 	start := time.Now()
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		return p.cached(ctx, "kube-apiserver "+KubernetesVersion, b.KubeAPIServer, func(out string) error {
+		return p.cached("kube-apiserver "+KubernetesVersion, b.KubeAPIServer, func(out string) error {
 			return goCmd(ctx, kubeModule, nil, "build", "-trimpath", "-ldflags", versionFlags, "-o", out, "k8s.io/kubernetes/cmd/kube-apiserver")
 		})
 	})
 	g.Go(func() error {
-		return p.cached(ctx, "etcd "+EtcdVersion, b.Etcd, func(out string) error {
+		return p.cached("etcd "+EtcdVersion, b.Etcd, func(out string) error {
 			return goCmd(ctx, kubeModule, nil, "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "./etcd")
 		})
 	})
 	g.Go(func() error {
-		return p.cached(ctx, "minio "+MinIOVersion, b.MinIO, func(out string) error {
+		return p.cached("minio "+MinIOVersion, b.MinIO, func(out string) error {
 			// go install pkg@version builds outside any module, so MinIO's
 			// dependencies never touch this repository's go.mod files.
 			gobin, err := os.MkdirTemp(filepath.Dir(out), ".minio-gobin-")
@@ -193,7 +193,7 @@ func (p *progress) printf(format string, args ...any) {
 // cached builds dest with build unless it exists. A lock file keeps two
 // concurrent runs from building the same binary; the result is renamed into
 // place so a half-written binary is never used.
-func (p *progress) cached(ctx context.Context, what, dest string, build func(out string) error) error {
+func (p *progress) cached(what, dest string, build func(out string) error) error {
 	if isExecutable(dest) {
 		p.printf("build: %s cached at %s", what, dest)
 		return nil
@@ -222,7 +222,7 @@ func (p *progress) cached(ctx context.Context, what, dest string, build func(out
 		return fmt.Errorf("build %s: %w", what, err)
 	}
 	p.printf("build: %s built in %s", what, since(start))
-	return ctx.Err()
+	return nil
 }
 
 func (p *progress) always(what string, build func() error) error {
