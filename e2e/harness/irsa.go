@@ -239,3 +239,12 @@ func getJSON(ctx context.Context, c *http.Client, url string, v any) error {
 func (w *Webhook) Metric(ctx context.Context, name string) (float64, error) {
 	return metric(ctx, w.MetricsURL, name)
 }
+
+// Restart stops the webhook (SIGTERM: a graceful shutdown) and starts it
+// again, waiting for /readyz.
+func (w *Webhook) Restart(ctx context.Context) error {
+	if err := w.Process.Stop(); err != nil {
+		return err
+	}
+	return w.Start(ctx)
+}

@@ -199,3 +199,11 @@ func randomHex(n int) string {
 	}
 	return hex.EncodeToString(b)
 }
+
+// Restart stops and starts MinIO on the same port and data.
+func (m *MinIO) Restart(ctx context.Context) error {
+	if err := m.Process.Stop(); err != nil {
+		return err
+	}
+	return m.Start(ctx)
+}
