@@ -16,6 +16,10 @@ they assume the role through AssumeRoleWithWebIdentity on their own.`,
 	}
 	root.AddCommand(
 		newServeCommand(),
+		newDiscoveryCommand(),
+		newTrustPolicyCommand(),
+		newThumbprintCommand(),
+		newDoctorCommand(),
 	)
 	return root
 }

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// execute runs the root command with args and returns its output.
+func execute(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	root := newRootCommand()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.Execute()
+	return out.String(), err
+}
+
+func TestTrustPolicyCommand(t *testing.T) {
+	out, err := execute(t, "trust-policy", "--account-id", "111122223333", "--issuer", "https://oidc.example.com/cluster-1",
+		"--namespace", "team-a", "--service-account", "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The command prints exactly what the package's golden test pins.
+	want, err := os.ReadFile("../../pkg/awsiam/testdata/trust-policy-service-account.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(want), out); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+func TestTrustPolicyCommandErrors(t *testing.T) {
+	out, err := execute(t, "trust-policy", "--account-id", "42", "--namespace", "team-a")
+	if err == nil {
+		t.Fatalf("accepted bad flags; printed:\n%s", out)
+	}
+	for _, want := range []string{"--account-id:", "--issuer: is required", "--service-account: is required"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not contain %q", err, want)
+		}
+	}
+	if strings.Contains(out, "Statement") {
+		t.Errorf("printed a policy despite the error:\n%s", out)
+	}
+}
+
+func TestAdminCommandsHelp(t *testing.T) {
+	for _, cmd := range []string{"trust-policy", "thumbprint", "doctor"} {
+		t.Run(cmd, func(t *testing.T) {
+			out, err := execute(t, cmd, "--help")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []string{"Examples:", "irsa-webhook " + cmd, "--output"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("--help lacks %q:\n%s", want, out)
+				}
+			}
+		})
+	}
+}

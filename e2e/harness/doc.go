@@ -1,0 +1,83 @@
+// Package harness starts the real parts the end-to-end tier runs against, as
+// local processes on 127.0.0.1, with no Docker and no cloud account:
+//
+//   - etcd and kube-apiserver, built from their Go modules (e2e/build/kube)
+//     and cached outside the checkout (BinDir);
+//   - the project's own binary as `irsa-webhook discovery serve` (the token
+//     issuer's public face) and `irsa-webhook serve` (the webhook), built from
+//     this checkout for every run;
+//   - MinIO as the STS and S3 peer, an OpenID client of the discovery server.
+//
+// # Building
+//
+// Build makes every binary in parallel and prints each phase's duration:
+//
+//	bins, err := harness.Build(ctx, harness.BuildOptions{OutDir: dir, Progress: os.Stderr})
+//
+// kube-apiserver, etcd and MinIO are built only when missing from BinDir
+// (${IRSA_E2E_BIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/irsa-webhook/bin}, as
+// <name>-<version>); a lock file keeps concurrent runs from building twice.
+//
+// # Starting a stack
+//
+// Start brings the parts up in dependency order and returns once the API
+// server calls the webhook (a dry-run Pod comes back injected):
+//
+//	s, err := harness.Start(ctx, harness.Options{Dir: dir, Binaries: bins})
+//	defer s.Stop()
+//
+// In tests, StartForTest does the same in a fresh directory, stops every
+// process in t.Cleanup and, when the test failed, prints each process's log
+// tail and keeps the directory.
+//
+// What a Stack sets up:
+//   - a throw-away CA (PKI) that signs every serving certificate and the
+//     client certificates the API server authenticates;
+//   - kube-apiserver with --anonymous-auth=false, --authorization-mode=RBAC,
+//     --service-account-issuer set to the discovery server's https URL,
+//     --api-audiences=sts.amazonaws.com and an RSA signing key;
+//   - the webhook running as user "irsa-webhook", allowed only to
+//     get/list/watch ServiceAccounts, registered by RegisterWebhook as a
+//     MutatingWebhookConfiguration (url form, the CA as caBundle,
+//     failurePolicy Fail, reinvocationPolicy IfNeeded, opt-out label excluded
+//     by objectSelector), with --aws-default-region us-east-1 and
+//     --sts-regional-endpoints=true;
+//   - the discovery server with --key-file (the signing key's public half),
+//     or with --from-apiserver as user "irsa-webhook-discovery", bound only
+//     to the built-in system:service-account-issuer-discovery ClusterRole;
+//   - MinIO trusting the CA, with client ID = the audience, a random client
+//     secret, and claim mode on sub: a token is allowed what the policy named
+//     after its sub claim (PolicyName, created by AllowServiceAccount) allows,
+//     as an IAM trust policy's :sub condition decides; and the object
+//     Bucket/ObjectKey holding ObjectContent.
+//
+// # Handles for fault tests
+//
+// Every part is a *Process handle (Stop, Kill, Start, Restart, Running,
+// LogTail) wrapped with its own readiness wait:
+//
+//	s.Etcd.Restart(ctx)                   // same ports and data
+//	s.APIServer.SigningKey = newKey       // rotate, then
+//	s.APIServer.VerifyKeys = []*harness.SigningKey{s.SigningKey, newKey}
+//	s.APIServer.Restart(ctx)              // waits for /readyz
+//	s.Webhook.Stop(); s.Webhook.Start(ctx) // waits for /readyz
+//	s.Discovery.Configure(harness.DiscoverySource{KeyFiles: ...}); s.Discovery.Restart(ctx)
+//	s.Webhook.Metric(ctx, "irsa_webhook_service_accounts_cached")
+//
+// The webhook's serving certificate is in s.WebhookCertDir (tls.crt,
+// tls.key) for rotation tests.
+//
+// # Acting as kubelet and as the application
+//
+// There is no kubelet: RequestToken does what kubelet does for the projected
+// volume (a TokenRequest with the volume's audience and expiration, bound to
+// the Pod). ContainerEnv turns a stored container into the process
+// environment it would get (exactly its env, the token file placed at the
+// mounted path under a root directory, plus AWS_ENDPOINT_URL_STS/S3 pointing
+// at MinIO and SSL_CERT_FILE trusting the CA in place of the image's trust
+// store), and RunS3Get runs the s3get client (the AWS SDK for Go v2 with
+// config.LoadDefaultConfig) with it. RunCLI runs an admin command such as
+// doctor with the admin kubeconfig.
+//
+// Waiting is always on a condition with a bound (WaitFor), never a sleep.
+package harness

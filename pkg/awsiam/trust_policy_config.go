@@ -1,0 +1,225 @@
+package awsiam
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
+)
+
+// Output formats of the admin commands.
+const (
+	OutputJSON = "json"
+	OutputText = "text"
+)
+
+// TrustPolicyConfig is everything `irsa-webhook trust-policy` is told by
+// flags.
+//
+// The provider is named either by ProviderARN or by AccountID and Issuer
+// (with Partition). The subject is either Namespace and ServiceAccount, or
+// SPIFFEID; exactly one of the two.
+type TrustPolicyConfig struct {
+	AccountID      string
+	Issuer         string
+	Partition      string
+	ProviderARN    string
+	Namespace      string
+	ServiceAccount string
+	SPIFFEID       string
+	Audience       string
+	Output         string
+}
+
+// NewTrustPolicyConfig returns the defaults, which AddFlags shows in --help.
+func NewTrustPolicyConfig() *TrustPolicyConfig {
+	return &TrustPolicyConfig{
+		Partition: DefaultPartition,
+		Audience:  identity.DefaultAudience,
+		Output:    OutputJSON,
+	}
+}
+
+// AddFlags binds each flag to its field, with the field's value as default.
+func (c *TrustPolicyConfig) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.AccountID, "account-id", c.AccountID, "AWS account ID (12 digits) that owns the IAM OIDC identity provider. With --issuer; or use --provider-arn.")
+	fs.StringVar(&c.Issuer, "issuer", c.Issuer, "Public issuer URL of the cluster's service account tokens (https), exactly as in the tokens' iss claim.")
+	fs.StringVar(&c.Partition, "partition", c.Partition, "AWS partition of the account: aws, aws-cn, aws-us-gov, ...")
+	fs.StringVar(&c.ProviderARN, "provider-arn", c.ProviderARN, "ARN of an existing IAM OIDC identity provider; replaces --account-id, --issuer and --partition.")
+	fs.StringVar(&c.Namespace, "namespace", c.Namespace, "Namespace of the ServiceAccount allowed to assume the role.")
+	fs.StringVar(&c.ServiceAccount, "service-account", c.ServiceAccount, "Name of the ServiceAccount allowed to assume the role; '*' allows every ServiceAccount of --namespace.")
+	fs.StringVar(&c.SPIFFEID, "spiffe-id", c.SPIFFEID, "SPIFFE ID (spiffe://trust-domain/path) allowed to assume the role, instead of --namespace/--service-account; a trailing '/*' allows a path prefix.")
+	fs.StringVar(&c.Audience, "audience", c.Audience, "Token audience the role requires (the aud claim).")
+	fs.StringVarP(&c.Output, "output", "o", c.Output, "Output format: json (the policy document) or text (a summary).")
+}
+
+// Validate reports every bad flag at once, each by its name.
+func (c *TrustPolicyConfig) Validate() error {
+	var errs []error
+	bad := func(flag, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("--%s: %s", flag, fmt.Sprintf(format, args...)))
+	}
+
+	if _, err := c.provider(); err != nil {
+		errs = append(errs, err)
+	}
+
+	if c.SPIFFEID != "" {
+		if c.Namespace != "" || c.ServiceAccount != "" {
+			bad("spiffe-id", "cannot be combined with --namespace or --service-account; give one kind of subject")
+		}
+		if err := ValidateSPIFFEID(c.SPIFFEID); err != nil {
+			bad("spiffe-id", "%v", err)
+		}
+	} else {
+		if c.Namespace == "" {
+			bad("namespace", "is required: the namespace of the ServiceAccount that may assume the role")
+		} else if err := ValidateNamespace(c.Namespace); err != nil {
+			bad("namespace", "%v", err)
+		}
+		if c.ServiceAccount == "" {
+			bad("service-account", "is required: a ServiceAccount name, or '*' for every ServiceAccount of --namespace")
+		} else if err := ValidateServiceAccountName(c.ServiceAccount); err != nil {
+			bad("service-account", "%v", err)
+		}
+	}
+
+	if err := identity.ValidateAudience(c.Audience); err != nil {
+		bad("audience", "%v", err)
+	}
+	if c.Output != OutputJSON && c.Output != OutputText {
+		bad("output", "%q is not json or text", c.Output)
+	}
+	return errors.Join(errs...)
+}
+
+// provider resolves the provider ARN from the flags, naming the flag at
+// fault.
+func (c *TrustPolicyConfig) provider() (ProviderARN, error) {
+	var errs []error
+	bad := func(flag, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("--%s: %s", flag, fmt.Sprintf(format, args...)))
+	}
+	if c.ProviderARN != "" {
+		p, err := ParseProviderARN(c.ProviderARN)
+		if err != nil {
+			bad("provider-arn", "%v", err)
+			return ProviderARN{}, errors.Join(errs...)
+		}
+		if c.AccountID != "" && c.AccountID != p.AccountID {
+			bad("account-id", "%q disagrees with --provider-arn's account %s; drop --account-id", c.AccountID, p.AccountID)
+		}
+		if c.Partition != DefaultPartition && c.Partition != p.Partition {
+			bad("partition", "%q disagrees with --provider-arn's partition %s; drop --partition", c.Partition, p.Partition)
+		}
+		if c.Issuer != "" {
+			if hp, err := IssuerHostPath(c.Issuer); err != nil {
+				bad("issuer", "%v", err)
+			} else if hp != p.HostPath {
+				bad("issuer", "%q disagrees with --provider-arn, which names issuer https://%s; drop --issuer", c.Issuer, p.HostPath)
+			}
+		}
+		return p, errors.Join(errs...)
+	}
+
+	if err := ValidatePartition(c.Partition); err != nil {
+		bad("partition", "%v", err)
+	}
+	if c.AccountID == "" {
+		bad("account-id", "is required unless --provider-arn is given")
+	} else if err := ValidateAccountID(c.AccountID); err != nil {
+		bad("account-id", "%v", err)
+	}
+	var hp string
+	if c.Issuer == "" {
+		bad("issuer", "is required unless --provider-arn is given: the https URL in the tokens' iss claim")
+	} else {
+		var err error
+		if hp, err = IssuerHostPath(c.Issuer); err != nil {
+			bad("issuer", "%v", err)
+		}
+	}
+	if len(errs) > 0 {
+		return ProviderARN{}, errors.Join(errs...)
+	}
+	return ProviderARN{Partition: c.Partition, AccountID: c.AccountID, HostPath: hp}, nil
+}
+
+// Subject returns the sub condition the flags ask for. Call Validate first.
+func (c *TrustPolicyConfig) Subject() Subject {
+	if c.SPIFFEID != "" {
+		return SPIFFESubject(c.SPIFFEID)
+	}
+	return ServiceAccountSubject(c.Namespace, c.ServiceAccount)
+}
+
+// TrustPolicyResult is a trust policy and what it was built from.
+type TrustPolicyResult struct {
+	Provider ProviderARN
+	Subject  Subject
+	Audience string
+	Document *PolicyDocument
+}
+
+// TrustPolicy validates the flags and builds the policy they describe.
+func (c *TrustPolicyConfig) TrustPolicy() (*TrustPolicyResult, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	p, err := c.provider()
+	if err != nil {
+		return nil, err
+	}
+	doc, err := TrustPolicy(p, c.Subject(), c.Audience)
+	if err != nil {
+		return nil, err
+	}
+	return &TrustPolicyResult{Provider: p, Subject: c.Subject(), Audience: c.Audience, Document: doc}, nil
+}
+
+// Write renders r as output (OutputJSON: the indented policy document;
+// OutputText: a summary for a person).
+func (r *TrustPolicyResult) Write(w io.Writer, output string) error {
+	if output == OutputText {
+		op := StringEquals
+		if r.Subject.Pattern {
+			op = StringLike
+		}
+		_, err := fmt.Fprintf(w, "principal:  %s\naction:     %s\nsub:        %s %s\naud:        %s %s\n",
+			r.Provider, ActionAssumeRoleWithWebIdentity, op, r.Subject.Value, StringEquals, r.Audience)
+		return err
+	}
+	b, err := r.Document.MarshalIndent()
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+// ValidateNamespace reports why ns is not a Kubernetes namespace name (a DNS
+// label), or nil.
+func ValidateNamespace(ns string) error {
+	if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
+		return fmt.Errorf("%q is not a namespace name: %s", ns, msgs[0])
+	}
+	return nil
+}
+
+// ValidateServiceAccountName reports why name is neither a ServiceAccount
+// name nor AllServiceAccounts, or nil. Kubernetes names ServiceAccounts with
+// DNS subdomain rules (lower case alphanumerics, '-' and '.'), which is what
+// this checks.
+func ValidateServiceAccountName(name string) error {
+	if name == AllServiceAccounts {
+		return nil
+	}
+	if msgs := validation.IsDNS1123Subdomain(name); len(msgs) > 0 {
+		return fmt.Errorf("%q is not a ServiceAccount name (or '*'): %s", name, msgs[0])
+	}
+	return nil
+}

@@ -1,0 +1,109 @@
+package doctor
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
+)
+
+// Output formats.
+const (
+	OutputText = "text"
+	OutputJSON = "json"
+)
+
+// Config is everything `irsa-webhook doctor` is told by flags.
+type Config struct {
+	Namespace      string
+	ServiceAccount string
+	// Issuer is the public issuer AWS trusts. Empty: the API server's own
+	// (its /.well-known/openid-configuration).
+	Issuer     string
+	Kubeconfig string
+	// AnnotationPrefix, TokenAudience and TokenExpiration mirror the
+	// webhook's flags of the same names, so that doctor requests the token
+	// the webhook would have projected.
+	AnnotationPrefix string
+	TokenAudience    string
+	TokenExpiration  int64
+	// WebhookConfiguration names the MutatingWebhookConfiguration to check.
+	// Empty: found by name (see findWebhooks).
+	WebhookConfiguration string
+	// CAFile holds extra CA certificates trusted for the discovery URLs, for
+	// a private CA (AWS itself needs a publicly trusted chain, or the
+	// provider's thumbprint).
+	CAFile  string
+	Timeout time.Duration
+	Output  string
+}
+
+// NewConfig returns the defaults, which AddFlags shows in --help.
+func NewConfig() *Config {
+	return &Config{
+		AnnotationPrefix: identity.DefaultPrefix,
+		TokenAudience:    identity.DefaultAudience,
+		TokenExpiration:  identity.DefaultTokenExpiration,
+		Timeout:          10 * time.Second,
+		Output:           OutputText,
+	}
+}
+
+// AddFlags binds each flag to its field, with the field's value as default.
+func (c *Config) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVarP(&c.Namespace, "namespace", "n", c.Namespace, "Namespace of the ServiceAccount to check.")
+	fs.StringVar(&c.ServiceAccount, "service-account", c.ServiceAccount, "Name of the ServiceAccount to check.")
+	fs.StringVar(&c.Issuer, "issuer", c.Issuer, "Public issuer URL AWS trusts (the IAM OIDC provider's URL). Default: the API server's own issuer.")
+	fs.StringVar(&c.Kubeconfig, "kubeconfig", c.Kubeconfig, "Path to a kubeconfig. Default: in-cluster credentials, then $KUBECONFIG.")
+	fs.StringVar(&c.AnnotationPrefix, "annotation-prefix", c.AnnotationPrefix, "Annotation prefix the webhook runs with (its --annotation-prefix).")
+	fs.StringVar(&c.TokenAudience, "token-audience", c.TokenAudience, "Token audience the webhook runs with (its --token-audience), unless the ServiceAccount's <prefix>/audience says otherwise.")
+	fs.Int64Var(&c.TokenExpiration, "token-expiration", c.TokenExpiration, "Token lifetime in seconds the webhook runs with (its --token-expiration), unless the ServiceAccount's annotation says otherwise.")
+	fs.StringVar(&c.WebhookConfiguration, "webhook-configuration", c.WebhookConfiguration, "Name of the MutatingWebhookConfiguration to check. Default: those whose name, or a webhook's name, contains irsa-webhook.")
+	fs.StringVar(&c.CAFile, "ca-file", c.CAFile, "PEM file of extra CA certificates to trust for the discovery URLs (a private CA).")
+	fs.DurationVar(&c.Timeout, "timeout", c.Timeout, "Bound on each request doctor makes.")
+	fs.StringVarP(&c.Output, "output", "o", c.Output, "Output format: text (a checklist) or json.")
+}
+
+// Validate reports every bad flag at once, each by its name.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(flag, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("--%s: %s", flag, fmt.Sprintf(format, args...)))
+	}
+	if c.Namespace == "" {
+		bad("namespace", "is required: the namespace of the ServiceAccount to check")
+	} else if msgs := validation.IsDNS1123Label(c.Namespace); len(msgs) > 0 {
+		bad("namespace", "%q is not a namespace name: %s", c.Namespace, msgs[0])
+	}
+	if c.ServiceAccount == "" {
+		bad("service-account", "is required: the name of the ServiceAccount to check")
+	} else if msgs := validation.IsDNS1123Subdomain(c.ServiceAccount); len(msgs) > 0 {
+		bad("service-account", "%q is not a ServiceAccount name: %s", c.ServiceAccount, msgs[0])
+	}
+	if c.Issuer != "" {
+		if u, err := url.Parse(c.Issuer); err != nil || u.Scheme != "https" || u.Host == "" {
+			bad("issuer", "%q is not an https URL; AWS only trusts https issuers", c.Issuer)
+		}
+	}
+	if msgs := validation.IsDNS1123Subdomain(c.AnnotationPrefix); len(msgs) > 0 {
+		bad("annotation-prefix", "%q is not a DNS subdomain: %s", c.AnnotationPrefix, msgs[0])
+	}
+	if err := identity.ValidateAudience(c.TokenAudience); err != nil {
+		bad("token-audience", "%v", err)
+	}
+	if c.TokenExpiration < identity.MinTokenExpiration || c.TokenExpiration > identity.MaxTokenExpiration {
+		bad("token-expiration", "%d is outside [%d, %d] seconds", c.TokenExpiration, identity.MinTokenExpiration, identity.MaxTokenExpiration)
+	}
+	if c.Timeout <= 0 {
+		bad("timeout", "%s must be positive", c.Timeout)
+	}
+	if c.Output != OutputText && c.Output != OutputJSON {
+		bad("output", "%q is not text or json", c.Output)
+	}
+	return errors.Join(errs...)
+}
