@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -19,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/irsa-webhook/irsa-webhook/pkg/sacache"
+	"github.com/irsa-webhook/irsa-webhook/pkg/selfsigned"
 	"github.com/irsa-webhook/irsa-webhook/pkg/webhook"
 )
 
@@ -31,6 +33,7 @@ const shutdownTimeout = 5 * time.Second
 
 func newServeCommand() *cobra.Command {
 	cfg := webhook.NewConfig()
+	selfSigned := selfsigned.NewConfig()
 	logs := &logOptions{}
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -41,22 +44,26 @@ credentials into Pods whose ServiceAccount carries <prefix>/role-arn.`,
   irsa-webhook serve --cert-dir /etc/irsa-webhook/tls --aws-default-region us-west-2
 
   # Outside a cluster, against the API server of a kubeconfig:
-  irsa-webhook serve --kubeconfig ~/.kube/config --cert-dir ./certs --bind-address 127.0.0.1`,
+  irsa-webhook serve --kubeconfig ~/.kube/config --cert-dir ./certs --bind-address 127.0.0.1
+
+  # Without cert-manager: make, renew and publish our own CA and certificate:
+  irsa-webhook serve --self-signed-ca --self-signed-secret-namespace irsa-system`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := errors.Join(cfg.Validate(), logs.validate()); err != nil {
+			if err := errors.Join(cfg.Validate(), selfSigned.Validate(), logs.validate()); err != nil {
 				return err
 			}
 			logs.setup()
-			return runServe(cmd.Context(), cfg)
+			return runServe(cmd.Context(), cfg, selfSigned)
 		},
 	}
 	cfg.AddFlags(cmd.Flags())
+	selfSigned.AddFlags(cmd.Flags())
 	logs.addFlags(cmd.Flags())
 	return cmd
 }
 
-func runServe(ctx context.Context, cfg *webhook.Config) error {
+func runServe(ctx context.Context, cfg *webhook.Config, selfSigned *selfsigned.Config) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -66,6 +73,19 @@ func runServe(ctx context.Context, cfg *webhook.Config) error {
 	}
 	restCfg.UserAgent = "irsa-webhook"
 	minTLS, _ := webhook.TLSVersion(cfg.TLSMinVersion) // checked by Validate
+	tlsOpts := []func(*tls.Config){func(c *tls.Config) { c.MinVersion = minTLS }}
+
+	// --self-signed-ca: the certificate comes from our own Secret, not
+	// --cert-dir (a GetCertificate makes the server skip the directory).
+	var certs *selfsigned.Provider
+	if selfSigned.Enabled {
+		kube, err := kubernetes.NewForConfig(restCfg)
+		if err != nil {
+			return fmt.Errorf("kubernetes client: %w", err)
+		}
+		certs = selfsigned.New(kube, *selfSigned, ctrl.Log.WithName("selfsigned"), nil)
+		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.GetCertificate = certs.GetCertificate })
+	}
 
 	grace := shutdownTimeout
 	mgr, err := ctrl.NewManager(restCfg, manager.Options{
@@ -78,7 +98,7 @@ func runServe(ctx context.Context, cfg *webhook.Config) error {
 			CertDir:  cfg.CertDir,
 			CertName: "tls.crt",
 			KeyName:  "tls.key",
-			TLSOpts:  []func(*tls.Config){func(c *tls.Config) { c.MinVersion = minTLS }},
+			TLSOpts:  tlsOpts,
 		}),
 	})
 	if err != nil {
@@ -96,6 +116,11 @@ func runServe(ctx context.Context, cfg *webhook.Config) error {
 	})
 	if err := mgr.Add(sas); err != nil {
 		return err
+	}
+	if certs != nil {
+		if err := errors.Join(mgr.Add(certs), mgr.AddReadyzCheck("self-signed-certificate", certs.Ready)); err != nil {
+			return err
+		}
 	}
 
 	mgr.GetWebhookServer().Register(MutatePath, &admission.Webhook{Handler: &webhook.Handler{
