@@ -16,6 +16,7 @@ they assume the role through AssumeRoleWithWebIdentity on their own.`,
 	}
 	root.AddCommand(
 		newServeCommand(),
+		newDiscoveryCommand(),
 	)
 	return root
 }

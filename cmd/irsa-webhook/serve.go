@@ -16,16 +16,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/irsa-webhook/irsa-webhook/pkg/sacache"
 	"github.com/irsa-webhook/irsa-webhook/pkg/selfsigned"
 	"github.com/irsa-webhook/irsa-webhook/pkg/webhook"
 )
-
-// MutatePath is where the webhook answers AdmissionReviews.
-const MutatePath = "/mutate"
 
 // shutdownTimeout bounds graceful shutdown: in-flight admissions finish,
 // new connections are refused.
@@ -72,34 +67,11 @@ func runServe(ctx context.Context, cfg *webhook.Config, selfSigned *selfsigned.C
 		return err
 	}
 	restCfg.UserAgent = "irsa-webhook"
-	minTLS, _ := webhook.TLSVersion(cfg.TLSMinVersion) // checked by Validate
-	tlsOpts := []func(*tls.Config){func(c *tls.Config) { c.MinVersion = minTLS }}
-
-	// --self-signed-ca: the certificate comes from our own Secret, not
-	// --cert-dir (a GetCertificate makes the server skip the directory).
-	var certs *selfsigned.Provider
-	if selfSigned.Enabled {
-		kube, err := kubernetes.NewForConfig(restCfg)
-		if err != nil {
-			return fmt.Errorf("kubernetes client: %w", err)
-		}
-		certs = selfsigned.New(kube, *selfSigned, ctrl.Log.WithName("selfsigned"), nil)
-		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.GetCertificate = certs.GetCertificate })
-	}
-
 	grace := shutdownTimeout
 	mgr, err := ctrl.NewManager(restCfg, manager.Options{
 		Metrics:                 metricsserver.Options{BindAddress: cfg.MetricsBindAddress},
 		HealthProbeBindAddress:  cfg.HealthProbeBindAddress,
 		GracefulShutdownTimeout: &grace,
-		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
-			Host:     cfg.BindAddress,
-			Port:     cfg.Port,
-			CertDir:  cfg.CertDir,
-			CertName: "tls.crt",
-			KeyName:  "tls.key",
-			TLSOpts:  tlsOpts,
-		}),
 	})
 	if err != nil {
 		return fmt.Errorf("set up manager: %w", err)
@@ -117,17 +89,30 @@ func runServe(ctx context.Context, cfg *webhook.Config, selfSigned *selfsigned.C
 	if err := mgr.Add(sas); err != nil {
 		return err
 	}
-	if certs != nil {
+
+	// --self-signed-ca: the certificate comes from our own Secret, not
+	// --cert-dir (a GetCertificate makes the server skip the directory).
+	var tlsOpts []func(*tls.Config)
+	if selfSigned.Enabled {
+		kube, err := kubernetes.NewForConfig(restCfg)
+		if err != nil {
+			return fmt.Errorf("kubernetes client: %w", err)
+		}
+		certs := selfsigned.New(kube, *selfSigned, ctrl.Log.WithName("selfsigned"), nil)
+		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.GetCertificate = certs.GetCertificate })
 		if err := errors.Join(mgr.Add(certs), mgr.AddReadyzCheck("self-signed-certificate", certs.Ready)); err != nil {
 			return err
 		}
 	}
 
-	mgr.GetWebhookServer().Register(MutatePath, &admission.Webhook{Handler: &webhook.Handler{
+	srv := webhook.NewServer(cfg, &webhook.Handler{
 		Defaults:        cfg.Defaults(),
 		ServiceAccounts: sas,
 		Metrics:         webhook.NewMetrics(ctrlmetrics.Registry),
-	}})
+	}, tlsOpts...)
+	if err := mgr.Add(srv); err != nil {
+		return err
+	}
 
 	if err := errors.Join(
 		mgr.AddHealthzCheck("ping", healthz.Ping),
@@ -137,7 +122,7 @@ func runServe(ctx context.Context, cfg *webhook.Config, selfSigned *selfsigned.C
 			}
 			return nil
 		}),
-		mgr.AddReadyzCheck("webhook-server", mgr.GetWebhookServer().StartedChecker()),
+		mgr.AddReadyzCheck("webhook-server", srv.StartedChecker()),
 	); err != nil {
 		return err
 	}

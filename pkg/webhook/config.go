@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -24,6 +23,7 @@ type Config struct {
 	MetricsBindAddress     string
 	HealthProbeBindAddress string
 	TLSMinVersion          string
+	TLSCipherSuites        []string
 
 	AnnotationPrefix     string
 	TokenAudience        string
@@ -43,6 +43,7 @@ func NewConfig() *Config {
 		MetricsBindAddress:          ":8080",
 		HealthProbeBindAddress:      ":8081",
 		TLSMinVersion:               "1.2",
+		TLSCipherSuites:             DefaultCipherSuites,
 		AnnotationPrefix:            identity.DefaultPrefix,
 		TokenAudience:               identity.DefaultAudience,
 		TokenMountPath:              "/var/run/secrets/eks.amazonaws.com/serviceaccount",
@@ -60,6 +61,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.MetricsBindAddress, "metrics-bind-address", c.MetricsBindAddress, "Address of the Prometheus metrics endpoint (plain HTTP). \"0\" disables it.")
 	fs.StringVar(&c.HealthProbeBindAddress, "health-probe-bind-address", c.HealthProbeBindAddress, "Address of /healthz and /readyz (plain HTTP).")
 	fs.StringVar(&c.TLSMinVersion, "tls-min-version", c.TLSMinVersion, "Lowest TLS version accepted: 1.2 or 1.3.")
+	fs.StringSliceVar(&c.TLSCipherSuites, "tls-cipher-suites", c.TLSCipherSuites, "TLS 1.2 cipher suites offered, by IANA name (TLS 1.3 suites are fixed).")
 	fs.StringVar(&c.AnnotationPrefix, "annotation-prefix", c.AnnotationPrefix, "Prefix of the ServiceAccount and Pod annotations read.")
 	fs.StringVar(&c.TokenAudience, "token-audience", c.TokenAudience, "Audience of the projected token, unless the ServiceAccount's <prefix>/audience says otherwise.")
 	fs.StringVar(&c.TokenMountPath, "token-mount-path", c.TokenMountPath, "Where the token volume is mounted in each container.")
@@ -88,6 +90,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := TLSVersion(c.TLSMinVersion); err != nil {
 		bad("tls-min-version", "%v", err)
+	}
+	if _, err := CipherSuites(c.TLSCipherSuites); err != nil {
+		bad("tls-cipher-suites", "%v", err)
 	}
 	if msgs := validation.IsDNS1123Subdomain(c.AnnotationPrefix); len(msgs) > 0 {
 		bad("annotation-prefix", "%q is not a DNS subdomain: %s", c.AnnotationPrefix, msgs[0])
@@ -122,15 +127,4 @@ func (c *Config) Defaults() identity.Defaults {
 		Region:            c.AWSDefaultRegion,
 		RegionalSTS:       c.STSRegionalEndpoints,
 	}
-}
-
-// TLSVersion maps "1.2" or "1.3" to its crypto/tls constant.
-func TLSVersion(s string) (uint16, error) {
-	switch s {
-	case "1.2":
-		return tls.VersionTLS12, nil
-	case "1.3":
-		return tls.VersionTLS13, nil
-	}
-	return 0, fmt.Errorf("%q is not a supported TLS version (1.2 or 1.3)", s)
 }

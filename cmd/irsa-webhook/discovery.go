@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+	k8sdiscovery "k8s.io/client-go/discovery"
+	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/irsa-webhook/irsa-webhook/pkg/discovery"
+)
+
+func newDiscoveryCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "discovery",
+		Short: "Serve or export the OIDC discovery documents AWS IAM reads",
+		Long: `AWS IAM verifies a service account token by fetching, over public HTTPS,
+<issuer>/.well-known/openid-configuration and then its jwks_uri. These
+commands serve those two documents (discovery serve) or write them for static
+hosting (discovery export), from the cluster's signing keys.`,
+		Args: cobra.NoArgs,
+	}
+	cmd.AddCommand(newDiscoveryServeCommand(), newDiscoveryExportCommand())
+	return cmd
+}
+
+func newDiscoveryServeCommand() *cobra.Command {
+	cfg := discovery.NewConfig()
+	logs := &logOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the issuer's OIDC discovery documents over HTTPS",
+		Long: `Serve <issuer path>/.well-known/openid-configuration, <issuer path>/openid/v1/jwks
+and <issuer path>/keys.json for AWS IAM, with the keys from exactly one source:
+--key-file (PEM files, watched and reloaded) or --from-apiserver (the API
+server's own discovery endpoints, refreshed every --refresh-interval; needs
+the system:service-account-issuer-discovery ClusterRole, not anonymous access).
+The last good documents are served through a source outage; /readyz fails
+until keys are loaded and when they are older than 3 refresh intervals.`,
+		Example: `  # Keys read from the API server, HTTPS with a certificate from a Secret:
+  irsa-webhook discovery serve --issuer https://oidc.example.com/prod \
+    --from-apiserver --cert-dir /etc/irsa-webhook/tls
+
+  # Behind an Ingress that terminates TLS, with the old and new signing key:
+  irsa-webhook discovery serve --issuer https://oidc.example.com/prod --insecure-http \
+    --key-file /keys/sa-old.pub --key-file /keys/sa-new.pub`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := errors.Join(cfg.Validate(), logs.validate()); err != nil {
+				return err
+			}
+			log := logs.setup()
+			ctx, stop := signal.NotifyContext(contextOf(cmd), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return runDiscoveryServe(logr.NewContext(ctx, log), cfg)
+		},
+	}
+	cfg.AddFlags(cmd.Flags())
+	logs.addFlags(cmd.Flags())
+	return cmd
+}
+
+func contextOf(cmd *cobra.Command) context.Context {
+	if ctx := cmd.Context(); ctx != nil {
+		return ctx
+	}
+	return context.Background()
+}
+
+// newKeySource builds the one key source src names, publishing into pub.
+func newKeySource(src discovery.SourceConfig, kubeconfig string, interval time.Duration, pub *discovery.Publisher) (discovery.Source, error) {
+	if !src.FromAPIServer {
+		return &discovery.FileSource{Paths: src.KeyFiles, Interval: interval, Publisher: pub}, nil
+	}
+	restCfg, err := restConfig(kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	restCfg.UserAgent = "irsa-webhook-discovery"
+	dc, err := k8sdiscovery.NewDiscoveryClientForConfig(restCfg)
+	if err != nil {
+		return nil, fmt.Errorf("API server client: %w", err)
+	}
+	return &discovery.APIServerSource{Client: dc.RESTClient(), Interval: interval, Publisher: pub}, nil
+}
+
+// discoveryTLS is the TLS configuration of a discovery listener.
+func discoveryTLS(cw *certwatcher.CertWatcher) *tls.Config {
+	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: cw.GetCertificate}
+}
+
+func runDiscoveryServe(ctx context.Context, cfg *discovery.Config) error {
+	log := logr.FromContextOrDiscard(ctx)
+	metrics := discovery.NewMetrics(ctrlmetrics.Registry)
+	pub := discovery.NewPublisher(cfg.Issuer, cfg.EffectiveJWKSURI(), discovery.PublisherOptions{
+		MaxStaleness: cfg.MaxStaleness(),
+		Metrics:      metrics,
+	})
+	source, err := newKeySource(cfg.SourceConfig, cfg.Kubeconfig, cfg.RefreshInterval, pub)
+	if err != nil {
+		return err
+	}
+
+	g, ctx := errgroup.WithContext(ctx)
+	main := &discovery.Server{
+		Name:    "discovery",
+		Addr:    net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.Port)),
+		Handler: discovery.NewHandler(pub, metrics),
+	}
+	if !cfg.InsecureHTTP {
+		cw, err := certwatcher.New(filepath.Join(cfg.CertDir, "tls.crt"), filepath.Join(cfg.CertDir, "tls.key"))
+		if err != nil {
+			return fmt.Errorf("load serving certificate from --cert-dir %s: %w", cfg.CertDir, err)
+		}
+		main.TLS = discoveryTLS(cw)
+		g.Go(func() error { return cw.Start(ctx) })
+	}
+	if cfg.HealthProbeBindAddress != "0" {
+		health := &discovery.Server{Name: "health", Addr: cfg.HealthProbeBindAddress, Handler: healthMux(pub)}
+		g.Go(func() error { return health.Start(ctx) })
+	}
+	ms, err := metricsserver.NewServer(metricsserver.Options{BindAddress: cfg.MetricsBindAddress}, nil, nil)
+	if err != nil {
+		return fmt.Errorf("metrics server: %w", err)
+	}
+	g.Go(func() error { return ms.Start(ctx) })
+	g.Go(func() error {
+		if err := source.Run(ctx); err != nil {
+			return fmt.Errorf("key source: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error { return main.Start(ctx) })
+
+	log.Info("starting discovery server", "issuer", cfg.Issuer, "jwksURI", cfg.EffectiveJWKSURI(),
+		"fromAPIServer", cfg.FromAPIServer, "keyFiles", cfg.KeyFiles, "insecureHTTP", cfg.InsecureHTTP)
+	return g.Wait()
+}
+
+// healthMux serves /healthz (the process runs) and /readyz: "keys" fails
+// until a key set is loaded, "keys-fresh" when the last successful refresh
+// is older than the staleness bound. A readiness probe that should keep a
+// stale replica in service probes /readyz/keys.
+func healthMux(pub *discovery.Publisher) http.Handler {
+	mux := http.NewServeMux()
+	live := &healthz.Handler{Checks: map[string]healthz.Checker{"ping": healthz.Ping}}
+	ready := &healthz.Handler{Checks: map[string]healthz.Checker{
+		"keys":       pub.ReadyCheck,
+		"keys-fresh": pub.FreshCheck,
+	}}
+	mux.Handle("/healthz", http.StripPrefix("/healthz", live))
+	mux.Handle("/healthz/", http.StripPrefix("/healthz", live))
+	mux.Handle("/readyz", http.StripPrefix("/readyz", ready))
+	mux.Handle("/readyz/", http.StripPrefix("/readyz", ready))
+	return mux
+}
+
+func newDiscoveryExportCommand() *cobra.Command {
+	cfg := discovery.NewExportConfig()
+	cmd := &cobra.Command{
+		Use:   "export",
+		Short: "Write the OIDC discovery documents for static hosting",
+		Long: `Write .well-known/openid-configuration, openid/v1/jwks and keys.json under
+--out, byte for byte what "discovery serve" would return, for upload to the
+web server or bucket that serves the issuer URL. Serve the configuration as
+application/json and the JWKS as application/jwk-set+json. Run it again,
+and upload again, whenever a signing key is added or removed.`,
+		Example: `  # From the cluster's signing keys, for an S3 bucket serving the issuer:
+  irsa-webhook discovery export --issuer https://my-bucket.s3.us-west-2.amazonaws.com \
+    --key-file sa.pub --out ./oidc
+  aws s3 cp ./oidc/.well-known/openid-configuration s3://my-bucket/.well-known/openid-configuration \
+    --content-type application/json
+  aws s3 cp ./oidc/openid/v1/jwks s3://my-bucket/openid/v1/jwks --content-type application/jwk-set+json
+
+  # From the API server, reporting as JSON:
+  irsa-webhook discovery export --issuer https://oidc.example.com/prod --from-apiserver --out ./oidc -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			return runDiscoveryExport(contextOf(cmd), cfg, cmd.OutOrStdout())
+		},
+	}
+	cfg.AddFlags(cmd.Flags())
+	return cmd
+}
+
+// exportReport is what export prints with -o json.
+type exportReport struct {
+	Issuer     string   `json:"issuer"`
+	JWKSURI    string   `json:"jwksURI"`
+	KeyIDs     []string `json:"keyIDs"`
+	Algorithms []string `json:"algorithms"`
+	Files      []string `json:"files"`
+}
+
+func runDiscoveryExport(ctx context.Context, cfg *discovery.ExportConfig, out io.Writer) error {
+	pub := discovery.NewPublisher(cfg.Issuer, cfg.EffectiveJWKSURI(), discovery.PublisherOptions{})
+	source, err := newKeySource(cfg.SourceConfig, cfg.Kubeconfig, time.Minute, pub)
+	if err != nil {
+		return err
+	}
+	if err := source.Refresh(ctx); err != nil {
+		return err
+	}
+	files, err := discovery.Export(pub.Documents(), cfg.Out)
+	if err != nil {
+		return err
+	}
+	docs := pub.Documents()
+	if cfg.Output == "json" {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(exportReport{Issuer: cfg.Issuer, JWKSURI: cfg.EffectiveJWKSURI(),
+			KeyIDs: docs.KeyIDs, Algorithms: docs.Algorithms, Files: files})
+	}
+	for _, f := range files {
+		fmt.Fprintf(out, "wrote %s\n", f)
+	}
+	fmt.Fprintf(out, "keys: %d (%v)\n", len(docs.KeyIDs), docs.KeyIDs)
+	return nil
+}

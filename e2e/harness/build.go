@@ -1,0 +1,274 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// Versions of the real parts. e2e/build/kube/go.mod pins the same
+// Kubernetes and etcd versions; MinIO is installed by module path.
+const (
+	KubernetesVersion = "v1.37.2"
+	EtcdVersion       = "v3.7.0"
+	MinIOVersion      = "v0.0.0-20260212201848-7aac2a2c5b7c"
+	minioModule       = "github.com/minio/minio"
+	productModule     = "github.com/irsa-webhook/irsa-webhook"
+)
+
+// Binaries are the executables a Stack runs. The first three are cached
+// across runs in BinDir; the last two are built from this checkout for every
+// run, so a test always exercises the code under test.
+type Binaries struct {
+	KubeAPIServer string
+	Etcd          string
+	MinIO         string
+	IrsaWebhook   string
+	S3Get         string
+}
+
+// BinDir is where the control plane and MinIO binaries are cached:
+// $IRSA_E2E_BIN_DIR, else ${XDG_CACHE_HOME:-$HOME/.cache}/irsa-webhook/bin.
+func BinDir() (string, error) {
+	if d := os.Getenv("IRSA_E2E_BIN_DIR"); d != "" {
+		return d, nil
+	}
+	cache := os.Getenv("XDG_CACHE_HOME")
+	if cache == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("find the binary cache: set IRSA_E2E_BIN_DIR or HOME: %w", err)
+		}
+		cache = filepath.Join(home, ".cache")
+	}
+	return filepath.Join(cache, "irsa-webhook", "bin"), nil
+}
+
+// RepoRoot finds the checkout's root (the directory whose go.mod declares the
+// product module) by walking up from the working directory.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("find repository root: %w", err)
+	}
+	for {
+		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && modulePath(data) == productModule {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("find repository root: no go.mod for " + productModule + " above the working directory; run from inside the checkout")
+		}
+		dir = parent
+	}
+}
+
+func modulePath(gomod []byte) string {
+	for _, line := range strings.Split(string(gomod), "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "module "); ok {
+			return strings.Trim(strings.TrimSpace(rest), `"`)
+		}
+	}
+	return ""
+}
+
+// BuildOptions say where to build from and to, and where progress goes.
+type BuildOptions struct {
+	// RepoRoot is the checkout; default RepoRoot().
+	RepoRoot string
+	// CacheDir holds the versioned control plane and MinIO binaries;
+	// default BinDir().
+	CacheDir string
+	// OutDir receives this run's irsa-webhook and s3get binaries.
+	OutDir string
+	// Progress receives one line per phase with its duration; may be nil.
+	Progress io.Writer
+}
+
+// Build makes every binary a Stack needs, in parallel: the cached ones only
+// when missing (a cold build of kube-apiserver takes several minutes), this
+// checkout's ones always. Each phase prints its duration to Progress.
+func Build(ctx context.Context, o BuildOptions) (*Binaries, error) {
+	var err error
+	if o.RepoRoot == "" {
+		if o.RepoRoot, err = RepoRoot(); err != nil {
+			return nil, err
+		}
+	}
+	if o.CacheDir == "" {
+		if o.CacheDir, err = BinDir(); err != nil {
+			return nil, err
+		}
+	}
+	if o.OutDir == "" {
+		return nil, errors.New("build: OutDir is required")
+	}
+	if err := os.MkdirAll(o.CacheDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create binary cache %s: %w", o.CacheDir, err)
+	}
+	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create build output %s: %w", o.OutDir, err)
+	}
+	p := &progress{w: o.Progress}
+	kubeModule := filepath.Join(o.RepoRoot, "e2e", "build", "kube")
+	versionFlags := "-s -w -X k8s.io/component-base/version.gitVersion=" + KubernetesVersion +
+		" -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37"
+	b := &Binaries{
+		KubeAPIServer: filepath.Join(o.CacheDir, "kube-apiserver-"+KubernetesVersion),
+		Etcd:          filepath.Join(o.CacheDir, "etcd-"+EtcdVersion),
+		MinIO:         filepath.Join(o.CacheDir, "minio-"+MinIOVersion),
+		IrsaWebhook:   filepath.Join(o.OutDir, "irsa-webhook"),
+		S3Get:         filepath.Join(o.OutDir, "s3get"),
+	}
+	start := time.Now()
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return p.cached(ctx, "kube-apiserver "+KubernetesVersion, b.KubeAPIServer, func(out string) error {
+			return goCmd(ctx, kubeModule, nil, "build", "-trimpath", "-ldflags", versionFlags, "-o", out, "k8s.io/kubernetes/cmd/kube-apiserver")
+		})
+	})
+	g.Go(func() error {
+		return p.cached(ctx, "etcd "+EtcdVersion, b.Etcd, func(out string) error {
+			return goCmd(ctx, kubeModule, nil, "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "./etcd")
+		})
+	})
+	g.Go(func() error {
+		return p.cached(ctx, "minio "+MinIOVersion, b.MinIO, func(out string) error {
+			// go install pkg@version builds outside any module, so MinIO's
+			// dependencies never touch this repository's go.mod files.
+			gobin, err := os.MkdirTemp(filepath.Dir(out), ".minio-gobin-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(gobin)
+			if err := goCmd(ctx, gobin, []string{"GOBIN=" + gobin}, "install", "-trimpath", "-ldflags", "-s -w", minioModule+"@"+MinIOVersion); err != nil {
+				return err
+			}
+			return os.Rename(filepath.Join(gobin, "minio"), out)
+		})
+	})
+	g.Go(func() error {
+		return p.always("irsa-webhook (this checkout)", func() error {
+			return goCmd(ctx, o.RepoRoot, nil, "build", "-o", b.IrsaWebhook, "./cmd/irsa-webhook")
+		})
+	})
+	g.Go(func() error {
+		return p.always("s3get (this checkout)", func() error {
+			return goCmd(ctx, filepath.Join(o.RepoRoot, "e2e"), nil, "build", "-o", b.S3Get, "./cmd/s3get")
+		})
+	})
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	p.printf("build: all binaries ready in %s", since(start))
+	return b, nil
+}
+
+type progress struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (p *progress) printf(format string, args ...any) {
+	if p.w == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, format+"\n", args...)
+}
+
+// cached builds dest with build unless it exists. A lock file keeps two
+// concurrent runs from building the same binary; the result is renamed into
+// place so a half-written binary is never used.
+func (p *progress) cached(ctx context.Context, what, dest string, build func(out string) error) error {
+	if isExecutable(dest) {
+		p.printf("build: %s cached at %s", what, dest)
+		return nil
+	}
+	lock, err := os.OpenFile(dest+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return fmt.Errorf("build %s: lock: %w", what, err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("build %s: lock: %w", what, err)
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) //nolint:errcheck // released on close anyway
+	if isExecutable(dest) {
+		p.printf("build: %s built by another run, cached at %s", what, dest)
+		return nil
+	}
+	p.printf("build: %s not cached, building (several minutes on a cold machine)", what)
+	start := time.Now()
+	tmp := fmt.Sprintf("%s.tmp-%d", dest, os.Getpid())
+	defer os.Remove(tmp)
+	if err := build(tmp); err != nil {
+		return fmt.Errorf("build %s: %w", what, err)
+	}
+	if err := os.Rename(tmp, dest); err != nil {
+		return fmt.Errorf("build %s: %w", what, err)
+	}
+	p.printf("build: %s built in %s", what, since(start))
+	return ctx.Err()
+}
+
+func (p *progress) always(what string, build func() error) error {
+	start := time.Now()
+	if err := build(); err != nil {
+		return fmt.Errorf("build %s: %w", what, err)
+	}
+	p.printf("build: %s built in %s", what, since(start))
+	return nil
+}
+
+func isExecutable(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
+}
+
+// goCmd runs the go tool in dir; its output is returned in the error only.
+func goCmd(ctx context.Context, dir string, env []string, args ...string) error {
+	cmd := exec.CommandContext(ctx, goTool(), args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOWORK=off")
+	cmd.Env = append(cmd.Env, env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go %s in %s: %w\n%s", strings.Join(args, " "), dir, err, tail(out.String(), 40))
+	}
+	return nil
+}
+
+func goTool() string {
+	if root := os.Getenv("GOROOT"); root != "" {
+		if p := filepath.Join(root, "bin", "go"); isExecutable(p) {
+			return p
+		}
+	}
+	return "go"
+}
+
+func since(t time.Time) time.Duration { return time.Since(t).Round(100 * time.Millisecond) }
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,87 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/irsa-webhook/irsa-webhook/pkg/mutate"
+)
+
+// ClientResult is what the s3get client printed and how it exited.
+type ClientResult struct {
+	Stdout, Stderr string
+	Err            error
+}
+
+// ContainerEnv turns a stored Pod's container into the environment its
+// process would see: exactly the container's env, with the token file placed
+// under root at the path the webhook's volume mount gives it (as kubelet
+// would mount it), plus endpoint overrides that send STS and S3 to MinIO.
+// Env entries that need kubelet (valueFrom) are an error.
+func (s *Stack) ContainerEnv(pod *corev1.Pod, container, token, root string) ([]string, error) {
+	var c *corev1.Container
+	for i := range pod.Spec.Containers {
+		if pod.Spec.Containers[i].Name == container {
+			c = &pod.Spec.Containers[i]
+		}
+	}
+	for i := range pod.Spec.InitContainers {
+		if pod.Spec.InitContainers[i].Name == container {
+			c = &pod.Spec.InitContainers[i]
+		}
+	}
+	if c == nil {
+		return nil, fmt.Errorf("pod %s/%s has no container %s", pod.Namespace, pod.Name, container)
+	}
+	mountPath := ""
+	for _, m := range c.VolumeMounts {
+		if m.Name == mutate.VolumeName {
+			mountPath = m.MountPath
+		}
+	}
+	env := []string{
+		"HOME=" + root, // no shared config files from the machine running the test
+		"SSL_CERT_FILE=" + s.PKI.CAFile,
+		"AWS_ENDPOINT_URL_STS=" + s.MinIO.Endpoint,
+		"AWS_ENDPOINT_URL_S3=" + s.MinIO.Endpoint,
+	}
+	for _, e := range c.Env {
+		if e.ValueFrom != nil {
+			return nil, fmt.Errorf("container %s env %s uses valueFrom, which needs a kubelet", container, e.Name)
+		}
+		v := e.Value
+		if e.Name == mutate.EnvWebIdentityTokenFile {
+			if mountPath == "" || v != path.Join(mountPath, mutate.TokenFile) {
+				return nil, fmt.Errorf("container %s: %s=%q is not in the %s mount (%q)", container, e.Name, v, mutate.VolumeName, mountPath)
+			}
+			local := filepath.Join(root, filepath.FromSlash(v))
+			if err := os.MkdirAll(filepath.Dir(local), 0o700); err != nil {
+				return nil, fmt.Errorf("write token file: %w", err)
+			}
+			if err := os.WriteFile(local, []byte(token), 0o600); err != nil {
+				return nil, fmt.Errorf("write token file: %w", err)
+			}
+			v = local
+		}
+		env = append(env, e.Name+"="+v)
+	}
+	return env, nil
+}
+
+// RunS3Get runs the s3get client (the unmodified AWS SDK's default
+// credential chain) with exactly env, reading bucket/key.
+func (s *Stack) RunS3Get(ctx context.Context, env []string, bucket, key string) ClientResult {
+	cmd := exec.CommandContext(ctx, s.Binaries.S3Get, bucket, key)
+	cmd.Env = env
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	return ClientResult{Stdout: stdout.String(), Stderr: stderr.String(), Err: err}
+}

@@ -1,0 +1,142 @@
+package discovery
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-logr/logr"
+)
+
+// maxKeyFileBytes bounds what is read from one key file.
+const maxKeyFileBytes = 1 << 20
+
+// FileSource reads keys from PEM files: all keys of all files, in flag
+// order, served side by side (old and new during a rotation).
+type FileSource struct {
+	Paths []string
+	// Interval is how often the files are re-read even without a change
+	// notification (a safety net for file systems that send none).
+	Interval  time.Duration
+	Publisher *Publisher
+}
+
+// Load reads and parses every file. An error names the file that failed,
+// never its contents.
+func (s *FileSource) Load() ([]jose.JSONWebKey, error) {
+	var keys []jose.JSONWebKey
+	for _, path := range s.Paths {
+		data, err := readBounded(path)
+		if err != nil {
+			return nil, fmt.Errorf("read key file %s: %w", path, err)
+		}
+		pubs, err := ParseKeys(data)
+		if err != nil {
+			return nil, fmt.Errorf("parse key file %s: %w", path, err)
+		}
+		for _, pub := range pubs {
+			k, err := JWK(pub)
+			if err != nil {
+				return nil, fmt.Errorf("key file %s: %w", path, err)
+			}
+			keys = append(keys, k)
+		}
+	}
+	return keys, nil
+}
+
+func readBounded(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxKeyFileBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxKeyFileBytes {
+		return nil, fmt.Errorf("larger than %d bytes", maxKeyFileBytes)
+	}
+	return data, nil
+}
+
+// Refresh loads the files and publishes their keys.
+func (s *FileSource) Refresh(ctx context.Context) error {
+	keys, err := s.Load()
+	if err != nil {
+		s.Publisher.Fail()
+		return err
+	}
+	changed, err := s.Publisher.Publish(keys)
+	if err != nil {
+		return fmt.Errorf("publish keys from files: %w", err)
+	}
+	if changed {
+		docs := s.Publisher.Documents()
+		logr.FromContextOrDiscard(ctx).Info("serving keys", "source", "key-file", "keyIDs", docs.KeyIDs, "algorithms", docs.Algorithms)
+	}
+	return nil
+}
+
+// Run loads the files, failing if they cannot be loaded now, then reloads
+// them whenever their directories change (which also catches the symlink
+// swap of a mounted Secret or ConfigMap) and every Interval, until ctx
+// ends. A reload that fails keeps the last good keys served.
+func (s *FileSource) Run(ctx context.Context) error {
+	log := logr.FromContextOrDiscard(ctx)
+	if err := s.Refresh(ctx); err != nil {
+		return err
+	}
+	watcher, err := fsnotify.NewWatcher()
+	if err != nil {
+		log.Error(err, "cannot watch key files; polling only", "interval", s.Interval)
+	} else {
+		defer watcher.Close()
+		dirs := map[string]bool{}
+		for _, p := range s.Paths {
+			dir := filepath.Dir(p)
+			if dirs[dir] {
+				continue
+			}
+			dirs[dir] = true
+			if err := watcher.Add(dir); err != nil {
+				log.Error(err, "cannot watch key file directory; polling only", "dir", dir, "interval", s.Interval)
+			}
+		}
+	}
+	var events <-chan fsnotify.Event
+	var errs <-chan error
+	if watcher != nil {
+		events, errs = watcher.Events, watcher.Errors
+	}
+	tick := time.NewTicker(s.Interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case _, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+		case err, ok := <-errs:
+			if !ok {
+				errs = nil
+				continue
+			}
+			log.Error(err, "key file watch error")
+			continue
+		case <-tick.C:
+		}
+		if err := s.Refresh(ctx); err != nil {
+			log.Error(err, "reload key files failed; serving the last good keys")
+		}
+	}
+}

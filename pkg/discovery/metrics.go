@@ -1,0 +1,72 @@
+package discovery
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the discovery server's Prometheus metrics. A nil *Metrics
+// records nothing.
+type Metrics struct {
+	requests        *prometheus.CounterVec
+	keys            prometheus.Gauge
+	lastSuccess     prometheus.Gauge
+	refreshFailures prometheus.Counter
+	stale           prometheus.Gauge
+}
+
+// NewMetrics creates the discovery metrics and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "irsa_webhook_discovery_requests_total",
+			Help: "Discovery requests by path (a served path, or \"other\") and HTTP status code.",
+		}, []string{"path", "code"}),
+		keys: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "irsa_webhook_discovery_keys",
+			Help: "Keys in the JWKS being served; 0 until the first key set is loaded.",
+		}),
+		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "irsa_webhook_discovery_last_refresh_success_timestamp_seconds",
+			Help: "Unix time of the last successful load of the keys from their source.",
+		}),
+		refreshFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "irsa_webhook_discovery_refresh_failures_total",
+			Help: "Loads of the keys from their source that failed; the last good documents stay served.",
+		}),
+		stale: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "irsa_webhook_discovery_stale",
+			Help: "1 when the served documents are older than the staleness bound (or none exist yet), else 0.",
+		}),
+	}
+	m.stale.Set(1)
+	reg.MustRegister(m.requests, m.keys, m.lastSuccess, m.refreshFailures, m.stale)
+	return m
+}
+
+func (m *Metrics) request(path string, code int) {
+	if m == nil {
+		return
+	}
+	m.requests.WithLabelValues(path, strconv.Itoa(code)).Inc()
+}
+
+func (m *Metrics) refreshed(keys int, unixSeconds float64) {
+	if m == nil {
+		return
+	}
+	m.keys.Set(float64(keys))
+	m.lastSuccess.Set(unixSeconds)
+	m.stale.Set(0)
+}
+
+func (m *Metrics) failed(stale bool) {
+	if m == nil {
+		return
+	}
+	m.refreshFailures.Inc()
+	if stale {
+		m.stale.Set(1)
+	}
+}

@@ -1,0 +1,96 @@
+package discovery
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/go-logr/logr"
+)
+
+// Source keeps a Publisher's key set current.
+type Source interface {
+	// Refresh loads the keys once and publishes them.
+	Refresh(ctx context.Context) error
+	// Run refreshes until ctx ends; it returns early only when the source
+	// cannot work at all (unreadable key files at start, issuer mismatch).
+	Run(ctx context.Context) error
+}
+
+var (
+	_ Source = (*FileSource)(nil)
+	_ Source = (*APIServerSource)(nil)
+)
+
+// Bounds for every HTTP server of this package: a slow or idle client
+// cannot hold a connection for long or send large headers.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 10 * time.Second
+	writeTimeout      = 10 * time.Second
+	idleTimeout       = 60 * time.Second
+	maxHeaderBytes    = 16 << 10
+	// ShutdownTimeout bounds graceful shutdown: in-flight requests finish,
+	// new connections are refused.
+	ShutdownTimeout = 5 * time.Second
+)
+
+// Server is an HTTP(S) server that stops gracefully when its context ends.
+// It is a controller-runtime Runnable.
+type Server struct {
+	// Name appears in logs and errors (e.g. "discovery", "health").
+	Name    string
+	Addr    string
+	Handler http.Handler
+	// TLS, when set, makes the server serve HTTPS; certificates normally
+	// come from a certwatcher's GetCertificate.
+	TLS *tls.Config
+	// Listener, when set, is used instead of listening on Addr.
+	Listener net.Listener
+}
+
+// NeedLeaderElection is false: every replica serves.
+func (s *Server) NeedLeaderElection() bool { return false }
+
+// Start serves until ctx ends, then shuts down within ShutdownTimeout.
+func (s *Server) Start(ctx context.Context) error {
+	ln := s.Listener
+	if ln == nil {
+		var err error
+		ln, err = net.Listen("tcp", s.Addr)
+		if err != nil {
+			return fmt.Errorf("%s server: listen on %s: %w", s.Name, s.Addr, err)
+		}
+	}
+	if s.TLS != nil {
+		ln = tls.NewListener(ln, s.TLS)
+	}
+	log := logr.FromContextOrDiscard(ctx)
+	srv := &http.Server{
+		Handler:           s.Handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+	}
+	done := make(chan error, 1)
+	go func() {
+		<-ctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
+		defer cancel()
+		done <- srv.Shutdown(shutdownCtx)
+	}()
+	log.Info("serving", "server", s.Name, "address", ln.Addr().String(), "tls", s.TLS != nil)
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("%s server: %w", s.Name, err)
+	}
+	if err := <-done; err != nil {
+		return fmt.Errorf("%s server: shut down: %w", s.Name, err)
+	}
+	return nil
+}
