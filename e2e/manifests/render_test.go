@@ -14,6 +14,7 @@ import (
 	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/yaml"
@@ -76,6 +77,7 @@ func render(t *testing.T, dir string) []byte {
 // object is one decoded manifest with the text it came from.
 type object struct {
 	obj  runtime.Object
+	gvk  schema.GroupVersionKind
 	kind string
 	name string // namespace/name, or name for cluster-scoped objects
 	raw  []byte
@@ -112,7 +114,7 @@ func decode(t *testing.T, what string, data []byte) []object {
 		if ns := acc.GetNamespace(); ns != "" {
 			name = ns + "/" + name
 		}
-		objs = append(objs, object{obj: obj, kind: gvk.Kind, name: name, raw: doc})
+		objs = append(objs, object{obj: obj, gvk: *gvk, kind: gvk.Kind, name: name, raw: doc})
 	}
 	if len(objs) == 0 {
 		t.Fatalf("%s: no objects", what)
