@@ -405,6 +405,9 @@ func TestManifestsOnRealAPIServer(t *testing.T) {
 		"--issuer="+s.Discovery.Issuer, "--kubeconfig="+dKubeconfig, "--bind-address=127.0.0.1", "--port="+strconv.Itoa(dPort),
 		"--health-probe-bind-address="+dHealth, "--metrics-bind-address=127.0.0.1:"+strconv.Itoa(freePort(t)), "--log-format=console")
 	eventually(t, 60*time.Second, "discovery ready", ready("http://"+dHealth))
+	if code, body, err := httpGet("http://" + dHealth + dc.ReadinessProbe.HTTPGet.Path); err != nil || code != http.StatusOK {
+		t.Errorf("discovery readiness probe %s: %d %s %v", dc.ReadinessProbe.HTTPGet.Path, code, body, err)
+	}
 	code, body, err := httpGet("http://127.0.0.1:" + strconv.Itoa(dPort) + "/openid/v1/jwks")
 	if err != nil || code != http.StatusOK || !strings.Contains(string(body), `"keys"`) {
 		t.Errorf("GET /openid/v1/jwks from the discovery server: %d %s %v", code, body, err)

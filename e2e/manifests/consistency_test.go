@@ -179,14 +179,16 @@ func TestWebhookServiceReachesTheContainer(t *testing.T) {
 			if got := *ref.Path; got != webhook.MutatePath {
 				t.Errorf("path %q, the webhook serves %q", got, webhook.MutatePath)
 			}
-			checkProbes(t, c, flags.cfg.HealthProbeBindAddress)
+			checkProbes(t, c, flags.cfg.HealthProbeBindAddress, "/readyz")
 		})
 	}
 }
 
-func checkProbes(t *testing.T, c *corev1.Container, healthAddr string) {
+// checkProbes: readiness on readyPath, liveness on /healthz, both on the
+// port of --health-probe-bind-address.
+func checkProbes(t *testing.T, c *corev1.Container, healthAddr, readyPath string) {
 	t.Helper()
-	for name, probe := range map[string]*corev1.Probe{"/readyz": c.ReadinessProbe, "/healthz": c.LivenessProbe} {
+	for name, probe := range map[string]*corev1.Probe{readyPath: c.ReadinessProbe, "/healthz": c.LivenessProbe} {
 		if probe == nil || probe.HTTPGet == nil {
 			t.Errorf("container %s: no HTTP probe for %s", c.Name, name)
 			continue
@@ -363,7 +365,9 @@ func TestDiscoveryWiring(t *testing.T) {
 			if got := containerPort(t, c, svc.Spec.Ports[0].TargetPort); got != int32(cfg.Port) {
 				t.Errorf("service targets container port %d, discovery listens on --port %d", got, cfg.Port)
 			}
-			checkProbes(t, c, cfg.HealthProbeBindAddress)
+			// Only "keys loaded": a stale replica keeps serving the last good
+			// documents (see the manifest's comment).
+			checkProbes(t, c, cfg.HealthProbeBindAddress, "/readyz/keys")
 
 			rules, builtIn := rulesOf(t, objs, d.Namespace, d.Spec.Template.Spec.ServiceAccountName)
 			if len(rules) != 0 || !slices.Equal(builtIn, []string{"ClusterRole/system:service-account-issuer-discovery"}) {
