@@ -276,6 +276,70 @@ func TestManifestsOnRealAPIServer(t *testing.T) {
 		apply(t, ctx, s.APIServer.Admin, objs[:1], false)
 		apply(t, ctx, s.APIServer.Admin, objs, true)
 	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	if err := harness.EnsureNamespace(ctx, admin, "app"); err != nil {
+		t.Fatal(err)
+	}
+	if err := harness.CreateServiceAccount(ctx, admin, "app", "app", map[string]string{"eks.amazonaws.com/role-arn": harness.ExampleRoleARN}); err != nil {
+		t.Fatal(err)
+	}
+	mutated := func(name string) error {
+		pod, err := admin.CoreV1().Pods("app").Create(ctx, harness.SimplePod(name, "app"), metav1.CreateOptions{})
+		if err != nil {
+			return err
+		}
+		if !harness.HasTokenVolume(pod) {
+			return fmt.Errorf("pod %s was admitted without the token volume", name)
+		}
+		return nil
+	}
+	pointAt := func(addr string, caBundle []byte) {
+		t.Helper()
+		conf, err := admin.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, webhookConfigName, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		conf.Webhooks[0].ClientConfig = admissionregistrationv1.WebhookClientConfig{URL: ptr.To("https://" + addr + "/mutate"), CABundle: caBundle}
+		if _, err := admin.AdmissionregistrationV1().MutatingWebhookConfigurations().Update(ctx, conf, metav1.UpdateOptions{}); err != nil {
+			t.Fatalf("point the registration at %s: %v", addr, err)
+		}
+	}
+
+	// The default install, with the rights of the base alone: the webhook
+	// reads its certificate from --cert-dir (here the harness's, standing in
+	// for cert-manager's) and needs nothing but ServiceAccounts.
+	{
+		const overlay = "deploy/overlays/cert-manager"
+		objs := decode(t, overlay, render(t, overlay))
+		apply(t, ctx, s.APIServer.Admin, objs, false)
+		d := get[*appsv1.Deployment](t, objs, webhookDeployment)
+		c := container(t, d, "webhook")
+		kubeconfig, asWebhook := tokenKubeconfig(t, ctx, s, d.Namespace, d.Spec.Template.Spec.ServiceAccountName)
+		addr, health := "127.0.0.1:"+strconv.Itoa(freePort(t)), "127.0.0.1:"+strconv.Itoa(freePort(t))
+		_, port, _ := net.SplitHostPort(addr)
+		run(t, s, "manifest-webhook-cert-dir", c,
+			"--kubeconfig="+kubeconfig, "--cert-dir="+s.WebhookCertDir, "--bind-address=127.0.0.1", "--port="+port,
+			"--health-probe-bind-address="+health, "--metrics-bind-address=127.0.0.1:"+strconv.Itoa(freePort(t)), "--log-format=console")
+		eventually(t, 60*time.Second, "webhook (default install) ready", ready("http://"+health))
+		pointAt(addr, s.PKI.CAPEM)
+		eventually(t, 30*time.Second, "pod mutated by the webhook with the default install's rights", func() error {
+			return mutated("default-install-" + strconv.FormatInt(time.Now().UnixNano(), 36))
+		})
+		certSecret := d.Spec.Template.Spec.Volumes[0].Secret.SecretName
+		_, err := asWebhook.CoreV1().Secrets(d.Namespace).Get(ctx, certSecret, metav1.GetOptions{})
+		expectForbidden(t, "webhook (default install) reads its own certificate Secret through the API", err)
+		_, err = asWebhook.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, webhookConfigName, metav1.GetOptions{})
+		expectForbidden(t, "webhook (default install) reads its webhook configuration", err)
+	}
+
+	// Then the install without cert-manager, applied over it. The
+	// registration this test pointed at 127.0.0.1 (with another field
+	// manager) goes first, or the apply would add a service next to its url.
+	if err := admin.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(ctx, webhookConfigName, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	const overlay = "deploy/overlays/self-signed"
 	objs := decode(t, overlay, render(t, overlay))
 	apply(t, ctx, s.APIServer.Admin, objs, false)
@@ -288,14 +352,7 @@ func TestManifestsOnRealAPIServer(t *testing.T) {
 	// including the caBundle, is as the manifests and the webhook make it.
 	port := freePort(t)
 	webhookAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	conf, err := admin.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, webhookConfigName, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf.Webhooks[0].ClientConfig = admissionregistrationv1.WebhookClientConfig{URL: ptr.To("https://" + webhookAddr + "/mutate")}
-	if _, err := admin.AdmissionregistrationV1().MutatingWebhookConfigurations().Update(ctx, conf, metav1.UpdateOptions{}); err != nil {
-		t.Fatalf("point the registration at 127.0.0.1: %v", err)
-	}
+	pointAt(webhookAddr, nil) // the webhook writes the caBundle
 
 	// The webhook, as the Deployment runs it, with the ServiceAccount's token.
 	d := get[*appsv1.Deployment](t, objs, webhookDeployment)
@@ -327,22 +384,6 @@ func TestManifestsOnRealAPIServer(t *testing.T) {
 	eventually(t, 30*time.Second, "caBundle written by the webhook", caBundleIsSecretCA)
 
 	// The API server calls the webhook through that caBundle.
-	if err := harness.EnsureNamespace(ctx, admin, "app"); err != nil {
-		t.Fatal(err)
-	}
-	if err := harness.CreateServiceAccount(ctx, admin, "app", "app", map[string]string{"eks.amazonaws.com/role-arn": harness.ExampleRoleARN}); err != nil {
-		t.Fatal(err)
-	}
-	mutated := func(name string) error {
-		pod, err := admin.CoreV1().Pods("app").Create(ctx, harness.SimplePod(name, "app"), metav1.CreateOptions{})
-		if err != nil {
-			return err
-		}
-		if !harness.HasTokenVolume(pod) {
-			return fmt.Errorf("pod %s was admitted without the token volume", name)
-		}
-		return nil
-	}
 	if err := mutated("before-rotation"); err != nil {
 		t.Fatalf("create pod through the self-signed webhook: %v", err)
 	}
@@ -355,7 +396,7 @@ func TestManifestsOnRealAPIServer(t *testing.T) {
 		t.Errorf("webhook reads its own Secret: %v", err)
 	}
 	// ...and anything more is refused.
-	_, err = asWebhook.CoreV1().Secrets(flags.selfSigned.SecretNamespace).List(ctx, metav1.ListOptions{})
+	_, err := asWebhook.CoreV1().Secrets(flags.selfSigned.SecretNamespace).List(ctx, metav1.ListOptions{})
 	expectForbidden(t, "webhook lists Secrets in its namespace", err)
 	_, err = asWebhook.CoreV1().Secrets("kube-system").Get(ctx, flags.selfSigned.SecretName, metav1.GetOptions{})
 	expectForbidden(t, "webhook reads a Secret of the same name elsewhere", err)
