@@ -435,6 +435,50 @@ func TestManifestsOnRealAPIServer(t *testing.T) {
 		t.Fatalf("create pod after the forced rotation: %v", err)
 	}
 
+	// What the registration's selectors and matchConditions keep away from
+	// the webhook is admitted even when the webhook is down (failurePolicy
+	// Fail); everything else is refused.
+	pointAt("127.0.0.1:"+strconv.Itoa(freePort(t)), nil) // nothing listens there
+	eventually(t, 30*time.Second, "pod creation refused while the webhook is unreachable", func() error {
+		if err := mutated("webhook-down-" + strconv.FormatInt(time.Now().UnixNano(), 36)); err == nil {
+			return errors.New("a pod was created with the webhook unreachable")
+		}
+		return nil
+	})
+	create := func(ns string, pod *corev1.Pod) error {
+		_, err := admin.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})
+		return err
+	}
+	optedOut := harness.SimplePod("opted-out", "app")
+	optedOut.Labels = map[string]string{"eks.amazonaws.com/skip-pod-identity-webhook": "true"}
+	if err := create("app", optedOut); err != nil {
+		t.Errorf("pod labelled eks.amazonaws.com/skip-pod-identity-webhook, webhook down: %v", err)
+	}
+	mirror := harness.SimplePod("mirror", "")
+	mirror.Annotations = map[string]string{"kubernetes.io/config.mirror": "static"}
+	mirror.Spec.NodeName = "node-1"
+	if err := create("app", mirror); err != nil {
+		t.Errorf("mirror pod, webhook down: %v", err)
+	}
+	ownPod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "own", Labels: d.Spec.Template.Labels}, Spec: *d.Spec.Template.Spec.DeepCopy()}
+	if err := create(d.Namespace, ownPod); err != nil {
+		// Also proves the Deployment's Pod passes the API server's PodSecurity
+		// admission at the namespace's "restricted" level.
+		t.Errorf("webhook's own pod in %s, webhook down: %v", d.Namespace, err)
+	}
+	if err := harness.EnsureNamespace(ctx, admin, "ignored"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.CoreV1().Namespaces().Patch(ctx, "ignored", types.MergePatchType, []byte(`{"metadata":{"labels":{"irsa-webhook.io/ignore":"true"}}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := harness.CreateServiceAccount(ctx, admin, "ignored", "default", nil); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	if err := create("ignored", harness.SimplePod("ignored", "default")); err != nil {
+		t.Errorf("pod in a namespace labelled irsa-webhook.io/ignore, webhook down: %v", err)
+	}
+
 	// The discovery server, as its Deployment runs it, with its
 	// ServiceAccount's token: --from-apiserver works with only
 	// system:service-account-issuer-discovery, and nothing more is allowed.
