@@ -8,6 +8,8 @@ export CGO_ENABLED ?= 0
 
 .DEFAULT_GOAL := help
 
+include deploy/Makefile.inc
+
 .PHONY: help
 help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -16,6 +18,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/irsa-webhook/irsa-webhook/pkg/sacache"
+	"github.com/irsa-webhook/irsa-webhook/pkg/selfsigned"
 	"github.com/irsa-webhook/irsa-webhook/pkg/webhook"
 )
 
@@ -25,6 +28,7 @@ const shutdownTimeout = 5 * time.Second
 
 func newServeCommand() *cobra.Command {
 	cfg := webhook.NewConfig()
+	selfSigned := selfsigned.NewConfig()
 	logs := &logOptions{}
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -35,22 +39,26 @@ credentials into Pods whose ServiceAccount carries <prefix>/role-arn.`,
   irsa-webhook serve --cert-dir /etc/irsa-webhook/tls --aws-default-region us-west-2
 
   # Outside a cluster, against the API server of a kubeconfig:
-  irsa-webhook serve --kubeconfig ~/.kube/config --cert-dir ./certs --bind-address 127.0.0.1`,
+  irsa-webhook serve --kubeconfig ~/.kube/config --cert-dir ./certs --bind-address 127.0.0.1
+
+  # Without cert-manager: make, renew and publish our own CA and certificate:
+  irsa-webhook serve --self-signed-ca --self-signed-secret-namespace irsa-system`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := errors.Join(cfg.Validate(), logs.validate()); err != nil {
+			if err := errors.Join(cfg.Validate(), selfSigned.Validate(), logs.validate()); err != nil {
 				return err
 			}
 			logs.setup()
-			return runServe(cmd.Context(), cfg)
+			return runServe(cmd.Context(), cfg, selfSigned)
 		},
 	}
 	cfg.AddFlags(cmd.Flags())
+	selfSigned.AddFlags(cmd.Flags())
 	logs.addFlags(cmd.Flags())
 	return cmd
 }
 
-func runServe(ctx context.Context, cfg *webhook.Config) error {
+func runServe(ctx context.Context, cfg *webhook.Config, selfSigned *selfsigned.Config) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -82,11 +90,26 @@ func runServe(ctx context.Context, cfg *webhook.Config) error {
 		return err
 	}
 
+	// --self-signed-ca: the certificate comes from our own Secret, not
+	// --cert-dir (a GetCertificate makes the server skip the directory).
+	var tlsOpts []func(*tls.Config)
+	if selfSigned.Enabled {
+		kube, err := kubernetes.NewForConfig(restCfg)
+		if err != nil {
+			return fmt.Errorf("kubernetes client: %w", err)
+		}
+		certs := selfsigned.New(kube, *selfSigned, ctrl.Log.WithName("selfsigned"), nil)
+		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.GetCertificate = certs.GetCertificate })
+		if err := errors.Join(mgr.Add(certs), mgr.AddReadyzCheck("self-signed-certificate", certs.Ready)); err != nil {
+			return err
+		}
+	}
+
 	srv := webhook.NewServer(cfg, &webhook.Handler{
 		Defaults:        cfg.Defaults(),
 		ServiceAccounts: sas,
 		Metrics:         webhook.NewMetrics(ctrlmetrics.Registry),
-	})
+	}, tlsOpts...)
 	if err := mgr.Add(srv); err != nil {
 		return err
 	}

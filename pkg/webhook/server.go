@@ -12,8 +12,9 @@ const MutatePath = "/mutate"
 
 // NewServer returns the HTTPS server that answers AdmissionReviews at
 // MutatePath with handler. It reads tls.crt and tls.key from cfg.CertDir and
-// reloads them when they change. cfg must have passed Validate.
-func NewServer(cfg *Config, handler admission.Handler) ctrlwebhook.Server {
+// reloads them when they change, unless one of tlsOpts sets GetCertificate.
+// tlsOpts run after cfg's TLS settings. cfg must have passed Validate.
+func NewServer(cfg *Config, handler admission.Handler, tlsOpts ...func(*tls.Config)) ctrlwebhook.Server {
 	minVersion, _ := TLSVersion(cfg.TLSMinVersion)
 	suites, _ := CipherSuites(cfg.TLSCipherSuites)
 	srv := ctrlwebhook.NewServer(ctrlwebhook.Options{
@@ -22,10 +23,10 @@ func NewServer(cfg *Config, handler admission.Handler) ctrlwebhook.Server {
 		CertDir:  cfg.CertDir,
 		CertName: "tls.crt",
 		KeyName:  "tls.key",
-		TLSOpts: []func(*tls.Config){func(c *tls.Config) {
+		TLSOpts: append([]func(*tls.Config){func(c *tls.Config) {
 			c.MinVersion = minVersion
 			c.CipherSuites = suites
-		}},
+		}}, tlsOpts...),
 	})
 	srv.Register(MutatePath, checkReview(&admission.Webhook{Handler: handler}))
 	return srv

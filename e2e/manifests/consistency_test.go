@@ -1,0 +1,513 @@
+package manifests_test
+
+import (
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"testing"
+
+	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	"github.com/google/go-cmp/cmp"
+	"github.com/spf13/pflag"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/irsa-webhook/irsa-webhook/pkg/discovery"
+	"github.com/irsa-webhook/irsa-webhook/pkg/selfsigned"
+	"github.com/irsa-webhook/irsa-webhook/pkg/webhook"
+)
+
+const (
+	namespace         = "irsa-system"
+	webhookDeployment = namespace + "/irsa-webhook"
+	discoveryDeploy   = namespace + "/irsa-discovery"
+	webhookConfigName = "irsa-webhook"
+)
+
+// webhookFlags parses the webhook container's args with the real flags of
+// irsa-webhook serve.
+type webhookFlags struct {
+	cfg        *webhook.Config
+	selfSigned *selfsigned.Config
+}
+
+func parseWebhookArgs(t *testing.T, c *corev1.Container) webhookFlags {
+	t.Helper()
+	f := webhookFlags{cfg: webhook.NewConfig(), selfSigned: selfsigned.NewConfig()}
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	f.cfg.AddFlags(fs)
+	f.selfSigned.AddFlags(fs)
+	// The logging flags every long-running command has (cmd/irsa-webhook/logging.go).
+	fs.String("log-format", "json", "")
+	fs.IntP("v", "v", 0, "")
+	parseArgs(t, c, []string{"serve"}, fs)
+	if err := f.cfg.Validate(); err != nil {
+		t.Errorf("webhook args %v: %v", c.Args, err)
+	}
+	if err := f.selfSigned.Validate(); err != nil {
+		t.Errorf("webhook args %v: %v", c.Args, err)
+	}
+	return f
+}
+
+func portOf(t *testing.T, addr string) int32 {
+	t.Helper()
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatalf("bind address %q: %v", addr, err)
+	}
+	n, err := strconv.ParseInt(port, 10, 32)
+	if err != nil {
+		t.Fatalf("bind address %q: %v", addr, err)
+	}
+	return int32(n)
+}
+
+// wantWebhook is issue 5's specification of the registration.
+func wantWebhook(failurePolicy admissionregistrationv1.FailurePolicyType) admissionregistrationv1.MutatingWebhook {
+	return admissionregistrationv1.MutatingWebhook{
+		Name:                    "pod-identity.irsa-webhook.io",
+		AdmissionReviewVersions: []string{"v1"},
+		ClientConfig: admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{
+			Namespace: namespace, Name: "irsa-webhook", Path: ptr.To(webhook.MutatePath), Port: ptr.To[int32](443),
+		}},
+		Rules: []admissionregistrationv1.RuleWithOperations{{
+			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+			Rule: admissionregistrationv1.Rule{
+				APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"},
+				Scope: ptr.To(admissionregistrationv1.NamespacedScope),
+			},
+		}},
+		FailurePolicy:      ptr.To(failurePolicy),
+		MatchPolicy:        ptr.To(admissionregistrationv1.Equivalent),
+		ReinvocationPolicy: ptr.To(admissionregistrationv1.IfNeededReinvocationPolicy),
+		SideEffects:        ptr.To(admissionregistrationv1.SideEffectClassNone),
+		TimeoutSeconds:     ptr.To[int32](10),
+		ObjectSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+			{Key: "eks.amazonaws.com/skip-pod-identity-webhook", Operator: metav1.LabelSelectorOpDoesNotExist},
+		}},
+		NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+			{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: []string{namespace}},
+			{Key: "irsa-webhook.io/ignore", Operator: metav1.LabelSelectorOpDoesNotExist},
+		}},
+		MatchConditions: []admissionregistrationv1.MatchCondition{{
+			Name:       "exclude-mirror-pods",
+			Expression: "!has(object.metadata.annotations) || !('kubernetes.io/config.mirror' in object.metadata.annotations)",
+		}},
+	}
+}
+
+func TestWebhookRegistration(t *testing.T) {
+	for overlay, policy := range map[string]admissionregistrationv1.FailurePolicyType{
+		"deploy/overlays/cert-manager": admissionregistrationv1.Fail,
+		"deploy/overlays/self-signed":  admissionregistrationv1.Fail,
+		"deploy/overlays/fail-open":    admissionregistrationv1.Ignore,
+	} {
+		t.Run(overlay, func(t *testing.T) {
+			objs := decode(t, overlay, render(t, overlay))
+			conf := get[*admissionregistrationv1.MutatingWebhookConfiguration](t, objs, webhookConfigName)
+			if len(conf.Webhooks) != 1 {
+				t.Fatalf("%d webhooks, want 1", len(conf.Webhooks))
+			}
+			got := conf.Webhooks[0]
+			if len(got.ClientConfig.CABundle) != 0 {
+				t.Error("caBundle is set in the manifest; it belongs to cert-manager or --self-signed-ca")
+			}
+			if diff := cmp.Diff(wantWebhook(policy), got); diff != "" {
+				t.Errorf("webhook (-want +got):\n%s", diff)
+			}
+
+			// The selectors do what their comments say.
+			for ns, want := range map[string]map[string]string{
+				"called for an ordinary namespace": {"kubernetes.io/metadata.name": "default"},
+				"skips the webhook's namespace":    {"kubernetes.io/metadata.name": namespace},
+				"skips an ignored namespace":       {"kubernetes.io/metadata.name": "batch", "irsa-webhook.io/ignore": "true"},
+			} {
+				if match, wantMatch := selectorMatches(t, got.NamespaceSelector, want), ns == "called for an ordinary namespace"; match != wantMatch {
+					t.Errorf("namespaceSelector %s: matches=%v", ns, match)
+				}
+			}
+			if selectorMatches(t, got.ObjectSelector, map[string]string{"eks.amazonaws.com/skip-pod-identity-webhook": "true"}) {
+				t.Error("objectSelector calls the webhook for an opted-out Pod")
+			}
+			if !selectorMatches(t, got.ObjectSelector, map[string]string{"app": "x"}) {
+				t.Error("objectSelector skips an ordinary Pod")
+			}
+			// The API server must give up on us before its own 30s limit, and
+			// only after our live ServiceAccount lookup could have answered.
+			d := get[*appsv1.Deployment](t, objs, webhookDeployment)
+			flags := parseWebhookArgs(t, container(t, d, "webhook"))
+			if timeout := int64(*got.TimeoutSeconds); timeout > 30 || float64(timeout) <= flags.cfg.ServiceAccountLookupTimeout.Seconds() {
+				t.Errorf("timeoutSeconds %d is not in (--service-account-lookup-timeout %s, 30]", timeout, flags.cfg.ServiceAccountLookupTimeout)
+			}
+			// The Deployment's namespace is the one the namespaceSelector skips.
+			if selectorMatches(t, got.NamespaceSelector, map[string]string{"kubernetes.io/metadata.name": d.Namespace}) {
+				t.Errorf("the webhook is called for Pods in its own namespace %s: with failurePolicy Fail it could never start", d.Namespace)
+			}
+		})
+	}
+}
+
+// The path the API server dials, Service → targetPort → containerPort →
+// --port, leads to the webhook container.
+func TestWebhookServiceReachesTheContainer(t *testing.T) {
+	for _, overlay := range overlays {
+		t.Run(overlay, func(t *testing.T) {
+			objs := decode(t, overlay, render(t, overlay))
+			ref := get[*admissionregistrationv1.MutatingWebhookConfiguration](t, objs, webhookConfigName).Webhooks[0].ClientConfig.Service
+			svc := get[*corev1.Service](t, objs, ref.Namespace+"/"+ref.Name)
+			i := slices.IndexFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Port == *ref.Port })
+			if i < 0 {
+				t.Fatalf("service %s has no port %d", nameOf(svc), *ref.Port)
+			}
+			deps := selected(objs, svc.Namespace, svc.Spec.Selector)
+			if len(deps) != 1 || nameOf(deps[0]) != webhookDeployment {
+				t.Fatalf("service %s selects %d deployments, want exactly %s", nameOf(svc), len(deps), webhookDeployment)
+			}
+			c := container(t, deps[0], "webhook")
+			flags := parseWebhookArgs(t, c)
+			if got := containerPort(t, c, svc.Spec.Ports[i].TargetPort); got != int32(flags.cfg.Port) {
+				t.Errorf("service targets container port %d, webhook listens on --port %d", got, flags.cfg.Port)
+			}
+			if got := *ref.Path; got != webhook.MutatePath {
+				t.Errorf("path %q, the webhook serves %q", got, webhook.MutatePath)
+			}
+			checkProbes(t, c, flags.cfg.HealthProbeBindAddress, "/readyz")
+		})
+	}
+}
+
+// checkProbes: readiness on readyPath, liveness on /healthz, both on the
+// port of --health-probe-bind-address.
+func checkProbes(t *testing.T, c *corev1.Container, healthAddr, readyPath string) {
+	t.Helper()
+	for name, probe := range map[string]*corev1.Probe{readyPath: c.ReadinessProbe, "/healthz": c.LivenessProbe} {
+		if probe == nil || probe.HTTPGet == nil {
+			t.Errorf("container %s: no HTTP probe for %s", c.Name, name)
+			continue
+		}
+		if probe.HTTPGet.Path != name {
+			t.Errorf("container %s: probe path %s, want %s", c.Name, probe.HTTPGet.Path, name)
+		}
+		if got, want := containerPort(t, c, probe.HTTPGet.Port), portOf(t, healthAddr); got != want {
+			t.Errorf("container %s: %s probe on port %d, --health-probe-bind-address is %s", c.Name, name, got, healthAddr)
+		}
+	}
+}
+
+func TestCertManagerCertificateMatchesServiceAndDeployment(t *testing.T) {
+	for _, overlay := range []string{"deploy/overlays/cert-manager", "deploy/overlays/fail-open"} {
+		t.Run(overlay, func(t *testing.T) {
+			objs := decode(t, overlay, render(t, overlay))
+			conf := get[*admissionregistrationv1.MutatingWebhookConfiguration](t, objs, webhookConfigName)
+			ref := conf.Annotations["cert-manager.io/inject-ca-from"]
+			cert := get[*certmanagerv1.Certificate](t, objs, ref) // namespace/name
+
+			// DNS names: exactly what the API server dials for the Service.
+			svcRef := conf.Webhooks[0].ClientConfig.Service
+			wantNames := []string{
+				svcRef.Name + "." + svcRef.Namespace + ".svc",
+				svcRef.Name + "." + svcRef.Namespace + ".svc.cluster.local",
+			}
+			if diff := cmp.Diff(wantNames, cert.Spec.DNSNames); diff != "" {
+				t.Errorf("certificate %s dnsNames (-want +got):\n%s", ref, diff)
+			}
+			if cert.Namespace != svcRef.Namespace {
+				t.Errorf("certificate in %s, service in %s", cert.Namespace, svcRef.Namespace)
+			}
+
+			// The Secret it writes is the volume mounted at --cert-dir.
+			d := get[*appsv1.Deployment](t, objs, webhookDeployment)
+			c := container(t, d, "webhook")
+			flags := parseWebhookArgs(t, c)
+			if flags.selfSigned.Enabled {
+				t.Fatal("--self-signed-ca is on in a cert-manager install")
+			}
+			mount := slices.IndexFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.MountPath == flags.cfg.CertDir })
+			if mount < 0 {
+				t.Fatalf("nothing mounted at --cert-dir %s", flags.cfg.CertDir)
+			}
+			vol := slices.IndexFunc(d.Spec.Template.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == c.VolumeMounts[mount].Name })
+			if vol < 0 || d.Spec.Template.Spec.Volumes[vol].Secret == nil {
+				t.Fatalf("volume %s at --cert-dir is not a Secret volume", c.VolumeMounts[mount].Name)
+			}
+			if got := d.Spec.Template.Spec.Volumes[vol].Secret.SecretName; got != cert.Spec.SecretName || d.Namespace != cert.Namespace {
+				t.Errorf("deployment mounts secret %s/%s at --cert-dir, certificate writes %s/%s", d.Namespace, got, cert.Namespace, cert.Spec.SecretName)
+			}
+
+			// The issuer chain: serving Certificate ← CA Issuer ← CA
+			// Certificate ← self-signed Issuer, all in the namespace.
+			issuer := get[*certmanagerv1.Issuer](t, objs, cert.Namespace+"/"+cert.Spec.IssuerRef.Name)
+			if cert.Spec.IssuerRef.Kind != "Issuer" || issuer.Spec.CA == nil {
+				t.Fatalf("serving certificate's issuer %s is not a CA Issuer", nameOf(issuer))
+			}
+			var caCert *certmanagerv1.Certificate
+			for _, c := range all[*certmanagerv1.Certificate](objs) {
+				if c.Namespace == issuer.Namespace && c.Spec.SecretName == issuer.Spec.CA.SecretName {
+					caCert = c
+				}
+			}
+			if caCert == nil || !caCert.Spec.IsCA {
+				t.Fatalf("no CA Certificate writes the CA Issuer's secret %s", issuer.Spec.CA.SecretName)
+			}
+			root := get[*certmanagerv1.Issuer](t, objs, caCert.Namespace+"/"+caCert.Spec.IssuerRef.Name)
+			if root.Spec.SelfSigned == nil {
+				t.Errorf("CA certificate's issuer %s is not self-signed", nameOf(root))
+			}
+			if caCert.Spec.SecretName == cert.Spec.SecretName {
+				t.Error("the CA and the serving certificate share a Secret")
+			}
+			if !slices.Contains(cert.Spec.Usages, certmanagerv1.UsageServerAuth) {
+				t.Error("serving certificate lacks the server auth usage")
+			}
+		})
+	}
+}
+
+func TestSelfSignedOverlayWiring(t *testing.T) {
+	const overlay = "deploy/overlays/self-signed"
+	objs := decode(t, overlay, render(t, overlay))
+	d := get[*appsv1.Deployment](t, objs, webhookDeployment)
+	c := container(t, d, "webhook")
+	flags := parseWebhookArgs(t, c)
+	ss := flags.selfSigned
+	if !ss.Enabled {
+		t.Fatal("--self-signed-ca is not set")
+	}
+	conf := get[*admissionregistrationv1.MutatingWebhookConfiguration](t, objs, ss.WebhookConfigurationName)
+	if _, ok := conf.Annotations["cert-manager.io/inject-ca-from"]; ok {
+		t.Error("cert-manager would fight --self-signed-ca over the caBundle")
+	}
+	svcRef := conf.Webhooks[0].ClientConfig.Service
+	if svcRef.Name != ss.ServiceName || svcRef.Namespace != ss.SecretNamespace {
+		t.Errorf("certificate is for service %s/%s, the webhook is registered at %s/%s", ss.SecretNamespace, ss.ServiceName, svcRef.Namespace, svcRef.Name)
+	}
+	secret := get[*corev1.Secret](t, objs, ss.SecretNamespace+"/"+ss.SecretName)
+	if len(secret.Data) != 0 || len(secret.StringData) != 0 {
+		t.Error("the shipped Secret carries data; the webhook writes it")
+	}
+	if secret.Type != corev1.SecretTypeOpaque {
+		t.Errorf("secret type %s, want Opaque (a kubernetes.io/tls Secret cannot ship empty)", secret.Type)
+	}
+	if len(all[*certmanagerv1.Certificate](objs))+len(all[*certmanagerv1.Issuer](objs)) != 0 {
+		t.Error("cert-manager objects in the overlay for clusters without cert-manager")
+	}
+	for _, v := range d.Spec.Template.Spec.Volumes {
+		if v.Secret != nil {
+			t.Errorf("volume %s mounts a Secret; the Pod would wait for it", v.Name)
+		}
+	}
+
+	// Exactly the base rights plus get/update on those two objects by name
+	// (ClusterRoleBindings' rules first, then RoleBindings').
+	rules, builtIn := rulesOf(t, objs, d.Namespace, d.Spec.Template.Spec.ServiceAccountName)
+	want := []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"serviceaccounts"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{"admissionregistration.k8s.io"}, Resources: []string{"mutatingwebhookconfigurations"}, ResourceNames: []string{ss.WebhookConfigurationName}, Verbs: []string{"get", "update"}},
+		{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{ss.SecretName}, Verbs: []string{"get", "update"}},
+	}
+	if diff := cmp.Diff(want, rules); diff != "" || len(builtIn) != 0 {
+		t.Errorf("webhook rights (-want +got):\n%s\nbuilt-in roles: %v", diff, builtIn)
+	}
+	for _, b := range all[*rbacv1.RoleBinding](objs) {
+		if b.Namespace != ss.SecretNamespace {
+			t.Errorf("RoleBinding %s is not in the Secret's namespace", nameOf(b))
+		}
+	}
+}
+
+func TestWebhookRightsAreReadOnlyServiceAccounts(t *testing.T) {
+	for _, overlay := range []string{"deploy/base", "deploy/overlays/cert-manager", "deploy/overlays/fail-open"} {
+		t.Run(overlay, func(t *testing.T) {
+			objs := decode(t, overlay, render(t, overlay))
+			d := get[*appsv1.Deployment](t, objs, webhookDeployment)
+			rules, builtIn := rulesOf(t, objs, d.Namespace, d.Spec.Template.Spec.ServiceAccountName)
+			want := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"serviceaccounts"}, Verbs: []string{"get", "list", "watch"}}}
+			if diff := cmp.Diff(want, rules); diff != "" || len(builtIn) != 0 {
+				t.Errorf("webhook rights (-want +got):\n%s\nbuilt-in roles: %v", diff, builtIn)
+			}
+			get[*corev1.ServiceAccount](t, objs, d.Namespace+"/"+d.Spec.Template.Spec.ServiceAccountName)
+		})
+	}
+}
+
+func TestDiscoveryWiring(t *testing.T) {
+	for _, overlay := range overlays {
+		t.Run(overlay, func(t *testing.T) {
+			objs := decode(t, overlay, render(t, overlay))
+			d := get[*appsv1.Deployment](t, objs, discoveryDeploy)
+			c := container(t, d, "discovery")
+			cfg := discovery.NewConfig()
+			fs := pflag.NewFlagSet("discovery serve", pflag.ContinueOnError)
+			cfg.AddFlags(fs)
+			fs.String("log-format", "json", "")
+			fs.IntP("v", "v", 0, "")
+			parseArgs(t, c, []string{"discovery", "serve"}, fs)
+			if err := cfg.Validate(); err != nil {
+				t.Errorf("discovery args %v: %v", c.Args, err)
+			}
+			if !cfg.FromAPIServer {
+				t.Error("discovery does not read the keys from the API server; its RBAC is for that")
+			}
+
+			svc := get[*corev1.Service](t, objs, discoveryDeploy)
+			deps := selected(objs, svc.Namespace, svc.Spec.Selector)
+			if len(deps) != 1 || nameOf(deps[0]) != discoveryDeploy {
+				t.Fatalf("service %s selects %d deployments, want exactly %s", nameOf(svc), len(deps), discoveryDeploy)
+			}
+			if got := containerPort(t, c, svc.Spec.Ports[0].TargetPort); got != int32(cfg.Port) {
+				t.Errorf("service targets container port %d, discovery listens on --port %d", got, cfg.Port)
+			}
+			// Only "keys loaded": a stale replica keeps serving the last good
+			// documents (see the manifest's comment).
+			checkProbes(t, c, cfg.HealthProbeBindAddress, "/readyz/keys")
+
+			rules, builtIn := rulesOf(t, objs, d.Namespace, d.Spec.Template.Spec.ServiceAccountName)
+			if len(rules) != 0 || !slices.Equal(builtIn, []string{"ClusterRole/system:service-account-issuer-discovery"}) {
+				t.Errorf("discovery rights: rules %v, built-in roles %v; want only ClusterRole/system:service-account-issuer-discovery", rules, builtIn)
+			}
+		})
+	}
+}
+
+func checkIngress(t *testing.T, o object, base []object) {
+	t.Helper()
+	ing, ok := o.obj.(*networkingv1.Ingress)
+	if !ok {
+		t.Fatalf("%T is not an Ingress", o.obj)
+	}
+	svc := get[*corev1.Service](t, base, discoveryDeploy)
+	if ing.Namespace != svc.Namespace {
+		t.Errorf("ingress in %s, service in %s", ing.Namespace, svc.Namespace)
+	}
+	var paths []string
+	for _, rule := range ing.Spec.Rules {
+		for _, p := range rule.HTTP.Paths {
+			paths = append(paths, p.Path)
+			b := p.Backend.Service
+			if b == nil || b.Name != svc.Name || !slices.ContainsFunc(svc.Spec.Ports, func(sp corev1.ServicePort) bool { return sp.Name == b.Port.Name }) {
+				t.Errorf("path %s: backend %v is not a port of service %s", p.Path, b, nameOf(svc))
+			}
+		}
+	}
+	if diff := cmp.Diff([]string{"/.well-known/openid-configuration", "/openid/v1/jwks"}, paths); diff != "" {
+		t.Errorf("ingress paths (-want +got):\n%s", diff)
+	}
+}
+
+func TestAvailability(t *testing.T) {
+	for _, overlay := range overlays {
+		t.Run(overlay, func(t *testing.T) {
+			objs := decode(t, overlay, render(t, overlay))
+			for _, name := range []string{webhookDeployment, discoveryDeploy} {
+				d := get[*appsv1.Deployment](t, objs, name)
+				pod := d.Spec.Template
+				if !selectorMatches(t, d.Spec.Selector, pod.Labels) {
+					t.Errorf("%s: selector does not match its own Pods", name)
+				}
+				if ptr.Deref(d.Spec.Replicas, 1) != 2 {
+					t.Errorf("%s: %d replicas, want 2", name, ptr.Deref(d.Spec.Replicas, 1))
+				}
+				pdbs := 0
+				for _, pdb := range all[*policyv1.PodDisruptionBudget](objs) {
+					if pdb.Namespace == d.Namespace && selectorMatches(t, pdb.Spec.Selector, pod.Labels) {
+						pdbs++
+						if pdb.Spec.MinAvailable == nil || pdb.Spec.MinAvailable.IntValue() != 1 {
+							t.Errorf("%s: PodDisruptionBudget %s minAvailable %v, want 1", name, pdb.Name, pdb.Spec.MinAvailable)
+						}
+					}
+				}
+				if pdbs != 1 {
+					t.Errorf("%s: %d PodDisruptionBudgets cover it, want 1", name, pdbs)
+				}
+				spread := pod.Spec.TopologySpreadConstraints
+				if len(spread) != 1 || spread[0].TopologyKey != "kubernetes.io/hostname" || !selectorMatches(t, spread[0].LabelSelector, pod.Labels) {
+					t.Errorf("%s: no topology spread across nodes over its own Pods: %v", name, spread)
+				}
+				for _, c := range pod.Spec.Containers {
+					for _, res := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+						if _, ok := c.Resources.Requests[res]; !ok {
+							t.Errorf("%s/%s: no %s request", name, c.Name, res)
+						}
+						if _, ok := c.Resources.Limits[res]; !ok {
+							t.Errorf("%s/%s: no %s limit", name, c.Name, res)
+						}
+					}
+				}
+			}
+			if got := get[*appsv1.Deployment](t, objs, webhookDeployment).Spec.Template.Spec.PriorityClassName; got != "system-cluster-critical" {
+				t.Errorf("webhook priorityClassName %q, want system-cluster-critical", got)
+			}
+		})
+	}
+}
+
+func TestEverythingIsLabelledAndNamespaced(t *testing.T) {
+	for _, overlay := range overlays {
+		t.Run(overlay, func(t *testing.T) {
+			for _, o := range decode(t, overlay, render(t, overlay)) {
+				acc := o.obj.(metav1.Object)
+				if acc.GetLabels()["app.kubernetes.io/part-of"] != "irsa-webhook" {
+					t.Errorf("%s %s lacks app.kubernetes.io/part-of=irsa-webhook", o.kind, o.name)
+				}
+				clusterScoped := slices.Contains([]string{"Namespace", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration"}, o.kind)
+				if ns := acc.GetNamespace(); clusterScoped != (ns == "") || (!clusterScoped && ns != namespace) {
+					t.Errorf("%s %s: namespace %q", o.kind, o.name, ns)
+				}
+			}
+		})
+	}
+}
+
+func TestRBACHasNoWildcardsOrDangerousVerbs(t *testing.T) {
+	dangerous := []string{"*", "create", "delete", "deletecollection", "patch", "escalate", "bind", "impersonate"}
+	for _, overlay := range overlays {
+		t.Run(overlay, func(t *testing.T) {
+			objs := decode(t, overlay, render(t, overlay))
+			var rules []struct {
+				role string
+				rule rbacv1.PolicyRule
+			}
+			for _, r := range all[*rbacv1.ClusterRole](objs) {
+				for _, rule := range r.Rules {
+					rules = append(rules, struct {
+						role string
+						rule rbacv1.PolicyRule
+					}{nameOf(r), rule})
+				}
+			}
+			for _, r := range all[*rbacv1.Role](objs) {
+				for _, rule := range r.Rules {
+					rules = append(rules, struct {
+						role string
+						rule rbacv1.PolicyRule
+					}{nameOf(r), rule})
+				}
+			}
+			for _, r := range rules {
+				where := fmt.Sprintf("role %s rule %v", r.role, r.rule)
+				for _, v := range r.rule.Verbs {
+					if slices.Contains(dangerous, v) {
+						t.Errorf("%s: verb %s", where, v)
+					}
+				}
+				if slices.Contains(r.rule.Resources, "*") || slices.Contains(r.rule.APIGroups, "*") {
+					t.Errorf("%s: wildcard", where)
+				}
+				if slices.Contains(r.rule.Resources, "secrets") && len(r.rule.ResourceNames) == 0 {
+					t.Errorf("%s: Secrets without resourceNames", where)
+				}
+				if len(r.rule.ResourceNames) > 0 && (slices.Contains(r.rule.Verbs, "list") || slices.Contains(r.rule.Verbs, "watch")) {
+					t.Errorf("%s: list/watch with resourceNames only works with a name field selector; say so or drop it", where)
+				}
+			}
+		})
+	}
+}
