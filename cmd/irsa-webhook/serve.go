@@ -18,6 +18,7 @@ import (
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/irsa-webhook/irsa-webhook/pkg/discovery"
 	"github.com/irsa-webhook/irsa-webhook/pkg/sacache"
 	"github.com/irsa-webhook/irsa-webhook/pkg/webhook"
 )
@@ -31,6 +32,7 @@ const shutdownTimeout = 5 * time.Second
 
 func newServeCommand() *cobra.Command {
 	cfg := webhook.NewConfig()
+	dcfg := discovery.NewConfig()
 	logs := &logOptions{}
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -44,19 +46,20 @@ credentials into Pods whose ServiceAccount carries <prefix>/role-arn.`,
   irsa-webhook serve --kubeconfig ~/.kube/config --cert-dir ./certs --bind-address 127.0.0.1`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := errors.Join(cfg.Validate(), logs.validate()); err != nil {
+			if err := errors.Join(cfg.Validate(), validateDiscoveryListener(cfg, dcfg), logs.validate()); err != nil {
 				return err
 			}
 			logs.setup()
-			return runServe(cmd.Context(), cfg)
+			return runServe(cmd.Context(), cfg, dcfg)
 		},
 	}
 	cfg.AddFlags(cmd.Flags())
+	addDiscoveryListenerFlags(cmd.Flags(), dcfg)
 	logs.addFlags(cmd.Flags())
 	return cmd
 }
 
-func runServe(ctx context.Context, cfg *webhook.Config) error {
+func runServe(ctx context.Context, cfg *webhook.Config, dcfg *discovery.Config) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -103,6 +106,12 @@ func runServe(ctx context.Context, cfg *webhook.Config) error {
 		ServiceAccounts: sas,
 		Metrics:         webhook.NewMetrics(ctrlmetrics.Registry),
 	}})
+
+	if cfg.DiscoveryPort != 0 {
+		if err := addDiscoveryListener(mgr, cfg, dcfg); err != nil {
+			return err
+		}
+	}
 
 	if err := errors.Join(
 		mgr.AddHealthzCheck("ping", healthz.Ping),
