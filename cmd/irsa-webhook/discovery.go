@@ -144,7 +144,9 @@ func runDiscoveryServe(ctx context.Context, cfg *discovery.Config) error {
 	if err != nil {
 		return fmt.Errorf("metrics server: %w", err)
 	}
-	g.Go(func() error { return ms.Start(ctx) })
+	if ms != nil { // nil when --metrics-bind-address is "0"
+		g.Go(func() error { return ms.Start(ctx) })
+	}
 	g.Go(func() error {
 		if err := source.Run(ctx); err != nil {
 			return fmt.Errorf("key source: %w", err)
