@@ -25,6 +25,13 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/irsa-webhook/irsa-webhook/pkg/discovery"
+	"github.com/irsa-webhook/irsa-webhook/pkg/webhook"
 )
 
 const testIssuer = "https://oidc.example.com/cluster-1"
@@ -349,5 +356,62 @@ current-context: c
 	_, err = runCommand(ctx, "discovery", "export", "--issuer", testIssuer, "--from-apiserver", "--kubeconfig", kubeconfig, "--out", t.TempDir())
 	if err == nil || !strings.Contains(err.Error(), "issuer mismatch") {
 		t.Fatalf("discovery export = %v, want an issuer mismatch", err)
+	}
+}
+
+// TestServeDiscoveryListener mounts the discovery handler on a manager the
+// way `serve --discovery-port` does and fetches the JWKS over HTTPS with
+// the webhook's certificate.
+func TestServeDiscoveryListener(t *testing.T) {
+	certDir, pool := selfSignedCertDir(t)
+	cfg := webhook.NewConfig()
+	cfg.CertDir = certDir
+	cfg.BindAddress = "127.0.0.1"
+	cfg.DiscoveryPort = freePort(t)
+	dcfg := discovery.NewConfig()
+	dcfg.Issuer = testIssuer
+	dcfg.KeyFiles = []string{testKey("ec384.pub")}
+	if err := validateDiscoveryListener(cfg, dcfg); err != nil {
+		t.Fatal(err)
+	}
+	health := freePort(t)
+	mgr, err := ctrl.NewManager(&rest.Config{Host: "https://127.0.0.1:1"}, manager.Options{
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: fmt.Sprintf("127.0.0.1:%d", health),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := addDiscoveryListener(mgr, cfg, dcfg); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	}()
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	url := fmt.Sprintf("https://127.0.0.1:%d/cluster-1/openid/v1/jwks", cfg.DiscoveryPort)
+	waitUntil(t, 20*time.Second, "the discovery listener", func() bool {
+		resp, err := client.Get(url)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	_, _, body := get(t, client, url)
+	if !strings.Contains(string(body), `"kid":"DCuxM2GTm5T4w5ueieC0ugSG3pUKPCsP7j9TU0tNKSY"`) {
+		t.Errorf("JWKS lacks the P-384 key: %s", body)
+	}
+	_, _, readyz := get(t, &http.Client{Timeout: 5 * time.Second}, fmt.Sprintf("http://127.0.0.1:%d/readyz?verbose", health))
+	for _, want := range []string{"[+]discovery-keys ok", "[+]discovery-keys-fresh ok"} {
+		if !strings.Contains(string(readyz), want) {
+			t.Errorf("/readyz lacks %q:\n%s", want, readyz)
+		}
 	}
 }
