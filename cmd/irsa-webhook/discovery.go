@@ -105,11 +105,6 @@ func newKeySource(src discovery.SourceConfig, kubeconfig string, interval time.D
 	return &discovery.APIServerSource{Client: dc.RESTClient(), Interval: interval, Publisher: pub}, nil
 }
 
-// discoveryTLS is the TLS configuration of a discovery listener.
-func discoveryTLS(cw *certwatcher.CertWatcher) *tls.Config {
-	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: cw.GetCertificate}
-}
-
 func runDiscoveryServe(ctx context.Context, cfg *discovery.Config) error {
 	log := logr.FromContextOrDiscard(ctx)
 	metrics := discovery.NewMetrics(ctrlmetrics.Registry)
@@ -133,7 +128,7 @@ func runDiscoveryServe(ctx context.Context, cfg *discovery.Config) error {
 		if err != nil {
 			return fmt.Errorf("load serving certificate from --cert-dir %s: %w", cfg.CertDir, err)
 		}
-		main.TLS = discoveryTLS(cw)
+		main.TLS = discovery.TLSConfig(tls.VersionTLS12, cw.GetCertificate)
 		g.Go(func() error { return cw.Start(ctx) })
 	}
 	if cfg.HealthProbeBindAddress != "0" {
@@ -279,13 +274,11 @@ func addDiscoveryListener(mgr manager.Manager, cfg *webhook.Config, dcfg *discov
 		return fmt.Errorf("load serving certificate from --cert-dir %s: %w", cfg.CertDir, err)
 	}
 	minTLS, _ := webhook.TLSVersion(cfg.TLSMinVersion) // checked by Validate
-	tlsCfg := discoveryTLS(cw)
-	tlsCfg.MinVersion = minTLS
 	server := &discovery.Server{
 		Name:    "discovery",
 		Addr:    net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.DiscoveryPort)),
 		Handler: discovery.NewHandler(pub, metrics),
-		TLS:     tlsCfg,
+		TLS:     discovery.TLSConfig(minTLS, cw.GetCertificate),
 	}
 	return errors.Join(
 		mgr.Add(cw),
