@@ -40,6 +40,7 @@ func newDiscoveryCommand() *cobra.Command {
 commands serve those two documents (discovery serve) or write them for static
 hosting (discovery export), from the cluster's signing keys.`,
 		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	cmd.AddCommand(newDiscoveryServeCommand(), newDiscoveryExportCommand())
 	return cmd
@@ -243,8 +244,13 @@ func runDiscoveryExport(ctx context.Context, cfg *discovery.ExportConfig, out io
 // addDiscoveryListenerFlags adds the discovery key source flags to `serve`,
 // used only with --discovery-port.
 func addDiscoveryListenerFlags(fs *pflag.FlagSet, dcfg *discovery.Config) {
-	dcfg.SourceConfig.AddFlags(fs)
-	dcfg.AddRefreshFlag(fs)
+	local := pflag.NewFlagSet("discovery", pflag.ContinueOnError)
+	dcfg.SourceConfig.AddFlags(local)
+	dcfg.AddRefreshFlag(local)
+	local.VisitAll(func(f *pflag.Flag) {
+		f.Usage = "(with --discovery-port) " + f.Usage
+		fs.AddFlag(f)
+	})
 }
 
 // validateDiscoveryListener checks the discovery flags of `serve` when

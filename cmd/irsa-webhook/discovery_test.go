@@ -83,6 +83,9 @@ func TestDiscoveryCommandFlagErrors(t *testing.T) {
 		"serve --discovery-port equal to --port": {args: []string{"serve", "--discovery-port", "9443", "--issuer", testIssuer, "--key-file", "k"}, want: []string{
 			"--discovery-port: 9443 is not 0 (off) or a port number (1-65535) other than --port",
 		}},
+		"unknown subcommand": {args: []string{"discovery", "bogus"}, want: []string{
+			`unknown command "bogus" for "irsa-webhook discovery"`,
+		}},
 		"unknown flag": {args: []string{"discovery", "serve", "--issuer-url", testIssuer}, want: []string{
 			"unknown flag: --issuer-url",
 		}},

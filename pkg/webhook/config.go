@@ -62,7 +62,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.CertDir, "cert-dir", c.CertDir, "Directory holding the serving certificate and key as tls.crt and tls.key (RSA or ECDSA); reloaded when they change.")
 	fs.StringVar(&c.MetricsBindAddress, "metrics-bind-address", c.MetricsBindAddress, "Address of the Prometheus metrics endpoint (plain HTTP). \"0\" disables it.")
 	fs.StringVar(&c.HealthProbeBindAddress, "health-probe-bind-address", c.HealthProbeBindAddress, "Address of /healthz and /readyz (plain HTTP).")
-	fs.IntVar(&c.DiscoveryPort, "discovery-port", c.DiscoveryPort, "When not 0, also serve the OIDC discovery documents on this port over HTTPS with the same certificate (needs --issuer and a key source). The recommended install runs `discovery serve` separately instead.")
+	fs.IntVar(&c.DiscoveryPort, "discovery-port", c.DiscoveryPort, "When not 0, also serve the OIDC discovery documents on this port over HTTPS with the same certificate (needs --issuer and a key source). The recommended install runs 'discovery serve' separately instead.")
 	fs.StringVar(&c.TLSMinVersion, "tls-min-version", c.TLSMinVersion, "Lowest TLS version accepted: 1.2 or 1.3.")
 	fs.StringVar(&c.AnnotationPrefix, "annotation-prefix", c.AnnotationPrefix, "Prefix of the ServiceAccount and Pod annotations read.")
 	fs.StringVar(&c.TokenAudience, "token-audience", c.TokenAudience, "Audience of the projected token, unless the ServiceAccount's <prefix>/audience says otherwise.")
