@@ -17,14 +17,18 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/sync/errgroup"
 	k8sdiscovery "k8s.io/client-go/discovery"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/irsa-webhook/irsa-webhook/pkg/discovery"
+	"github.com/irsa-webhook/irsa-webhook/pkg/webhook"
 )
 
 func newDiscoveryCommand() *cobra.Command {
@@ -36,6 +40,7 @@ func newDiscoveryCommand() *cobra.Command {
 commands serve those two documents (discovery serve) or write them for static
 hosting (discovery export), from the cluster's signing keys.`,
 		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	cmd.AddCommand(newDiscoveryServeCommand(), newDiscoveryExportCommand())
 	return cmd
@@ -101,11 +106,6 @@ func newKeySource(src discovery.SourceConfig, kubeconfig string, interval time.D
 	return &discovery.APIServerSource{Client: dc.RESTClient(), Interval: interval, Publisher: pub}, nil
 }
 
-// discoveryTLS is the TLS configuration of a discovery listener.
-func discoveryTLS(cw *certwatcher.CertWatcher) *tls.Config {
-	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: cw.GetCertificate}
-}
-
 func runDiscoveryServe(ctx context.Context, cfg *discovery.Config) error {
 	log := logr.FromContextOrDiscard(ctx)
 	metrics := discovery.NewMetrics(ctrlmetrics.Registry)
@@ -129,7 +129,7 @@ func runDiscoveryServe(ctx context.Context, cfg *discovery.Config) error {
 		if err != nil {
 			return fmt.Errorf("load serving certificate from --cert-dir %s: %w", cfg.CertDir, err)
 		}
-		main.TLS = discoveryTLS(cw)
+		main.TLS = discovery.TLSConfig(tls.VersionTLS12, cw.GetCertificate)
 		g.Go(func() error { return cw.Start(ctx) })
 	}
 	if cfg.HealthProbeBindAddress != "0" {
@@ -140,7 +140,9 @@ func runDiscoveryServe(ctx context.Context, cfg *discovery.Config) error {
 	if err != nil {
 		return fmt.Errorf("metrics server: %w", err)
 	}
-	g.Go(func() error { return ms.Start(ctx) })
+	if ms != nil { // nil when --metrics-bind-address is "0"
+		g.Go(func() error { return ms.Start(ctx) })
+	}
 	g.Go(func() error {
 		if err := source.Run(ctx); err != nil {
 			return fmt.Errorf("key source: %w", err)
@@ -237,4 +239,70 @@ func runDiscoveryExport(ctx context.Context, cfg *discovery.ExportConfig, out io
 	}
 	fmt.Fprintf(out, "keys: %d (%v)\n", len(docs.KeyIDs), docs.KeyIDs)
 	return nil
+}
+
+// addDiscoveryListenerFlags adds the discovery key source flags to `serve`,
+// used only with --discovery-port.
+func addDiscoveryListenerFlags(fs *pflag.FlagSet, dcfg *discovery.Config) {
+	local := pflag.NewFlagSet("discovery", pflag.ContinueOnError)
+	dcfg.SourceConfig.AddFlags(local)
+	dcfg.AddRefreshFlag(local)
+	local.VisitAll(func(f *pflag.Flag) {
+		f.Usage = "(with --discovery-port) " + f.Usage
+		fs.AddFlag(f)
+	})
+}
+
+// validateDiscoveryListener checks the discovery flags of `serve` when
+// --discovery-port asks for the listener.
+func validateDiscoveryListener(cfg *webhook.Config, dcfg *discovery.Config) error {
+	if cfg.DiscoveryPort == 0 {
+		return nil
+	}
+	return errors.Join(dcfg.SourceConfig.Validate(), dcfg.ValidateRefresh())
+}
+
+// addDiscoveryListener mounts the discovery handler on a second HTTPS
+// listener of the webhook's manager, with the webhook's certificate, and
+// adds its readiness checks.
+func addDiscoveryListener(mgr manager.Manager, cfg *webhook.Config, dcfg *discovery.Config) error {
+	metrics := discovery.NewMetrics(ctrlmetrics.Registry)
+	pub := discovery.NewPublisher(dcfg.Issuer, dcfg.EffectiveJWKSURI(), discovery.PublisherOptions{
+		MaxStaleness: dcfg.MaxStaleness(),
+		Metrics:      metrics,
+	})
+	source, err := newKeySource(dcfg.SourceConfig, cfg.Kubeconfig, dcfg.RefreshInterval, pub)
+	if err != nil {
+		return err
+	}
+	cw, err := certwatcher.New(filepath.Join(cfg.CertDir, "tls.crt"), filepath.Join(cfg.CertDir, "tls.key"))
+	if err != nil {
+		return fmt.Errorf("load serving certificate from --cert-dir %s: %w", cfg.CertDir, err)
+	}
+	minTLS, _ := webhook.TLSVersion(cfg.TLSMinVersion) // checked by Validate
+	server := &discovery.Server{
+		Name:    "discovery",
+		Addr:    net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.DiscoveryPort)),
+		Handler: discovery.NewHandler(pub, metrics),
+		TLS:     discovery.TLSConfig(minTLS, cw.GetCertificate),
+	}
+	return errors.Join(
+		mgr.Add(cw),
+		mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+			if err := source.Run(logr.NewContext(ctx, ctrl.Log.WithName("discovery"))); err != nil {
+				return fmt.Errorf("discovery key source: %w", err)
+			}
+			return nil
+		})),
+		mgr.Add(runnableWithLogger{server}),
+		mgr.AddReadyzCheck("discovery-keys", pub.ReadyCheck),
+		mgr.AddReadyzCheck("discovery-keys-fresh", pub.FreshCheck),
+	)
+}
+
+// runnableWithLogger gives a discovery server controller-runtime's logger.
+type runnableWithLogger struct{ s *discovery.Server }
+
+func (r runnableWithLogger) Start(ctx context.Context) error {
+	return r.s.Start(logr.NewContext(ctx, ctrl.Log.WithName("discovery")))
 }

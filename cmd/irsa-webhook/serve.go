@@ -17,6 +17,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/irsa-webhook/irsa-webhook/pkg/discovery"
 	"github.com/irsa-webhook/irsa-webhook/pkg/sacache"
 	"github.com/irsa-webhook/irsa-webhook/pkg/selfsigned"
 	"github.com/irsa-webhook/irsa-webhook/pkg/webhook"
@@ -29,6 +30,7 @@ const shutdownTimeout = 5 * time.Second
 func newServeCommand() *cobra.Command {
 	cfg := webhook.NewConfig()
 	selfSigned := selfsigned.NewConfig()
+	dcfg := discovery.NewConfig()
 	logs := &logOptions{}
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -45,20 +47,26 @@ credentials into Pods whose ServiceAccount carries <prefix>/role-arn.`,
   irsa-webhook serve --self-signed-ca --self-signed-secret-namespace irsa-system`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := errors.Join(cfg.Validate(), selfSigned.Validate(), logs.validate()); err != nil {
+			if err := errors.Join(cfg.Validate(), selfSigned.Validate(), validateDiscoveryListener(cfg, dcfg), logs.validate()); err != nil {
 				return err
 			}
+			if selfSigned.Enabled && cfg.DiscoveryPort != 0 {
+				// The discovery documents are fetched by AWS, which must trust
+				// the serving certificate; a private CA made in-cluster never is.
+				return errors.New("--discovery-port serves the --cert-dir certificate and cannot be combined with --self-signed-ca; run 'irsa-webhook discovery serve' behind an Ingress instead")
+			}
 			logs.setup()
-			return runServe(cmd.Context(), cfg, selfSigned)
+			return runServe(cmd.Context(), cfg, selfSigned, dcfg)
 		},
 	}
 	cfg.AddFlags(cmd.Flags())
 	selfSigned.AddFlags(cmd.Flags())
+	addDiscoveryListenerFlags(cmd.Flags(), dcfg)
 	logs.addFlags(cmd.Flags())
 	return cmd
 }
 
-func runServe(ctx context.Context, cfg *webhook.Config, selfSigned *selfsigned.Config) error {
+func runServe(ctx context.Context, cfg *webhook.Config, selfSigned *selfsigned.Config, dcfg *discovery.Config) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -112,6 +120,12 @@ func runServe(ctx context.Context, cfg *webhook.Config, selfSigned *selfsigned.C
 	}, tlsOpts...)
 	if err := mgr.Add(srv); err != nil {
 		return err
+	}
+
+	if cfg.DiscoveryPort != 0 {
+		if err := addDiscoveryListener(mgr, cfg, dcfg); err != nil {
+			return err
+		}
 	}
 
 	if err := errors.Join(

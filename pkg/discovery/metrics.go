@@ -1,6 +1,8 @@
 package discovery
 
 import (
+	"errors"
+	"fmt"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,9 +42,29 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "1 when the served documents are older than the staleness bound (or none exist yet), else 0.",
 		}),
 	}
+	m.requests = register(reg, m.requests)
+	m.keys = register(reg, m.keys)
+	m.lastSuccess = register(reg, m.lastSuccess)
+	m.refreshFailures = register(reg, m.refreshFailures)
+	m.stale = register(reg, m.stale)
 	m.stale.Set(1)
-	reg.MustRegister(m.requests, m.keys, m.lastSuccess, m.refreshFailures, m.stale)
 	return m
+}
+
+// register registers c, or returns the collector already registered under
+// its name, so a process that builds its server twice (tests, a restart of
+// the command in one process) shares one set of series.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var already prometheus.AlreadyRegisteredError
+		if errors.As(err, &already) {
+			if existing, ok := already.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		panic(fmt.Sprintf("register discovery metrics: %v", err))
+	}
+	return c
 }
 
 func (m *Metrics) request(path string, code int) {

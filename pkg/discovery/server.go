@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/net/netutil"
 )
 
 // Source keeps a Publisher's key set current.
@@ -34,6 +35,8 @@ const (
 	writeTimeout      = 10 * time.Second
 	idleTimeout       = 60 * time.Second
 	maxHeaderBytes    = 16 << 10
+	// maxConnections bounds open connections; more wait to be accepted.
+	maxConnections = 1024
 	// ShutdownTimeout bounds graceful shutdown: in-flight requests finish,
 	// new connections are refused.
 	ShutdownTimeout = 5 * time.Second
@@ -49,8 +52,6 @@ type Server struct {
 	// TLS, when set, makes the server serve HTTPS; certificates normally
 	// come from a certwatcher's GetCertificate.
 	TLS *tls.Config
-	// Listener, when set, is used instead of listening on Addr.
-	Listener net.Listener
 }
 
 // NeedLeaderElection is false: every replica serves.
@@ -58,14 +59,11 @@ func (s *Server) NeedLeaderElection() bool { return false }
 
 // Start serves until ctx ends, then shuts down within ShutdownTimeout.
 func (s *Server) Start(ctx context.Context) error {
-	ln := s.Listener
-	if ln == nil {
-		var err error
-		ln, err = net.Listen("tcp", s.Addr)
-		if err != nil {
-			return fmt.Errorf("%s server: listen on %s: %w", s.Name, s.Addr, err)
-		}
+	ln, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		return fmt.Errorf("%s server: listen on %s: %w", s.Name, s.Addr, err)
 	}
+	ln = netutil.LimitListener(ln, maxConnections)
 	if s.TLS != nil {
 		ln = tls.NewListener(ln, s.TLS)
 	}
@@ -93,4 +91,22 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("%s server: shut down: %w", s.Name, err)
 	}
 	return nil
+}
+
+// TLSConfig is the TLS configuration of a discovery listener: TLS 1.2 or
+// later (minVersion may raise it), with only forward-secret AEAD cipher
+// suites for TLS 1.2, and certificates from getCertificate (a certwatcher).
+func TLSConfig(minVersion uint16, getCertificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)) *tls.Config {
+	return &tls.Config{
+		MinVersion:     max(minVersion, tls.VersionTLS12),
+		GetCertificate: getCertificate,
+		CipherSuites: []uint16{
+			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+		},
+	}
 }

@@ -24,6 +24,9 @@ type Config struct {
 	HealthProbeBindAddress string
 	TLSMinVersion          string
 	TLSCipherSuites        []string
+	// DiscoveryPort, when not 0, also serves the OIDC discovery documents
+	// on this port (HTTPS, same certificate); see package discovery.
+	DiscoveryPort int
 
 	AnnotationPrefix     string
 	TokenAudience        string
@@ -60,6 +63,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.CertDir, "cert-dir", c.CertDir, "Directory holding the serving certificate and key as tls.crt and tls.key (RSA or ECDSA); reloaded when they change.")
 	fs.StringVar(&c.MetricsBindAddress, "metrics-bind-address", c.MetricsBindAddress, "Address of the Prometheus metrics endpoint (plain HTTP). \"0\" disables it.")
 	fs.StringVar(&c.HealthProbeBindAddress, "health-probe-bind-address", c.HealthProbeBindAddress, "Address of /healthz and /readyz (plain HTTP).")
+	fs.IntVar(&c.DiscoveryPort, "discovery-port", c.DiscoveryPort, "When not 0, also serve the OIDC discovery documents on this port over HTTPS with the same certificate (needs --issuer and a key source). The recommended install runs 'discovery serve' separately instead.")
 	fs.StringVar(&c.TLSMinVersion, "tls-min-version", c.TLSMinVersion, "Lowest TLS version accepted: 1.2 or 1.3.")
 	fs.StringSliceVar(&c.TLSCipherSuites, "tls-cipher-suites", c.TLSCipherSuites, "TLS 1.2 cipher suites offered, by IANA name (TLS 1.3 suites are fixed).")
 	fs.StringVar(&c.AnnotationPrefix, "annotation-prefix", c.AnnotationPrefix, "Prefix of the ServiceAccount and Pod annotations read.")
@@ -84,6 +88,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Port < 1 || c.Port > 65535 {
 		bad("port", "%d is not a port number (1-65535)", c.Port)
+	}
+	if c.DiscoveryPort < 0 || c.DiscoveryPort > 65535 || (c.DiscoveryPort != 0 && c.DiscoveryPort == c.Port) {
+		bad("discovery-port", "%d is not 0 (off) or a port number (1-65535) other than --port", c.DiscoveryPort)
 	}
 	if c.CertDir == "" {
 		bad("cert-dir", "must not be empty")

@@ -1,0 +1,420 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/irsa-webhook/irsa-webhook/pkg/discovery"
+	"github.com/irsa-webhook/irsa-webhook/pkg/webhook"
+)
+
+const testIssuer = "https://oidc.example.com/cluster-1"
+
+func testKey(name string) string {
+	return filepath.Join("..", "..", "pkg", "discovery", "testdata", "keys", name)
+}
+
+// runCommand runs the root command with args and returns what it printed
+// and its error.
+func runCommand(ctx context.Context, args ...string) (string, error) {
+	cmd := newRootCommand()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(ctx)
+	return out.String(), err
+}
+
+func TestDiscoveryCommandFlagErrors(t *testing.T) {
+	tests := map[string]struct {
+		args []string
+		want []string
+	}{
+		"serve without issuer or source": {args: []string{"discovery", "serve", "--insecure-http"}, want: []string{
+			"--issuer: required (e.g. https://oidc.example.com/cluster-1)",
+			"--key-file, --from-apiserver: give exactly one key source (--key-file FILE, repeatable, or --from-apiserver)",
+		}},
+		"serve with http issuer, two sources, bad port, bad log format": {
+			args: []string{"discovery", "serve", "--issuer", "http://oidc.example.com", "--key-file", "k", "--from-apiserver", "--port", "70000", "--log-format", "xml"},
+			want: []string{
+				`--issuer: "http://oidc.example.com" must be an https URL`,
+				"--key-file, --from-apiserver: give exactly one key source, not both",
+				"--port: 70000 is not a port number (1-65535)",
+				`--log-format: "xml" is not json or console`,
+			},
+		},
+		"export without out": {args: []string{"discovery", "export", "--issuer", testIssuer, "--key-file", "k"}, want: []string{
+			"--out: required: the directory to write the documents into",
+		}},
+		"export with a key file that is not there": {args: []string{"discovery", "export", "--issuer", testIssuer, "--key-file", "no-such.pem", "--out", "x"}, want: []string{
+			"read key file no-such.pem: open no-such.pem: no such file or directory",
+		}},
+		"serve --discovery-port without issuer": {args: []string{"serve", "--discovery-port", "8443"}, want: []string{
+			"--issuer: required (e.g. https://oidc.example.com/cluster-1)",
+			"--key-file, --from-apiserver: give exactly one key source (--key-file FILE, repeatable, or --from-apiserver)",
+		}},
+		"serve --discovery-port equal to --port": {args: []string{"serve", "--discovery-port", "9443", "--issuer", testIssuer, "--key-file", "k"}, want: []string{
+			"--discovery-port: 9443 is not 0 (off) or a port number (1-65535) other than --port",
+		}},
+		"unknown subcommand": {args: []string{"discovery", "bogus"}, want: []string{
+			`unknown command "bogus" for "irsa-webhook discovery"`,
+		}},
+		"unknown flag": {args: []string{"discovery", "serve", "--issuer-url", testIssuer}, want: []string{
+			"unknown flag: --issuer-url",
+		}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := runCommand(context.Background(), tc.args...)
+			if err == nil {
+				t.Fatal("command succeeded")
+			}
+			if diff := cmp.Diff(tc.want, strings.Split(err.Error(), "\n")); diff != "" {
+				t.Errorf("error (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestDiscoveryHelpHasExamples(t *testing.T) {
+	for _, sub := range []string{"serve", "export"} {
+		out, err := runCommand(context.Background(), "discovery", sub, "--help")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"Examples:", "--issuer", "--key-file", "--from-apiserver"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("discovery %s --help lacks %q", sub, want)
+			}
+		}
+	}
+}
+
+// freePort returns a port on 127.0.0.1 that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// selfSignedCertDir writes tls.crt and tls.key for 127.0.0.1 and returns
+// the directory and a pool trusting the certificate.
+func selfSignedCertDir(t *testing.T) (string, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "discovery test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "tls.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tls.key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return dir, pool
+}
+
+func get(t *testing.T, client *http.Client, url string) (int, http.Header, []byte) {
+	t.Helper()
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, body
+}
+
+// waitUntil polls cond every 20ms until it holds or timeout passes.
+func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestDiscoveryServeAndExport starts `discovery serve` (plain HTTP, then
+// HTTPS from --cert-dir), fetches both documents, and checks that
+// `discovery export` writes the very same bytes.
+func TestDiscoveryServeAndExport(t *testing.T) {
+	keys := []string{"--key-file", testKey("rsa-pkcs1.key"), "--key-file", testKey("ec256.pub")}
+	outDir := t.TempDir()
+	report, err := runCommand(context.Background(), append([]string{"discovery", "export", "--issuer", testIssuer, "--out", outDir, "-o", "json"}, keys...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep exportReport
+	if err := json.Unmarshal([]byte(report), &rep); err != nil {
+		t.Fatalf("export -o json printed %q: %v", report, err)
+	}
+	wantReport := exportReport{
+		Issuer:     testIssuer,
+		JWKSURI:    testIssuer + "/openid/v1/jwks",
+		KeyIDs:     []string{"ekXRQov8X7PByMNT0OhQ0xR_jTOpYWAYshWNwhYxZhI", "qfdJqOicRDEQgV2Jak58gTU10W6dSPbV4kJIb3EX2VU"},
+		Algorithms: []string{"ES256", "RS256"},
+		Files: []string{
+			filepath.Join(outDir, ".well-known", "openid-configuration"),
+			filepath.Join(outDir, "openid", "v1", "jwks"),
+			filepath.Join(outDir, "keys.json"),
+		},
+	}
+	if diff := cmp.Diff(wantReport, rep); diff != "" {
+		t.Errorf("export report (-want +got):\n%s", diff)
+	}
+
+	certDir, pool := selfSignedCertDir(t)
+	tests := map[string]struct {
+		flags  []string
+		scheme string
+		client *http.Client
+	}{
+		"insecure HTTP": {flags: []string{"--insecure-http"}, scheme: "http", client: &http.Client{Timeout: 5 * time.Second}},
+		"HTTPS from --cert-dir": {flags: []string{"--cert-dir", certDir}, scheme: "https", client: &http.Client{Timeout: 5 * time.Second,
+			Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			port, health, metrics := freePort(t), freePort(t), freePort(t)
+			args := append([]string{"discovery", "serve", "--issuer", testIssuer, "--bind-address", "127.0.0.1",
+				"--port", strconv.Itoa(port), "--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", health),
+				"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", metrics), "--log-format", "console"}, keys...)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() {
+				_, err := runCommand(ctx, append(args, tc.flags...)...)
+				done <- err
+			}()
+			stopped := false
+			defer func() {
+				if !stopped {
+					cancel()
+					<-done
+				}
+			}()
+
+			base := fmt.Sprintf("%s://127.0.0.1:%d/cluster-1", tc.scheme, port)
+			healthClient := &http.Client{Timeout: 5 * time.Second}
+			waitUntil(t, 20*time.Second, "the server to be ready", func() bool {
+				select {
+				case err := <-done:
+					stopped = true
+					t.Fatalf("discovery serve ended early: %v", err)
+				default:
+				}
+				resp, err := healthClient.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", health))
+				if err != nil {
+					return false
+				}
+				resp.Body.Close()
+				return resp.StatusCode == http.StatusOK
+			})
+
+			for path, file := range map[string]string{
+				"/.well-known/openid-configuration": ".well-known/openid-configuration",
+				"/openid/v1/jwks":                   "openid/v1/jwks",
+				"/keys.json":                        "keys.json",
+			} {
+				code, hdr, body := get(t, tc.client, base+path)
+				if code != http.StatusOK {
+					t.Fatalf("GET %s = %d", path, code)
+				}
+				exported, err := os.ReadFile(filepath.Join(outDir, filepath.FromSlash(file)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(body, exported) {
+					t.Errorf("GET %s differs from the exported %s:\nserved   %s\nexported %s", path, file, body, exported)
+				}
+				wantType := "application/jwk-set+json"
+				if file == ".well-known/openid-configuration" {
+					wantType = "application/json"
+				}
+				if got := hdr.Get("Content-Type"); got != wantType {
+					t.Errorf("GET %s Content-Type = %q, want %q", path, got, wantType)
+				}
+			}
+			if code, _, _ := get(t, healthClient, fmt.Sprintf("http://127.0.0.1:%d/healthz", health)); code != http.StatusOK {
+				t.Errorf("/healthz = %d", code)
+			}
+			_, _, exposition := get(t, healthClient, fmt.Sprintf("http://127.0.0.1:%d/metrics", metrics))
+			for _, want := range []string{
+				`irsa_webhook_discovery_requests_total{code="200",path="/openid/v1/jwks"}`,
+				"irsa_webhook_discovery_keys 2",
+				"irsa_webhook_discovery_stale 0",
+				"irsa_webhook_discovery_last_refresh_success_timestamp_seconds ",
+			} {
+				if !strings.Contains(string(exposition), want) {
+					t.Errorf("/metrics lacks %q", want)
+				}
+			}
+
+			cancel()
+			select {
+			case err := <-done:
+				stopped = true
+				if err != nil {
+					t.Errorf("discovery serve returned %v after cancel", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("discovery serve did not stop within 10s of cancel")
+			}
+		})
+	}
+}
+
+// TestDiscoveryServeRefusesAnotherIssuer runs `discovery serve
+// --from-apiserver` against an API server whose issuer is not --issuer.
+func TestDiscoveryServeRefusesAnotherIssuer(t *testing.T) {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/.well-known/openid-configuration":
+			_, _ = w.Write([]byte(`{"issuer":"https://kubernetes.default.svc.cluster.local","jwks_uri":"https://10.0.0.1/openid/v1/jwks"}`))
+		default:
+			t.Errorf("unexpected request for %s", r.URL.Path)
+			http.NotFound(w, r)
+		}
+	}))
+	defer api.Close()
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "`+api.URL+`"}}]
+users: [{name: u, user: {token: not-a-real-token}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := runCommand(ctx, "discovery", "serve", "--issuer", testIssuer, "--from-apiserver", "--kubeconfig", kubeconfig,
+		"--insecure-http", "--bind-address", "127.0.0.1", "--port", strconv.Itoa(freePort(t)),
+		"--health-probe-bind-address", "0", "--metrics-bind-address", "0")
+	want := `key source: issuer mismatch: the API server's issuer is "https://kubernetes.default.svc.cluster.local" but --issuer is "https://oidc.example.com/cluster-1"; set --issuer to the API server's --service-account-issuer`
+	if err == nil || err.Error() != want {
+		t.Fatalf("discovery serve = %v, want %q", err, want)
+	}
+
+	_, err = runCommand(ctx, "discovery", "export", "--issuer", testIssuer, "--from-apiserver", "--kubeconfig", kubeconfig, "--out", t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "issuer mismatch") {
+		t.Fatalf("discovery export = %v, want an issuer mismatch", err)
+	}
+}
+
+// TestServeDiscoveryListener mounts the discovery handler on a manager the
+// way `serve --discovery-port` does and fetches the JWKS over HTTPS with
+// the webhook's certificate.
+func TestServeDiscoveryListener(t *testing.T) {
+	certDir, pool := selfSignedCertDir(t)
+	cfg := webhook.NewConfig()
+	cfg.CertDir = certDir
+	cfg.BindAddress = "127.0.0.1"
+	cfg.DiscoveryPort = freePort(t)
+	dcfg := discovery.NewConfig()
+	dcfg.Issuer = testIssuer
+	dcfg.KeyFiles = []string{testKey("ec384.pub")}
+	if err := validateDiscoveryListener(cfg, dcfg); err != nil {
+		t.Fatal(err)
+	}
+	health := freePort(t)
+	mgr, err := ctrl.NewManager(&rest.Config{Host: "https://127.0.0.1:1"}, manager.Options{
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: fmt.Sprintf("127.0.0.1:%d", health),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := addDiscoveryListener(mgr, cfg, dcfg); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	}()
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	url := fmt.Sprintf("https://127.0.0.1:%d/cluster-1/openid/v1/jwks", cfg.DiscoveryPort)
+	waitUntil(t, 20*time.Second, "the discovery listener", func() bool {
+		resp, err := client.Get(url)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	_, _, body := get(t, client, url)
+	if !strings.Contains(string(body), `"kid":"DCuxM2GTm5T4w5ueieC0ugSG3pUKPCsP7j9TU0tNKSY"`) {
+		t.Errorf("JWKS lacks the P-384 key: %s", body)
+	}
+	_, _, readyz := get(t, &http.Client{Timeout: 5 * time.Second}, fmt.Sprintf("http://127.0.0.1:%d/readyz?verbose", health))
+	for _, want := range []string{"[+]discovery-keys ok", "[+]discovery-keys-fresh ok"} {
+		if !strings.Contains(string(readyz), want) {
+			t.Errorf("/readyz lacks %q:\n%s", want, readyz)
+		}
+	}
+}
