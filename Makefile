@@ -9,6 +9,7 @@ export CGO_ENABLED ?= 0
 .DEFAULT_GOAL := help
 
 include deploy/Makefile.inc
+include e2e/Makefile.inc
 
 .PHONY: help
 help: ## List the targets.
@@ -19,7 +20,7 @@ build: ## Build the static binary into bin/.
 	$(GO) build $(BUILD_FLAGS) -o $(BIN) ./cmd/irsa-webhook
 
 .PHONY: test
-test: lint unit ## Run every test tier: lint, unit, golden, fuzz smoke, e2e.
+test: lint unit manifests-check build-static e2e ## Run every test tier: lint, unit, golden, fuzz and bench smoke, manifests, e2e.
 
 .PHONY: unit
 unit: ## Unit, golden and handler tests (no cluster needed).
@@ -29,8 +30,15 @@ unit: ## Unit, golden and handler tests (no cluster needed).
 golden: ## Regenerate the golden mutation files; review the diff like code.
 	$(GO) test ./pkg/webhook/ -run TestGolden -update
 
+.PHONY: reference
+reference: ## Regenerate the README's flag reference from the commands.
+	$(GO) test ./cmd/irsa-webhook/ -run TestReadmeFlagReference -update
+
+# Modules checked by lint: the product, the e2e tier (the control-plane build
+# modules are only built, from their pinned go.sum).
+LINT_MODULES := . e2e
+
 .PHONY: lint
-lint: ## gofmt, go vet and go mod tidy must leave nothing to change.
+lint: ## gofmt, go vet and go mod tidy must leave nothing to change, in every module.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
-	$(GO) vet ./...
-	$(GO) mod tidy -diff
+	@set -e; for m in $(LINT_MODULES); do echo "vet and tidy: $$m"; (cd $$m && $(GO) vet ./... && $(GO) mod tidy -diff); done
