@@ -10,7 +10,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+	sigsjson "sigs.k8s.io/json"
+
+	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
+	"github.com/irsa-webhook/irsa-webhook/pkg/mutate"
 )
 
 // benchPod renders a Pod with the given number of init containers and
@@ -54,6 +61,10 @@ var benchPods = []struct {
 	{"skipped", typicalPod(optOutAnnotation)},
 }
 
+// quietFramework sets controller-runtime's logger, which otherwise warns on
+// stderr with a stack trace amid the benchmark output that benchstat parses.
+func quietFramework() { ctrllog.SetLogger(logr.Discard()) }
+
 func benchHandler() *Handler {
 	return &Handler{
 		Defaults:        NewConfig().Defaults(),
@@ -64,6 +75,7 @@ func benchHandler() *Handler {
 // BenchmarkHandle is the decision alone: Pod decode, lookup, resolve,
 // mutation and patch.
 func BenchmarkHandle(b *testing.B) {
+	quietFramework()
 	for _, bc := range benchPods {
 		b.Run(bc.name, func(b *testing.B) {
 			h := benchHandler()
@@ -82,6 +94,7 @@ func BenchmarkHandle(b *testing.B) {
 // BenchmarkServeHTTP is the full path behind TLS: AdmissionReview decode,
 // decision, mutation, patch, response encode.
 func BenchmarkServeHTTP(b *testing.B) {
+	quietFramework()
 	for _, bc := range benchPods {
 		b.Run(bc.name, func(b *testing.B) {
 			h := checkReview(&admission.Webhook{Handler: benchHandler()})
@@ -99,6 +112,39 @@ func BenchmarkServeHTTP(b *testing.B) {
 				h.ServeHTTP(w, r)
 				if w.Code != http.StatusOK {
 					b.Fatal(w.Code)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkPatch is the patch step alone: the whole re-encoded Pods diffed
+// (what the handler did before) against the diff of what the mutation
+// changed (what it does now).
+func BenchmarkPatch(b *testing.B) {
+	h := benchHandler()
+	for _, bc := range benchPods[:2] {
+		original := &corev1.Pod{}
+		if err := sigsjson.UnmarshalCaseSensitivePreserveInts(bc.raw, original); err != nil {
+			b.Fatal(err)
+		}
+		d := identity.Resolve(h.Defaults, map[string]string{"eks.amazonaws.com/role-arn": testARN}, nil, nil)
+		mutated, _ := mutate.Apply(original, *d.Plan)
+		b.Run(bc.name+"/whole", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				before, _ := json.Marshal(original)
+				after, _ := json.Marshal(mutated)
+				if resp := admission.PatchResponseFromRaw(before, after); len(resp.Patches) == 0 {
+					b.Fatal("no patch")
+				}
+			}
+		})
+		b.Run(bc.name+"/view", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if resp, err := patch(original, mutated); err != nil || len(resp.Patches) == 0 {
+					b.Fatal("no patch", err)
 				}
 			}
 		})
