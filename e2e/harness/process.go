@@ -90,6 +90,17 @@ func (p *Process) Running() bool {
 	}
 }
 
+// PID is the process id of the running process, or 0 when it is not
+// running (benchmarks read its CPU time and memory from /proc).
+func (p *Process) PID() int {
+	if !p.Running() {
+		return 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cmd.Process.Pid
+}
+
 // exitErr returns a non-nil error once the process has exited.
 func (p *Process) exitErr() error {
 	p.mu.Lock()

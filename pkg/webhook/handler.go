@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
@@ -106,22 +105,6 @@ func (h *Handler) decide(ctx context.Context, req admission.Request) result {
 		return r.with(outcomeError, err.Error(), admission.Errored(http.StatusInternalServerError, err))
 	}
 	return r.with(outcomeMutated, "", resp.WithWarnings(append(d.Warnings, warnings...)...))
-}
-
-// patch diffs the Pod as decoded against the mutated Pod. Both sides are the
-// typed Pod re-encoded, so fields the compiled API does not know (a newer
-// cluster's) are absent from both and the patch never touches them: applied
-// to the raw object the API server sent, it only adds what we added.
-func patch(original, mutated *corev1.Pod) (admission.Response, error) {
-	before, err := json.Marshal(original)
-	if err != nil {
-		return admission.Response{}, fmt.Errorf("encode pod: %w", err)
-	}
-	after, err := json.Marshal(mutated)
-	if err != nil {
-		return admission.Response{}, fmt.Errorf("encode mutated pod: %w", err)
-	}
-	return admission.PatchResponseFromRaw(before, after), nil
 }
 
 func (r result) with(o outcome, reason string, resp admission.Response) result {

@@ -1,0 +1,53 @@
+# Benchmarks, included by the top-level Makefile. `make bench` writes
+# docs/benchmarks.md and docs/benchmarks-latency.svg; see that file for what
+# is measured. The harness binaries are cached as for `make e2e`.
+
+BENCH_BIN ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/irsa-webhook/bin
+# golang.org/x/perf has no tagged releases; this is its pseudo-version.
+BENCHSTAT_VERSION ?= v0.0.0-20260908200009-22c9c6c9d4da
+BENCHSTAT ?= $(BENCH_BIN)/benchstat-$(BENCHSTAT_VERSION)
+
+# Knobs. Each load step lasts BENCH_DURATION; BENCH_RATES are the fixed
+# offered rates (req/s), followed by a saturation step with
+# BENCH_MAX_WORKERS concurrent requests. BENCH_SA_COUNTS are the cache scale
+# sizes, BENCH_PODS the Pods created with and without the webhook.
+BENCH_PARTS ?= micro,load,pods,scale
+BENCH_DURATION ?= 10s
+BENCH_RATES ?= 200,500,1000,2000
+BENCH_MAX_WORKERS ?= 32
+BENCH_SA_COUNTS ?= 1000,10000,100000
+BENCH_CREATE_WORKERS ?= 32
+BENCH_PODS ?= 1000
+BENCH_COUNT ?= 6
+BENCH_TIME ?= 1s
+# A note printed with the machine in the report, e.g. that it was shared.
+BENCH_NOTE ?=
+BENCH_TIMEOUT ?= 60m
+
+$(BENCHSTAT):
+	@mkdir -p $(BENCH_BIN)
+	GOBIN=$(BENCH_BIN) $(GO) install golang.org/x/perf/cmd/benchstat@$(BENCHSTAT_VERSION)
+	mv $(BENCH_BIN)/benchstat $(BENCHSTAT)
+
+.PHONY: benchstat
+benchstat: $(BENCHSTAT) ## Build benchstat from its Go module into the cache.
+
+.PHONY: bench
+bench: $(BENCHSTAT) ## Micro-benchmarks, TLS load vs a floor webhook, cache scale, Pod creates; writes docs/benchmarks.md.
+	@mkdir -p bin
+	cd e2e && $(GO) build -o ../bin/bench ./cmd/bench
+	cd e2e && timeout $(BENCH_TIMEOUT) ../bin/bench --benchstat $(BENCHSTAT) \
+		--parts $(BENCH_PARTS) --duration $(BENCH_DURATION) --rates $(BENCH_RATES) \
+		--max-workers $(BENCH_MAX_WORKERS) --sa-counts $(BENCH_SA_COUNTS) \
+		--create-workers $(BENCH_CREATE_WORKERS) --pods $(BENCH_PODS) \
+		--bench-count $(BENCH_COUNT) --bench-time $(BENCH_TIME) --note "$(BENCH_NOTE)"
+
+.PHONY: bench-micro
+bench-micro: $(BENCHSTAT) ## Only the handler micro-benchmarks, summarised with benchstat (no report written).
+	@out=$$(mktemp); trap 'rm -f $$out' EXIT; \
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) -benchtime $(BENCH_TIME) ./pkg/webhook/ ./pkg/mutate/ | tee $$out && \
+	$(BENCHSTAT) $$out
+
+.PHONY: bench-smoke
+bench-smoke: ## Run every benchmark 100 times to keep them compiling and working (no timing checked).
+	$(GO) test -run '^$$' -bench . -benchtime=100x ./pkg/...

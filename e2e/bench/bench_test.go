@@ -1,0 +1,112 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	admissionv1 "k8s.io/api/admission/v1"
+)
+
+func TestQuantile(t *testing.T) {
+	ms := func(v ...int) []time.Duration {
+		out := make([]time.Duration, len(v))
+		for i, x := range v {
+			out[i] = time.Duration(x) * time.Millisecond
+		}
+		return out
+	}
+	hundred := make([]int, 100)
+	for i := range hundred {
+		hundred[i] = i + 1
+	}
+	for name, tc := range map[string]struct {
+		sorted []time.Duration
+		q      float64
+		want   time.Duration
+	}{
+		"empty":           {nil, 0.5, 0},
+		"one":             {ms(7), 0.99, 7 * time.Millisecond},
+		"median of 1..4":  {ms(1, 2, 3, 4), 0.5, 2 * time.Millisecond},
+		"p99 of 1..100":   {ms(hundred...), 0.99, 99 * time.Millisecond},
+		"p99.9 of 1..100": {ms(hundred...), 0.999, 100 * time.Millisecond},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, quantile(tc.sorted, tc.q)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestFloorHandler(t *testing.T) {
+	body, err := ReviewBody(TypicalPod("bench", "app"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		body     []byte
+		wantCode int
+	}{
+		"review":     {body, http.StatusOK},
+		"not json":   {[]byte("{"), http.StatusBadRequest},
+		"no request": {[]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`), http.StatusBadRequest},
+	} {
+		t.Run(name, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			FloorHandler().ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/mutate", bytes.NewReader(tc.body)))
+			if w.Code != tc.wantCode {
+				t.Fatalf("code %d, want %d: %s", w.Code, tc.wantCode, w.Body)
+			}
+			if tc.wantCode != http.StatusOK {
+				return
+			}
+			var got admissionv1.AdmissionReview
+			if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
+				t.Fatal(err)
+			}
+			want := &admissionv1.AdmissionResponse{UID: "3f8a1c62-5d4e-4b8a-9d2e-6a1b7c0e9f11", Allowed: true}
+			if diff := cmp.Diff(want, got.Response); diff != "" {
+				t.Errorf("response (-want +got):\n%s", diff)
+			}
+			if !bytes.Contains(w.Body.Bytes(), allowedMarker) {
+				t.Errorf("answer lacks %s, which the load steps count as OK", allowedMarker)
+			}
+		})
+	}
+}
+
+func TestWriteLatencyPlot(t *testing.T) {
+	var steps []LoadStep
+	for _, target := range []string{"irsa-webhook", "floor"} {
+		for _, rate := range []int{200, 1000, 0} {
+			steps = append(steps, LoadStep{Target: target, KeepAlive: true, Rate: rate, OK: 10, Throughput: 1500,
+				P50: time.Millisecond, P99: 3 * time.Millisecond})
+		}
+	}
+	var buf bytes.Buffer
+	if err := WriteLatencyPlot(&buf, steps); err != nil {
+		t.Fatal(err)
+	}
+	dec := xml.NewDecoder(bytes.NewReader(buf.Bytes()))
+	for {
+		_, err := dec.Token()
+		if err != nil {
+			if err.Error() != "EOF" {
+				t.Fatalf("plot is not well-formed XML: %v", err)
+			}
+			break
+		}
+	}
+	for _, want := range []string{"<svg", "irsa-webhook p99, keep-alive", "floor p50, keep-alive"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("plot lacks %q", want)
+		}
+	}
+}

@@ -1,0 +1,156 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+// LoadTarget is one webhook process under load.
+type LoadTarget struct {
+	Name string
+	URL  string
+	// PID is the server process, whose CPU time each step reads.
+	PID int
+}
+
+// LoadOptions are shared by every step of a load run.
+type LoadOptions struct {
+	Body     []byte
+	RootCAs  *x509.CertPool
+	Duration time.Duration
+	// MaxWorkers bounds the concurrent requests of a saturation step (rate 0).
+	MaxWorkers uint64
+	// Timeout bounds each request, as the API server's webhook timeout does.
+	Timeout time.Duration
+}
+
+// LoadStep is the result of one constant-rate (or saturation) step.
+type LoadStep struct {
+	Target    string
+	KeepAlive bool
+	// Rate is the offered rate in requests per second; 0 is saturation:
+	// MaxWorkers workers, each sending its next request as soon as the last
+	// one is answered.
+	Rate     int
+	Duration time.Duration
+	Requests int
+	OK       int
+	Errors   int
+	// FirstError is one error message, for the report.
+	FirstError string
+	// Throughput is answered-allowed requests per second of the step.
+	Throughput     float64
+	P50, P99, P999 time.Duration
+	Max            time.Duration
+	// CPUSeconds is the server's CPU time (user+system) during the step.
+	CPUSeconds float64
+}
+
+// CPUPer1000 is the server's CPU seconds per 1,000 answered requests.
+func (s LoadStep) CPUPer1000() float64 {
+	if s.OK == 0 {
+		return 0
+	}
+	return s.CPUSeconds / float64(s.OK) * 1000
+}
+
+// allowedMarker is in every answer that admits the Pod: irsa-webhook's (with
+// a patch) and the floor's.
+var allowedMarker = []byte(`"allowed":true`)
+
+// RunStep sends the review body to t at rate for o.Duration over TLS, with
+// keep-alive on or off, and returns what it measured. A request counts as
+// OK when it is answered 200 with an allowed response.
+func RunStep(ctx context.Context, t LoadTarget, o LoadOptions, rate int, keepAlive bool) (LoadStep, error) {
+	step := LoadStep{Target: t.Name, KeepAlive: keepAlive, Rate: rate, Duration: o.Duration}
+	opts := []func(*vegeta.Attacker){
+		vegeta.KeepAlive(keepAlive),
+		vegeta.HTTP2(false),
+		vegeta.TLSConfig(&tls.Config{RootCAs: o.RootCAs, MinVersion: tls.VersionTLS12}),
+		vegeta.Timeout(o.Timeout),
+		vegeta.Redirects(vegeta.NoFollow),
+		vegeta.MaxBody(4 << 10),
+	}
+	if rate == 0 {
+		opts = append(opts, vegeta.Workers(o.MaxWorkers), vegeta.MaxWorkers(o.MaxWorkers))
+	} else {
+		// Enough to keep the offered rate open-loop while answers are slow.
+		opts = append(opts, vegeta.MaxWorkers(uint64(max(64, rate))))
+	}
+	attacker := vegeta.NewAttacker(opts...)
+	targeter := vegeta.NewStaticTargeter(vegeta.Target{
+		Method: http.MethodPost,
+		URL:    t.URL,
+		Body:   o.Body,
+		Header: http.Header{"Content-Type": []string{"application/json"}},
+	})
+	cpuBefore, err := cpuSeconds(t.PID)
+	if err != nil {
+		return step, err
+	}
+	var latencies []time.Duration
+	var first, last time.Time
+	results := attacker.Attack(targeter, vegeta.Rate{Freq: rate, Per: time.Second}, o.Duration, t.Name)
+	for {
+		var r *vegeta.Result
+		var ok bool
+		select {
+		case r, ok = <-results:
+		case <-ctx.Done():
+			attacker.Stop()
+			for range results { // drain so the workers end
+			}
+			return step, ctx.Err()
+		}
+		if !ok {
+			break
+		}
+		step.Requests++
+		if first.IsZero() || r.Timestamp.Before(first) {
+			first = r.Timestamp
+		}
+		if r.End().After(last) {
+			last = r.End()
+		}
+		if r.Error != "" || r.Code != http.StatusOK || !bytes.Contains(r.Body, allowedMarker) {
+			step.Errors++
+			if step.FirstError == "" {
+				step.FirstError = fmt.Sprintf("code %d: %s %.200s", r.Code, r.Error, r.Body)
+			}
+			continue
+		}
+		step.OK++
+		latencies = append(latencies, r.Latency)
+	}
+	cpuAfter, err := cpuSeconds(t.PID)
+	if err != nil {
+		return step, err
+	}
+	step.CPUSeconds = cpuAfter - cpuBefore
+	if elapsed := last.Sub(first); elapsed > 0 {
+		step.Throughput = float64(step.OK) / elapsed.Seconds()
+	}
+	slices.Sort(latencies)
+	step.P50, step.P99, step.P999 = quantile(latencies, 0.5), quantile(latencies, 0.99), quantile(latencies, 0.999)
+	if n := len(latencies); n > 0 {
+		step.Max = latencies[n-1]
+	}
+	return step, nil
+}
+
+// quantile is the nearest-rank quantile of sorted latencies.
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(q*float64(len(sorted))+0.999999) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}

@@ -1,0 +1,195 @@
+// Command bench is what `make bench` runs: handler micro-benchmarks
+// summarised with benchstat, a load test over TLS of `irsa-webhook serve`
+// against a floor webhook, Pod creation through a real kube-apiserver with
+// and without the webhook, and the ServiceAccount cache at scale. It writes
+// docs/benchmarks.md and the latency plot next to it.
+//
+// Every part is bounded in time and count and uses 127.0.0.1 only; every
+// process it starts is stopped on exit, also on Ctrl-C.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/irsa-webhook/irsa-webhook/e2e/bench"
+)
+
+const usage = `Usage: bench [flags]
+       bench floor --addr 127.0.0.1:PORT --cert-dir DIR
+
+Measure the admission path and write docs/benchmarks.md (run from inside the
+checkout; make bench passes the knobs).
+
+Examples:
+  # Everything, as make bench runs it:
+  go run ./cmd/bench --benchstat ~/.cache/irsa-webhook/bin/benchstat
+
+  # A quick look: short load steps, small cache sizes, no micro-benchmarks:
+  go run ./cmd/bench --parts load,pods,scale --duration 3s --sa-counts 1000 --pods 100
+
+  # The floor webhook alone (what the load test starts as a process):
+  go run ./cmd/bench floor --addr 127.0.0.1:8443 --cert-dir ./certs
+
+Flags:
+`
+
+// Config is the command's configuration.
+type Config struct {
+	Parts         []string
+	Out           string
+	Plot          string
+	RawDir        string
+	Benchstat     string
+	BenchCount    int
+	BenchTime     string
+	Duration      time.Duration
+	Rates         []int
+	MaxWorkers    int
+	SACounts      []int
+	CreateWorkers int
+	Pods          int
+	Note          string
+}
+
+// NewConfig returns the defaults.
+func NewConfig() *Config {
+	return &Config{
+		Parts:         []string{"micro", "load", "pods", "scale"},
+		Out:           "docs/benchmarks.md",
+		Plot:          "docs/benchmarks-latency.svg",
+		RawDir:        "docs/bench",
+		BenchCount:    6,
+		BenchTime:     "1s",
+		Duration:      10 * time.Second,
+		Rates:         []int{200, 500, 1000, 2000},
+		MaxWorkers:    32,
+		SACounts:      []int{1000, 10000, 100000},
+		CreateWorkers: 32,
+		Pods:          1000,
+	}
+}
+
+// AddFlags binds the flags to c's fields.
+func (c *Config) AddFlags(fs *pflag.FlagSet) {
+	fs.StringSliceVar(&c.Parts, "parts", c.Parts, "parts to run: micro, load, pods, scale")
+	fs.StringVar(&c.Out, "out", c.Out, "report to write, relative to the checkout")
+	fs.StringVar(&c.Plot, "plot", c.Plot, "latency plot (SVG) to write, relative to the checkout")
+	fs.StringVar(&c.RawDir, "raw-dir", c.RawDir, "directory for raw benchmark output, relative to the checkout")
+	fs.StringVar(&c.Benchstat, "benchstat", c.Benchstat, "benchstat binary (golang.org/x/perf/cmd/benchstat); required for the micro part")
+	fs.IntVar(&c.BenchCount, "bench-count", c.BenchCount, "go test -count for the micro-benchmarks")
+	fs.StringVar(&c.BenchTime, "bench-time", c.BenchTime, "go test -benchtime for the micro-benchmarks")
+	fs.DurationVar(&c.Duration, "duration", c.Duration, "length of each load step")
+	fs.IntSliceVar(&c.Rates, "rates", c.Rates, "fixed offered rates (requests/s) of the load steps; a saturation step follows")
+	fs.IntVar(&c.MaxWorkers, "max-workers", c.MaxWorkers, "concurrent requests of the saturation step")
+	fs.IntSliceVar(&c.SACounts, "sa-counts", c.SACounts, "ServiceAccount counts of the cache scale test, ascending")
+	fs.IntVar(&c.CreateWorkers, "create-workers", c.CreateWorkers, "concurrent ServiceAccount creates")
+	fs.IntVar(&c.Pods, "pods", c.Pods, "Pods created through the API server with, and again without, the webhook")
+	fs.StringVar(&c.Note, "note", c.Note, "a note on the run printed with the machine (e.g. that it was shared)")
+}
+
+// Validate names every bad flag.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(flag, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("--%s: %s", flag, fmt.Sprintf(format, args...)))
+	}
+	for _, p := range c.Parts {
+		if !slices.Contains([]string{"micro", "load", "pods", "scale"}, p) {
+			bad("parts", "%q is not one of micro, load, pods, scale", p)
+		}
+	}
+	if slices.Contains(c.Parts, "micro") && c.Benchstat == "" {
+		bad("benchstat", "is required for the micro part (make bench builds it); or leave micro out of --parts")
+	}
+	if c.BenchCount < 1 || c.BenchCount > 50 {
+		bad("bench-count", "%d is outside [1, 50]", c.BenchCount)
+	}
+	if c.Duration < time.Second || c.Duration > 10*time.Minute {
+		bad("duration", "%s is outside [1s, 10m]", c.Duration)
+	}
+	for _, r := range c.Rates {
+		if r < 1 || r > 50000 {
+			bad("rates", "%d is outside [1, 50000]", r)
+		}
+	}
+	if c.MaxWorkers < 1 || c.MaxWorkers > 1024 {
+		bad("max-workers", "%d is outside [1, 1024]", c.MaxWorkers)
+	}
+	if !slices.IsSorted(c.SACounts) {
+		bad("sa-counts", "%v is not ascending", c.SACounts)
+	}
+	for _, n := range c.SACounts {
+		if n < 1 || n > 1_000_000 {
+			bad("sa-counts", "%d is outside [1, 1000000]", n)
+		}
+	}
+	if c.CreateWorkers < 1 || c.CreateWorkers > 256 {
+		bad("create-workers", "%d is outside [1, 256]", c.CreateWorkers)
+	}
+	if c.Pods < 1 || c.Pods > 100_000 {
+		bad("pods", "%d is outside [1, 100000]", c.Pods)
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) has(part string) bool { return slices.Contains(c.Parts, part) }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if len(os.Args) > 1 && os.Args[1] == "floor" {
+		if err := runFloor(ctx, os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "bench floor:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	cfg := NewConfig()
+	fs := pflag.NewFlagSet("bench", pflag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(os.Stderr, usage); fs.PrintDefaults() }
+	cfg.AddFlags(fs)
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	if err := run(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func runFloor(ctx context.Context, args []string) error {
+	fs := pflag.NewFlagSet("floor", pflag.ContinueOnError)
+	addr := fs.String("addr", "", "host:port to serve on (127.0.0.1)")
+	certDir := fs.String("cert-dir", "", "directory holding tls.crt and tls.key")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *addr == "" || *certDir == "" {
+		return errors.New("--addr and --cert-dir are required")
+	}
+	if host, _, _ := strings.Cut(*addr, ":"); host != "127.0.0.1" {
+		return fmt.Errorf("--addr %q: the floor serves on 127.0.0.1 only", *addr)
+	}
+	return bench.ServeFloor(ctx, *addr, *certDir)
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
