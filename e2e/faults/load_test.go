@@ -3,6 +3,7 @@ package faults
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"regexp"
 	"slices"
@@ -162,4 +163,13 @@ func checkNoPanic(t *testing.T, p *harness.Process) {
 	if len(found) > 0 {
 		t.Errorf("%s log shows a panic:\n%s", p.Name, strings.Join(found[:min(len(found), 10)], "\n"))
 	}
+}
+
+func newJSONRequest(ctx context.Context, url, body string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	return req, nil
 }
