@@ -38,16 +38,16 @@ type result struct {
 }
 
 type summaryJSON struct {
-	P50Millis      float64 `json:"p50Millis"`
-	P99Millis      float64 `json:"p99Millis"`
-	P99EarlyMillis float64 `json:"p99FirstFifthMillis"`
-	P99LateMillis  float64 `json:"p99LastFifthMillis"`
-	RSSStartMiB    float64 `json:"rssStartMiB"`
-	RSSEndMiB      float64 `json:"rssEndMiB"`
-	RSSMaxMiB      float64 `json:"rssMaxMiB"`
-	GoroutinesStart  float64 `json:"goroutinesStart"`
-	GoroutinesEnd  float64 `json:"goroutinesEnd"`
-	GoroutinesMax  float64 `json:"goroutinesMax"`
+	P50Millis       float64 `json:"p50Millis"`
+	P99Millis       float64 `json:"p99Millis"`
+	P99EarlyMillis  float64 `json:"p99FirstFifthMillis"`
+	P99LateMillis   float64 `json:"p99LastFifthMillis"`
+	RSSStartMiB     float64 `json:"rssStartMiB"`
+	RSSEndMiB       float64 `json:"rssEndMiB"`
+	RSSMaxMiB       float64 `json:"rssMaxMiB"`
+	GoroutinesStart float64 `json:"goroutinesStart"`
+	GoroutinesEnd   float64 `json:"goroutinesEnd"`
+	GoroutinesMax   float64 `json:"goroutinesMax"`
 }
 
 func (c config) String() string {
