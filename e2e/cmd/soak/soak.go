@@ -146,7 +146,8 @@ func soak(ctx context.Context, cfg config, s *harness.Stack, out io.Writer) (*re
 		select {
 		case <-loadCtx.Done():
 		case <-tick.C:
-			smp := takeSample(loadCtx, s, rec, time.Since(start))
+			// The outer context: the last tick may meet the load's deadline.
+			smp := takeSample(ctx, s, rec, time.Since(start))
 			res.Samples = append(res.Samples, smp)
 			fmt.Fprintf(out, "soak: %6s  rss %6.1f MiB  goroutines %4.0f  requests %5d  errors %d  p99 %s\n",
 				smp.At.Round(time.Second), smp.RSSBytes/(1<<20), smp.Goroutines, smp.Requests, smp.Errors, smp.P99.Round(100*time.Microsecond))
