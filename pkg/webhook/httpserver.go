@@ -86,7 +86,9 @@ func (s *httpsServer) busy() int {
 }
 
 // drain closes the listener and waits until no accepted connection is
-// reading or serving a request, then shuts the server down.
+// reading or serving a request, then shuts the server down. A connection
+// that never sends a request holds the wait until shutdownGrace; the
+// manager's graceful shutdown timeout ends the process before that.
 func (s *httpsServer) drain(srv *http.Server, l net.Listener, logger logr.Logger) {
 	deadline := time.Now().Add(shutdownGrace)
 	_ = l.Close()
