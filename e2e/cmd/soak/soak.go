@@ -113,8 +113,9 @@ func soak(ctx context.Context, cfg config, s *harness.Stack, out io.Writer) (*re
 			for seq := 0; loadCtx.Err() == nil; seq++ {
 				pod := harness.SimplePod(fmt.Sprintf("soak-%d-%d", w, seq), fmt.Sprintf("app-%d", seq%steadySAs))
 				t0 := time.Now()
-				got, err := dryRunPod(loadCtx, s, pod)
-				if loadCtx.Err() != nil {
+				// A request started before the deadline runs to its end.
+				got, err := dryRunPod(ctx, s, pod)
+				if ctx.Err() != nil {
 					return
 				}
 				rec.record(time.Since(t0), err, err == nil && harness.HasTokenVolume(got))
@@ -125,7 +126,7 @@ func soak(ctx context.Context, cfg config, s *harness.Stack, out io.Writer) (*re
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		churn(loadCtx, cfg.churn, s, res)
+		churn(ctx, loadCtx, cfg.churn, s, res)
 	}()
 
 	wg.Add(1)
@@ -136,7 +137,7 @@ func soak(ctx context.Context, cfg config, s *harness.Stack, out io.Writer) (*re
 			return
 		case <-time.After(cfg.rotateAt):
 		}
-		res.Rotation = rotate(loadCtx, s, certs)
+		res.Rotation = rotate(ctx, s, certs)
 		fmt.Fprintf(out, "soak: certificate rotated at %s: %s\n", time.Since(start).Round(time.Second), res.Rotation)
 	}()
 
@@ -175,16 +176,17 @@ func takeSample(ctx context.Context, s *harness.Stack, rec *recorder, at time.Du
 	return smp
 }
 
-// churn, every interval: creates an annotated ServiceAccount and at once a
-// Pod for it (which must be injected), re-annotates the previous one, and
-// deletes the one before that.
-func churn(ctx context.Context, interval time.Duration, s *harness.Stack, res *result) {
+// churn, every interval until loadCtx ends: creates an annotated
+// ServiceAccount and at once a Pod for it (which must be injected),
+// re-annotates the previous one, and deletes the one before that. A round
+// runs with ctx, so one started before the deadline completes.
+func churn(ctx, loadCtx context.Context, interval time.Duration, s *harness.Stack, res *result) {
 	c := s.APIServer.Client.CoreV1().ServiceAccounts(namespace)
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for n := 0; ; n++ {
 		select {
-		case <-ctx.Done():
+		case <-loadCtx.Done():
 			return
 		case <-tick.C:
 		}
