@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -85,7 +86,14 @@ func runServe(ctx context.Context, cfg *webhook.Config, selfSigned *selfsigned.C
 		return fmt.Errorf("set up manager: %w", err)
 	}
 
-	meta, err := metadata.NewForConfig(restCfg)
+	// Live ServiceAccount lookups are bounded by the cache (in flight, and
+	// shared per key) and by the API server's priority and fairness; the
+	// client's default token bucket (5 per second) would instead queue a
+	// burst of Pods for new ServiceAccounts past the lookup timeout and
+	// deny them.
+	metaCfg := rest.CopyConfig(restCfg)
+	metaCfg.QPS = -1
+	meta, err := metadata.NewForConfig(metaCfg)
 	if err != nil {
 		return fmt.Errorf("metadata client: %w", err)
 	}

@@ -65,7 +65,16 @@
 //	s.Webhook.Metric(ctx, "irsa_webhook_service_accounts_cached")
 //
 // The webhook's serving certificate is in s.WebhookCertDir (tls.crt,
-// tls.key) for rotation tests.
+// tls.key) for rotation tests; AtomicCertDir turns it into the layout
+// kubelet writes a mounted Secret in, and CertDir.Update swaps in a pair
+// from s.NewWebhookCert as kubelet does (one rename of ..data);
+// s.ServedCertificate reports what a TLS handshake presents.
+//
+// s.ReviewClient sends AdmissionReviews straight to the webhook, as another
+// API server replica would (also while the Stack's API server is down);
+// SendRetrying retries only connections that failed before the request was
+// written, and Judge classifies an answer: injected, allowed without
+// credentials, denied for a failed lookup, or broken.
 //
 // # Acting as kubelet and as the application
 //

@@ -82,9 +82,10 @@ func (w *Webhook) WaitReady(ctx context.Context) error {
 type Discovery struct {
 	*Process
 	// Issuer is the https URL the tokens' iss claim carries.
-	Issuer    string
-	Port      int
-	HealthURL string
+	Issuer     string
+	Port       int
+	HealthURL  string
+	MetricsURL string // plain HTTP /metrics
 
 	bin, certDir, logDir string
 	healthPort, metrics  int
@@ -116,6 +117,7 @@ func newDiscovery(bin string, pki *PKI, logDir string) (*Discovery, error) {
 		Issuer:     "https://" + hostPort(ports[0]),
 		Port:       ports[0],
 		HealthURL:  "http://" + hostPort(ports[1]),
+		MetricsURL: "http://" + hostPort(ports[2]) + "/metrics",
 		bin:        bin,
 		certDir:    certDir,
 		logDir:     logDir,
@@ -233,6 +235,11 @@ func getJSON(ctx context.Context, c *http.Client, url string, v any) error {
 		return fmt.Errorf("decode %s: %w", url, err)
 	}
 	return nil
+}
+
+// Metric reads one unlabelled sample from the discovery server's /metrics.
+func (d *Discovery) Metric(ctx context.Context, name string) (float64, error) {
+	return metric(ctx, d.MetricsURL, name)
 }
 
 // Metric reads one unlabelled sample from the webhook's /metrics.

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"crypto/tls"
+	"net/http"
 
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -17,17 +18,16 @@ const MutatePath = "/mutate"
 func NewServer(cfg *Config, handler admission.Handler, tlsOpts ...func(*tls.Config)) ctrlwebhook.Server {
 	minVersion, _ := TLSVersion(cfg.TLSMinVersion)
 	suites, _ := CipherSuites(cfg.TLSCipherSuites)
-	srv := ctrlwebhook.NewServer(ctrlwebhook.Options{
-		Host:     cfg.BindAddress,
-		Port:     cfg.Port,
-		CertDir:  cfg.CertDir,
-		CertName: "tls.crt",
-		KeyName:  "tls.key",
-		TLSOpts: append([]func(*tls.Config){func(c *tls.Config) {
+	srv := &httpsServer{
+		host:    cfg.BindAddress,
+		port:    cfg.Port,
+		certDir: cfg.CertDir,
+		tlsOpts: append([]func(*tls.Config){func(c *tls.Config) {
 			c.MinVersion = minVersion
 			c.CipherSuites = suites
 		}}, tlsOpts...),
-	})
+		mux: http.NewServeMux(),
+	}
 	srv.Register(MutatePath, checkReview(&admission.Webhook{Handler: handler}))
 	return srv
 }
