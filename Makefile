@@ -10,6 +10,10 @@ export CGO_ENABLED ?= 0
 
 include deploy/Makefile.inc
 include e2e/Makefile.inc
+include e2e/faults.mk
+include e2e/bench.mk
+include e2e/spiffe.mk
+include fuzz.mk
 
 .PHONY: help
 help: ## List the targets.
@@ -20,7 +24,7 @@ build: ## Build the static binary into bin/.
 	$(GO) build $(BUILD_FLAGS) -o $(BIN) ./cmd/irsa-webhook
 
 .PHONY: test
-test: lint unit manifests-check build-static e2e ## Run every test tier: lint, unit, golden, fuzz and bench smoke, manifests, e2e.
+test: lint unit fuzz-smoke bench-smoke manifests-check build-static e2e ## Run every test tier: lint, unit, golden, fuzz and bench smoke, manifests, e2e.
 
 .PHONY: unit
 unit: ## Unit, golden and handler tests (no cluster needed).

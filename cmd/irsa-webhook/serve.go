@@ -19,6 +19,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/irsa-webhook/irsa-webhook/pkg/discovery"
+	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
+	"github.com/irsa-webhook/irsa-webhook/pkg/nscache"
 	"github.com/irsa-webhook/irsa-webhook/pkg/sacache"
 	"github.com/irsa-webhook/irsa-webhook/pkg/selfsigned"
 	"github.com/irsa-webhook/irsa-webhook/pkg/webhook"
@@ -45,7 +47,11 @@ credentials into Pods whose ServiceAccount carries <prefix>/role-arn.`,
   irsa-webhook serve --kubeconfig ~/.kube/config --cert-dir ./certs --bind-address 127.0.0.1
 
   # Without cert-manager: make, renew and publish our own CA and certificate:
-  irsa-webhook serve --self-signed-ca --self-signed-secret-namespace irsa-system`,
+  irsa-webhook serve --self-signed-ca --self-signed-secret-namespace irsa-system
+
+  # A role outside its namespace's irsa-webhook.io/allowed-role-arns patterns:
+  # admit the pod without AWS credentials and warn, instead of refusing it:
+  irsa-webhook serve --role-policy-action=warn`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := errors.Join(cfg.Validate(), selfSigned.Validate(), validateDiscoveryListener(cfg, dcfg), logs.validate()); err != nil {
@@ -121,10 +127,18 @@ func runServe(ctx context.Context, cfg *webhook.Config, selfSigned *selfsigned.C
 		}
 	}
 
+	// The namespace role policy: only the one annotation is kept.
+	nss := nscache.New(meta, nscache.Options{Keys: []string{identity.AllowedRoleARNs}, LookupTimeout: cfg.ServiceAccountLookupTimeout})
+	if err := mgr.Add(nss); err != nil {
+		return err
+	}
+
 	srv := webhook.NewServer(cfg, &webhook.Handler{
-		Defaults:        cfg.Defaults(),
-		ServiceAccounts: sas,
-		Metrics:         webhook.NewMetrics(ctrlmetrics.Registry),
+		Defaults:         cfg.Defaults(),
+		ServiceAccounts:  sas,
+		Namespaces:       nss,
+		RolePolicyAction: cfg.RolePolicyAction,
+		Metrics:          webhook.NewMetrics(ctrlmetrics.Registry),
 	}, tlsOpts...)
 	if err := mgr.Add(srv); err != nil {
 		return err
@@ -144,12 +158,19 @@ func runServe(ctx context.Context, cfg *webhook.Config, selfSigned *selfsigned.C
 			}
 			return nil
 		}),
+		mgr.AddReadyzCheck("namespace-cache", func(*http.Request) error {
+			if !nss.HasSynced() {
+				return errors.New("namespace cache has not synced")
+			}
+			return nil
+		}),
 		mgr.AddReadyzCheck("webhook-server", srv.StartedChecker()),
 	); err != nil {
 		return err
 	}
 
 	ctrl.Log.Info("starting irsa-webhook", "port", cfg.Port, "annotationPrefix", cfg.AnnotationPrefix,
-		"audience", cfg.TokenAudience, "region", cfg.AWSDefaultRegion, "regionalSTS", cfg.STSRegionalEndpoints)
+		"audience", cfg.TokenAudience, "region", cfg.AWSDefaultRegion, "regionalSTS", cfg.STSRegionalEndpoints,
+		"rolePolicyAction", cfg.RolePolicyAction)
 	return mgr.Start(ctrl.SetupSignalHandler())
 }

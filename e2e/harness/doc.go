@@ -37,7 +37,7 @@
 //     --service-account-issuer set to the discovery server's https URL,
 //     --api-audiences=sts.amazonaws.com and an RSA signing key;
 //   - the webhook running as user "irsa-webhook", allowed only to
-//     get/list/watch ServiceAccounts, registered by RegisterWebhook as a
+//     get/list/watch ServiceAccounts and Namespaces, registered by RegisterWebhook as a
 //     MutatingWebhookConfiguration (url form, the CA as caBundle,
 //     failurePolicy Fail, reinvocationPolicy IfNeeded, opt-out label excluded
 //     by objectSelector), with --aws-default-region us-east-1 and

@@ -309,7 +309,7 @@ func TestManifestsOnRealAPIServer(t *testing.T) {
 
 	// The default install, with the rights of the base alone: the webhook
 	// reads its certificate from --cert-dir (here the harness's, standing in
-	// for cert-manager's) and needs nothing but ServiceAccounts.
+	// for cert-manager's) and needs nothing but ServiceAccounts and Namespaces.
 	{
 		const overlay = "deploy/overlays/cert-manager"
 		objs := decode(t, overlay, render(t, overlay))
@@ -395,6 +395,9 @@ func TestManifestsOnRealAPIServer(t *testing.T) {
 	if _, err := asWebhook.CoreV1().Secrets(flags.selfSigned.SecretNamespace).Get(ctx, flags.selfSigned.SecretName, metav1.GetOptions{}); err != nil {
 		t.Errorf("webhook reads its own Secret: %v", err)
 	}
+	if _, err := asWebhook.CoreV1().Namespaces().List(ctx, metav1.ListOptions{Limit: 1}); err != nil {
+		t.Errorf("webhook lists Namespaces (the role policy): %v", err)
+	}
 	// ...and anything more is refused.
 	_, err := asWebhook.CoreV1().Secrets(flags.selfSigned.SecretNamespace).List(ctx, metav1.ListOptions{})
 	expectForbidden(t, "webhook lists Secrets in its namespace", err)
@@ -408,6 +411,8 @@ func TestManifestsOnRealAPIServer(t *testing.T) {
 	expectForbidden(t, "webhook reads another webhook configuration", err)
 	_, err = asWebhook.CoreV1().Pods("app").List(ctx, metav1.ListOptions{})
 	expectForbidden(t, "webhook lists Pods", err)
+	_, err = asWebhook.CoreV1().Namespaces().Patch(ctx, "app", types.MergePatchType, []byte(`{"metadata":{"annotations":{"irsa-webhook.io/allowed-role-arns":"arn:aws*:iam::*:role/*"}}}`), metav1.PatchOptions{})
+	expectForbidden(t, "webhook widens a namespace role policy", err)
 
 	// Forced rotation: the admin empties the Secret. The webhook writes a new
 	// CA and certificate, the caBundle follows, and the API server still

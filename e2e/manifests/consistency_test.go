@@ -310,6 +310,7 @@ func TestSelfSignedOverlayWiring(t *testing.T) {
 	rules, builtIn := rulesOf(t, objs, d.Namespace, d.Spec.Template.Spec.ServiceAccountName)
 	want := []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"serviceaccounts"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}},
 		{APIGroups: []string{"admissionregistration.k8s.io"}, Resources: []string{"mutatingwebhookconfigurations"}, ResourceNames: []string{ss.WebhookConfigurationName}, Verbs: []string{"get", "update"}},
 		{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{ss.SecretName}, Verbs: []string{"get", "update"}},
 	}
@@ -323,13 +324,18 @@ func TestSelfSignedOverlayWiring(t *testing.T) {
 	}
 }
 
-func TestWebhookRightsAreReadOnlyServiceAccounts(t *testing.T) {
+// The webhook reads ServiceAccounts (their role annotations) and Namespaces
+// (the allowed-role-arns policy), and nothing else.
+func TestWebhookRightsAreReadOnlyServiceAccountsAndNamespaces(t *testing.T) {
 	for _, overlay := range []string{"deploy/base", "deploy/overlays/cert-manager", "deploy/overlays/fail-open"} {
 		t.Run(overlay, func(t *testing.T) {
 			objs := decode(t, overlay, render(t, overlay))
 			d := get[*appsv1.Deployment](t, objs, webhookDeployment)
 			rules, builtIn := rulesOf(t, objs, d.Namespace, d.Spec.Template.Spec.ServiceAccountName)
-			want := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"serviceaccounts"}, Verbs: []string{"get", "list", "watch"}}}
+			want := []rbacv1.PolicyRule{
+				{APIGroups: []string{""}, Resources: []string{"serviceaccounts"}, Verbs: []string{"get", "list", "watch"}},
+				{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}},
+			}
 			if diff := cmp.Diff(want, rules); diff != "" || len(builtIn) != 0 {
 				t.Errorf("webhook rights (-want +got):\n%s\nbuilt-in roles: %v", diff, builtIn)
 			}

@@ -70,6 +70,12 @@ func validateHostPath(hp string) error {
 		return fmt.Errorf("has no host")
 	}
 	for _, r := range hp {
+		if r > 0x7e {
+			// Invalid UTF-8 would print as U+FFFD: a policy for another
+			// provider than the one named. Internationalized hosts are
+			// written in their punycode (xn--) form.
+			return fmt.Errorf("contains %q; an issuer host must be ASCII (use the xn-- form of an internationalized name)", r)
+		}
 		if r <= ' ' || r == 0x7f || r == '"' || r == '\\' || r == '*' || r == '?' || r == '$' {
 			return fmt.Errorf("contains %q, which an issuer host or path cannot hold", r)
 		}

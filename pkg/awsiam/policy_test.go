@@ -341,6 +341,8 @@ func TestParseProviderARN(t *testing.T) {
 		"wildcard":       {in: "arn:aws:iam::111122223333:oidc-provider/*", wantErr: true},
 		"bad partition":  {in: "arn:gcp:iam::111122223333:oidc-provider/o.example", wantErr: true},
 		"region present": {in: "arn:aws:iam:us-east-1:111122223333:oidc-provider/o.example", wantErr: true},
+		"not UTF-8":      {in: "arn:aws:iam::111122223333:oidc-provider/o\xc5.example", wantErr: true},
+		"unicode host":   {in: "arn:aws:iam::111122223333:oidc-provider/bücher.example", wantErr: true},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

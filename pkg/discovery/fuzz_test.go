@@ -2,6 +2,10 @@ package discovery
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -12,15 +16,20 @@ import (
 
 // FuzzParseKeys: any input either yields supported public keys that render
 // into a JWKS without private members, or an error that quotes nothing of
-// the input. Seeds: testdata/fuzz/FuzzParseKeys.
+// the input. When the input holds a private key, none of its secret numbers
+// appears in the error or the documents. Seeds: testdata/fuzz/FuzzParseKeys.
 func FuzzParseKeys(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
+		secrets := fuzzSecrets(data)
 		pubs, err := ParseKeys(data)
 		if err != nil {
 			if pubs != nil {
 				t.Fatal("keys returned with an error")
 			}
 			assertErrorQuotesNoInput(t, err, data)
+			if found := privateMaterialIn([]byte(err.Error()), secrets); len(found) > 0 {
+				t.Fatalf("error holds private key material: %v", found)
+			}
 			return
 		}
 		if len(pubs) == 0 {
@@ -39,6 +48,11 @@ func FuzzParseKeys(f *testing.F) {
 			t.Fatalf("parsed keys do not render: %v", err)
 		}
 		checkRenderedJWKS(t, docs)
+		for _, doc := range [][]byte{docs.JWKS, docs.Config} {
+			if found := privateMaterialIn(doc, secrets); len(found) > 0 {
+				t.Fatalf("documents hold private key material: %v", found)
+			}
+		}
 	})
 }
 
@@ -51,10 +65,16 @@ func FuzzAPIServerResponse(f *testing.F) {
 		if issuer, err := ParseProviderConfig(config); err == nil && issuer == "" {
 			t.Fatal("empty issuer accepted")
 		}
+		secrets := privateMemberValues(jwks)
 		keys, err := ParseJWKS(jwks)
 		if err != nil {
 			if keys != nil {
 				t.Fatal("keys returned with an error")
+			}
+			for _, s := range secrets {
+				if strings.Contains(err.Error(), s) {
+					t.Fatalf("error repeats a private JWK member: %v", err)
+				}
 			}
 			return
 		}
@@ -75,6 +95,56 @@ func FuzzAPIServerResponse(f *testing.F) {
 		}
 		checkRenderedJWKS(t, docs)
 	})
+}
+
+// fuzzSecrets lists the encodings of the secret numbers of the private key
+// in data, if any; numbers too short to be told from chance are left out.
+func fuzzSecrets(data []byte) []string {
+	key, err := parsePrivateForTest(data)
+	if err != nil {
+		return nil
+	}
+	var nums [][]byte
+	switch k := key.(type) {
+	case *rsa.PrivateKey:
+		nums = append(nums, k.D.Bytes())
+		for _, p := range k.Primes {
+			nums = append(nums, p.Bytes())
+		}
+	case *ecdsa.PrivateKey:
+		if d, err := k.Bytes(); err == nil {
+			nums = append(nums, d)
+		}
+	case ed25519.PrivateKey:
+		nums = append(nums, k.Seed())
+	}
+	var out []string
+	for _, n := range nums {
+		if len(n) >= 16 {
+			out = append(out, base64.RawURLEncoding.EncodeToString(n), base64.StdEncoding.EncodeToString(n)[:20])
+		}
+	}
+	return out
+}
+
+// privateMemberValues lists the values of private members of the keys of a
+// JWKS-shaped input that are long enough to be told from chance.
+func privateMemberValues(jwks []byte) []string {
+	var set struct {
+		Keys []map[string]any `json:"keys"`
+	}
+	if json.Unmarshal(jwks, &set) != nil {
+		return nil
+	}
+	var out []string
+	for _, k := range set.Keys {
+		for _, m := range privateMembers {
+			if v, ok := k[m].(string); ok && len(v) >= 16 {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
 }
 
 func checkRenderedJWKS(t *testing.T, docs *Documents) {

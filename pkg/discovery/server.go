@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -75,6 +77,9 @@ func (s *Server) Start(ctx context.Context) error {
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
+		// Handshake failures and timeouts are what slow or hostile clients
+		// cause: detail, not news.
+		ErrorLog: stdlog.New(logWriter{log.V(1)}, "", 0),
 	}
 	done := make(chan error, 1)
 	go func() {
@@ -91,6 +96,14 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("%s server: shut down: %w", s.Name, err)
 	}
 	return nil
+}
+
+// logWriter turns net/http's error log lines into structured log entries.
+type logWriter struct{ logger logr.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.logger.Info("http server error", "error", strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 // TLSConfig is the TLS configuration of a discovery listener: TLS 1.2 or

@@ -164,3 +164,74 @@ func TestServerGracefulShutdown(t *testing.T) {
 		t.Errorf("Start = %v, want nil", err)
 	}
 }
+
+// TestServerDropsSlowClients: half-open TLS handshakes and clients that send
+// headers slowly neither block a normal request nor stay connected past the
+// header timeout.
+func TestServerDropsSlowClients(t *testing.T) {
+	cert, pool := testCertificate(t)
+	s := &Server{
+		Name:    "discovery",
+		Addr:    freeAddr(t),
+		Handler: NewHandler(publisherWith(t, PublisherOptions{}, "rsa.pub"), nil),
+		TLS: TLSConfig(tls.VersionTLS12, func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return cert, nil
+		}),
+	}
+	startServer(t, s)
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	get := func() {
+		t.Helper()
+		resp, err := client.Get("https://" + s.Addr + "/cluster-1" + JWKSPath)
+		if err != nil {
+			t.Fatalf("GET %s: %v", JWKSPath, err)
+		}
+		defer resp.Body.Close()
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: HTTP %d, %v", JWKSPath, resp.StatusCode, err)
+		}
+	}
+
+	var slow []net.Conn
+	for range 50 {
+		c, err := net.Dial("tcp", s.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		// A TLS record header announcing a ClientHello that never comes.
+		if _, err := c.Write([]byte{0x16, 0x03, 0x01, 0x02, 0x00}); err != nil {
+			t.Fatal(err)
+		}
+		slow = append(slow, c)
+	}
+	for range 50 {
+		c, err := tls.Dial("tcp", s.Addr, &tls.Config{RootCAs: pool})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if _, err := io.WriteString(c, "GET "+JWKSPath+" HTTP/1.1\r\nHost: x\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		slow = append(slow, c)
+	}
+	get()
+	for i, c := range slow {
+		if err := c.SetReadDeadline(time.Now().Add(4 * readHeaderTimeout)); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 1024)
+		for {
+			_, err := c.Read(buf)
+			if err == nil {
+				continue
+			}
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Errorf("slow connection %d still open after %s", i, 4*readHeaderTimeout)
+			}
+			break
+		}
+	}
+	get()
+}

@@ -36,7 +36,21 @@ type Config struct {
 	STSRegionalEndpoints bool
 
 	ServiceAccountLookupTimeout time.Duration
+
+	// RolePolicyAction is what happens to a Pod whose ServiceAccount asks
+	// for a role its namespace's identity.AllowedRoleARNs annotation does
+	// not allow: RolePolicyDeny or RolePolicyWarn. Either way the role is
+	// not injected.
+	RolePolicyAction string
 }
+
+// RolePolicyAction values.
+const (
+	// RolePolicyDeny refuses the Pod.
+	RolePolicyDeny = "deny"
+	// RolePolicyWarn admits the Pod without credentials, with a warning.
+	RolePolicyWarn = "warn"
+)
 
 // NewConfig returns the defaults, which AddFlags shows in --help.
 func NewConfig() *Config {
@@ -52,6 +66,7 @@ func NewConfig() *Config {
 		TokenMountPath:              "/var/run/secrets/eks.amazonaws.com/serviceaccount",
 		TokenExpiration:             identity.DefaultTokenExpiration,
 		ServiceAccountLookupTimeout: 2 * time.Second,
+		RolePolicyAction:            RolePolicyDeny,
 	}
 }
 
@@ -72,6 +87,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.Int64Var(&c.TokenExpiration, "token-expiration", c.TokenExpiration, fmt.Sprintf("Token lifetime in seconds, [%d, %d], unless an annotation says otherwise.", identity.MinTokenExpiration, identity.MaxTokenExpiration))
 	fs.StringVar(&c.AWSDefaultRegion, "aws-default-region", c.AWSDefaultRegion, "When set, containers that set neither get AWS_REGION and AWS_DEFAULT_REGION.")
 	fs.BoolVar(&c.STSRegionalEndpoints, "sts-regional-endpoints", c.STSRegionalEndpoints, "Set AWS_STS_REGIONAL_ENDPOINTS=regional, unless the ServiceAccount's <prefix>/sts-regional-endpoints says otherwise.")
+	fs.StringVar(&c.RolePolicyAction, "role-policy-action", c.RolePolicyAction, "When a namespace's "+identity.AllowedRoleARNs+" annotation does not allow the role a ServiceAccount asks for: deny refuses the pod, warn admits it without AWS credentials and with a warning. The role is never injected.")
 	fs.DurationVar(&c.ServiceAccountLookupTimeout, "service-account-lookup-timeout", c.ServiceAccountLookupTimeout, "Bound on a live ServiceAccount GET when the cache misses; the pod is denied when it runs out.")
 }
 
@@ -120,6 +136,9 @@ func (c *Config) Validate() error {
 	// time to answer.
 	if c.ServiceAccountLookupTimeout <= 0 || c.ServiceAccountLookupTimeout > 10*time.Second {
 		bad("service-account-lookup-timeout", "%s is outside (0, 10s]", c.ServiceAccountLookupTimeout)
+	}
+	if c.RolePolicyAction != RolePolicyDeny && c.RolePolicyAction != RolePolicyWarn {
+		bad("role-policy-action", "%q is not deny or warn", c.RolePolicyAction)
 	}
 	return errors.Join(errs...)
 }

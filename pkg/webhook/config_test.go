@@ -34,6 +34,7 @@ func TestConfigParsesFlags(t *testing.T) {
 			"--annotation-prefix=irsa.example.com", "--token-audience=minio", "--token-mount-path=/var/run/aws",
 			"--token-expiration=3600", "--aws-default-region=eu-central-1", "--sts-regional-endpoints=true",
 			"--service-account-lookup-timeout=500ms", "--tls-cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+			"--role-policy-action=warn",
 		}, func(c *Config) {
 			c.Kubeconfig, c.BindAddress, c.Port, c.CertDir = "/k", "127.0.0.1", 10250, "/certs"
 			c.MetricsBindAddress, c.HealthProbeBindAddress, c.TLSMinVersion = ":9090", ":9091", "1.3"
@@ -41,6 +42,7 @@ func TestConfigParsesFlags(t *testing.T) {
 			c.TokenExpiration, c.AWSDefaultRegion, c.STSRegionalEndpoints = 3600, "eu-central-1", true
 			c.ServiceAccountLookupTimeout = 500 * time.Millisecond
 			c.TLSCipherSuites = []string{"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"}
+			c.RolePolicyAction = RolePolicyWarn
 		}},
 		"boolean false form": {[]string{"--sts-regional-endpoints=false"}, func(*Config) {}},
 		"bare boolean":       {[]string{"--sts-regional-endpoints"}, func(c *Config) { c.STSRegionalEndpoints = true }},
@@ -67,13 +69,13 @@ func TestConfigValidateNamesEveryBadFlag(t *testing.T) {
 		"--bind-address=not-an-ip", "--port=70000", "--cert-dir=", "--tls-min-version=1.1",
 		"--annotation-prefix=Not_A_Domain", "--token-audience=", "--token-mount-path=relative",
 		"--token-expiration=60", "--aws-default-region=Mars", "--service-account-lookup-timeout=0s",
-		"--tls-cipher-suites=TLS_RSA_WITH_RC4_128_SHA")
+		"--tls-cipher-suites=TLS_RSA_WITH_RC4_128_SHA", "--role-policy-action=allow")
 	if err == nil {
 		t.Fatal("no error")
 	}
 	for _, flag := range []string{"--bind-address", "--port", "--cert-dir", "--tls-min-version", "--annotation-prefix",
 		"--token-audience", "--token-mount-path", "--token-expiration", "--aws-default-region",
-		"--service-account-lookup-timeout", "--tls-cipher-suites"} {
+		"--service-account-lookup-timeout", "--tls-cipher-suites", "--role-policy-action"} {
 		if !strings.Contains(err.Error(), flag+":") {
 			t.Errorf("error does not name %s:\n%v", flag, err)
 		}

@@ -5,6 +5,9 @@
 // Every outcome maps to one response (see respond): not opted in → allowed
 // without a patch; an undecodable request → 400; a ServiceAccount that cannot
 // be looked up → denied, so a Pod that should have had credentials is never
-// admitted without them; our own failure → 500. Soft problems become
+// admitted without them; a role its namespace's
+// irsa-webhook.io/allowed-role-arns annotation does not allow → denied (403)
+// or, with --role-policy-action=warn, allowed without credentials and with a
+// warning; our own failure → 500. Soft problems become
 // admission warnings, which kubectl shows to the person who made the Pod.
 package webhook

@@ -24,8 +24,11 @@ var update = flag.Bool("update", false, "rewrite the golden result files")
 //	pod.json             the Pod as the API server sends it (may carry fields
 //	                     the compiled API does not know)
 //	serviceaccount.json  its ServiceAccount (absent: the ServiceAccount does not exist)
+//	namespace.json       the Pod's Namespace, for its irsa-webhook.io/allowed-role-arns
+//	                     policy (optional; absent: no policy)
 //	flags.txt            serve flags, one per line (optional)
-//	result.json          the expected outcome: allowed, warnings, and the Pod
+//	result.json          the expected outcome: allowed, code, the message of a
+//	                     refusal, warnings, and the Pod
 //	                     after applying the returned patch
 //
 // `make golden` rewrites result.json; review the diff like code.
@@ -44,6 +47,7 @@ func TestGolden(t *testing.T) {
 			got := goldenResult{Allowed: resp.Allowed, Warnings: resp.Warnings, Pod: json.RawMessage(patched)}
 			if resp.Result != nil {
 				got.Code = resp.Result.Code
+				got.Message = resp.Result.Message
 			}
 			gotJSON := indent(t, got)
 
@@ -77,6 +81,7 @@ func TestGolden(t *testing.T) {
 type goldenResult struct {
 	Allowed  bool            `json:"allowed"`
 	Code     int32           `json:"code,omitempty"`
+	Message  string          `json:"message,omitempty"`
 	Warnings []string        `json:"warnings,omitempty"`
 	Pod      json.RawMessage `json:"pod"`
 }
@@ -104,7 +109,15 @@ func goldenHandler(t *testing.T, dir string) *Handler {
 		}
 		sas[sa.Namespace+"/"+sa.Name] = sa.Annotations
 	}
-	return &Handler{Defaults: cfg.Defaults(), ServiceAccounts: sas}
+	nss := staticNamespaces{}
+	if b, err := os.ReadFile(filepath.Join(dir, "namespace.json")); err == nil {
+		var ns corev1.Namespace
+		if err := json.Unmarshal(b, &ns); err != nil {
+			t.Fatalf("namespace.json: %v", err)
+		}
+		nss[ns.Name] = ns.Annotations
+	}
+	return &Handler{Defaults: cfg.Defaults(), ServiceAccounts: sas, Namespaces: nss, RolePolicyAction: cfg.RolePolicyAction}
 }
 
 // checkOnlyAdds fails unless every operation adds, or replaces a null (a

@@ -28,6 +28,11 @@ type ServiceAccounts interface {
 type Handler struct {
 	Defaults        identity.Defaults
 	ServiceAccounts ServiceAccounts
+	// Namespaces, when not nil, enables the namespace role policy (see
+	// identity.AllowedRoleARNs); RolePolicyAction says what a role outside
+	// it earns: RolePolicyDeny (also when empty) or RolePolicyWarn.
+	Namespaces       Namespaces
+	RolePolicyAction string
 	// Metrics may be nil.
 	Metrics *Metrics
 }
@@ -97,6 +102,9 @@ func (h *Handler) decide(ctx context.Context, req admission.Request) result {
 	d := identity.Resolve(h.Defaults, sa.Annotations, pod.Labels, pod.Annotations)
 	if d.Plan == nil {
 		return r.with(outcomeSkipped, d.Reason, admission.Allowed("").WithWarnings(d.Warnings...))
+	}
+	if res, ok := h.checkRolePolicy(ctx, namespace, r, d); !ok {
+		return res
 	}
 
 	mutated, warnings := mutate.Apply(pod, *d.Plan)

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/irsa-webhook/irsa-webhook/pkg/nscache"
 	"github.com/irsa-webhook/irsa-webhook/pkg/sacache"
 )
 
@@ -24,6 +25,15 @@ type staticServiceAccounts map[string]map[string]string
 func (s staticServiceAccounts) Get(_ context.Context, namespace, name string) (sacache.Entry, error) {
 	ann, ok := s[namespace+"/"+name]
 	return sacache.Entry{Found: ok, Annotations: ann}, nil
+}
+
+// staticNamespaces answers namespace lookups from a map of name to
+// annotations; a missing name is a Namespace that does not exist.
+type staticNamespaces map[string]map[string]string
+
+func (s staticNamespaces) Get(_ context.Context, name string) (nscache.Entry, error) {
+	ann, ok := s[name]
+	return nscache.Entry{Found: ok, Annotations: ann}, nil
 }
 
 // failingServiceAccounts is a lookup whose API server does not answer.

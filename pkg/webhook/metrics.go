@@ -14,8 +14,12 @@ const (
 	// outcomeSkipped: a Pod that gets nothing (not opted in, opted out, or
 	// an invalid annotation, with a warning).
 	outcomeSkipped outcome = "skipped"
-	// outcomeDenied: the ServiceAccount could not be looked up.
+	// outcomeDenied: the ServiceAccount, or the namespace's role policy,
+	// could not be looked up.
 	outcomeDenied outcome = "denied"
+	// outcomeRefused: the namespace's role policy does not allow the role
+	// and --role-policy-action is deny.
+	outcomeRefused outcome = "refused"
 	// outcomeError: a bad request or our own failure.
 	outcomeError outcome = "error"
 	// outcomeIgnored: not a Pod CREATE (another resource, an update, a
@@ -35,7 +39,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "irsa_webhook_admission_requests_total",
-			Help: "Admission requests by outcome: mutated, skipped, denied, error, ignored.",
+			Help: "Admission requests by outcome: mutated, skipped, denied, refused, error, ignored.",
 		}, []string{"outcome"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "irsa_webhook_admission_duration_seconds",

@@ -47,7 +47,7 @@ func checkReview(next http.Handler) http.Handler {
 				Kind       string `json:"kind"`
 			}
 			if err := json.Unmarshal(body, &tm); err == nil && (tm.APIVersion != "admission.k8s.io/v1" || tm.Kind != "AdmissionReview") {
-				writeError(w, http.StatusBadRequest, fmt.Errorf("got apiVersion %q kind %q, want an admission.k8s.io/v1 AdmissionReview", tm.APIVersion, tm.Kind))
+				writeError(w, http.StatusBadRequest, fmt.Errorf("got apiVersion %q kind %q, want an admission.k8s.io/v1 AdmissionReview", shorten(tm.APIVersion, 64), shorten(tm.Kind, 64)))
 				return
 			}
 		}

@@ -25,12 +25,20 @@ const testARN = "arn:aws:iam::111122223333:role/app-reader"
 // testServer is the real HTTPS webhook server on a loopback port.
 type testServer struct {
 	url    string
+	addr   string
 	client *http.Client
 	ca     *testcerts.CA
 	dir    string
 }
 
 func startServer(t *testing.T, kt testcerts.KeyType, sas ServiceAccounts) *testServer {
+	t.Helper()
+	return startServerWith(t, kt, &Handler{Defaults: NewConfig().Defaults(), ServiceAccounts: sas}, nil)
+}
+
+// startServerWith starts the server for h; limits, when not nil, replaces
+// the server's limits before it starts.
+func startServerWith(t *testing.T, kt testcerts.KeyType, h *Handler, limits *Limits) *testServer {
 	t.Helper()
 	ca, err := testcerts.NewCA("test-ca")
 	if err != nil {
@@ -51,7 +59,10 @@ func startServer(t *testing.T, kt testcerts.KeyType, sas ServiceAccounts) *testS
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	srv := NewServer(cfg, &Handler{Defaults: cfg.Defaults(), ServiceAccounts: sas})
+	srv := NewServer(cfg, h)
+	if limits != nil {
+		srv.(*Server).Limits = *limits
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Start(ctx) }()
@@ -62,9 +73,10 @@ func startServer(t *testing.T, kt testcerts.KeyType, sas ServiceAccounts) *testS
 		}
 	})
 	ts := &testServer{
-		url: fmt.Sprintf("https://127.0.0.1:%d%s", cfg.Port, MutatePath),
-		ca:  ca,
-		dir: dir,
+		url:  fmt.Sprintf("https://127.0.0.1:%d%s", cfg.Port, MutatePath),
+		addr: fmt.Sprintf("127.0.0.1:%d", cfg.Port),
+		ca:   ca,
+		dir:  dir,
 		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 			TLSClientConfig: &tls.Config{RootCAs: ca.Pool()},
 		}},

@@ -1,0 +1,123 @@
+package nscache
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	metadatafake "k8s.io/client-go/metadata/fake"
+	clienttesting "k8s.io/client-go/testing"
+)
+
+const key = "irsa-webhook.io/allowed-role-arns"
+
+func ns(name string, annotations map[string]string) *metav1.PartialObjectMetadata {
+	return &metav1.PartialObjectMetadata{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: annotations, Labels: map[string]string{"dropped": "yes"}},
+	}
+}
+
+func newFake(t *testing.T, objs ...runtime.Object) *metadatafake.FakeMetadataClient {
+	t.Helper()
+	scheme := metadatafake.NewTestScheme()
+	if err := metav1.AddMetaToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	return metadatafake.NewSimpleMetadataClient(scheme, objs...)
+}
+
+func countGets(client *metadatafake.FakeMetadataClient, fail error) *atomic.Int64 {
+	var n atomic.Int64
+	client.PrependReactor("get", "namespaces", func(clienttesting.Action) (bool, runtime.Object, error) {
+		n.Add(1)
+		if fail != nil {
+			return true, nil, fail
+		}
+		return false, nil, nil
+	})
+	return &n
+}
+
+func started(t *testing.T, c *Cache) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() { _ = c.Start(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !c.HasSynced() {
+		if time.Now().After(deadline) {
+			t.Fatal("cache did not sync")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestCachedNamespaceKeepsOnlyThePolicy(t *testing.T) {
+	client := newFake(t,
+		ns("team-a", map[string]string{key: "arn:aws:iam::111122223333:role/a-*", "other.io/x": strings.Repeat("y", 4096)}),
+		ns("team-b", map[string]string{"other.io/x": "y"}))
+	gets := countGets(client, nil)
+	c := New(client, Options{Keys: []string{key}})
+	started(t, c)
+
+	tests := map[string]Entry{
+		"team-a": {Found: true, Annotations: map[string]string{key: "arn:aws:iam::111122223333:role/a-*"}},
+		"team-b": {Found: true},
+	}
+	for name, want := range tests {
+		got, err := c.Get(context.Background(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", name, diff)
+		}
+	}
+	if n := gets.Load(); n != 0 {
+		t.Errorf("%d live GETs for cached namespaces", n)
+	}
+	obj, _, _ := c.informer.GetStore().GetByKey("team-a")
+	if m := obj.(*metav1.PartialObjectMetadata); m.Labels != nil || len(m.Annotations) != 1 {
+		t.Errorf("cache keeps more than the policy annotation: %+v", m.ObjectMeta)
+	}
+}
+
+func TestMissIsLookedUpLive(t *testing.T) {
+	client := newFake(t, ns("new", map[string]string{key: "arn:aws:iam::111122223333:role/x", "other.io/x": "y"}))
+	gets := countGets(client, nil)
+	c := New(client, Options{Keys: []string{key}}) // not started: every key misses
+
+	got, err := c.Get(context.Background(), "new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(Entry{Found: true, Annotations: map[string]string{key: "arn:aws:iam::111122223333:role/x"}}, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	got, err = c.Get(context.Background(), "gone")
+	if err != nil || got.Found {
+		t.Errorf("missing namespace: %+v, %v; want not found, no error", got, err)
+	}
+	if n := gets.Load(); n != 2 {
+		t.Errorf("%d live GETs, want 2", n)
+	}
+}
+
+// When the API server cannot answer, the policy is unknown: an error, never
+// an empty entry that would read as "no restriction".
+func TestUnreachableIsAnError(t *testing.T) {
+	client := newFake(t)
+	countGets(client, errors.New("connection refused"))
+	c := New(client, Options{Keys: []string{key}})
+	got, err := c.Get(context.Background(), "team-a")
+	if err == nil || !strings.Contains(err.Error(), "get namespace team-a") || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("got %+v, %v; want an error naming the namespace and the cause", got, err)
+	}
+}
