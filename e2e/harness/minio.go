@@ -174,6 +174,13 @@ func PolicyName(namespace, serviceAccount string) string {
 // sub claim, allowing it to read every object of bucket. This plays the part
 // of the IAM role's trust policy and permissions.
 func (m *MinIO) AllowServiceAccount(ctx context.Context, namespace, serviceAccount, bucket string) error {
+	return m.AllowSubject(ctx, PolicyName(namespace, serviceAccount), bucket)
+}
+
+// AllowSubject creates the policy named after a token's sub claim (a
+// ServiceAccount's, or a SPIFFE ID), allowing it to read every object of
+// bucket.
+func (m *MinIO) AllowSubject(ctx context.Context, name, bucket string) error {
 	doc, err := json.Marshal(map[string]any{
 		"Version": "2012-10-17",
 		"Statement": []map[string]any{{
@@ -185,7 +192,6 @@ func (m *MinIO) AllowServiceAccount(ctx context.Context, namespace, serviceAccou
 	if err != nil {
 		return err
 	}
-	name := PolicyName(namespace, serviceAccount)
 	if err := m.admin.AddCannedPolicy(ctx, name, doc); err != nil {
 		return fmt.Errorf("add minio policy %s: %w", name, err)
 	}
