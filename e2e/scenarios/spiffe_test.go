@@ -176,7 +176,7 @@ func waitStartupProbe(t *testing.T, ctx context.Context, s *harness.Stack, pod *
 }
 
 // readWithSidecarToken runs the SDK client as the app container, with the
-// token file the helper keeps under root.
+// token the helper currently keeps under root.
 func readWithSidecarToken(t *testing.T, ctx context.Context, s *harness.Stack, pod *corev1.Pod, root string) harness.ClientResult {
 	t.Helper()
 	file := localPath(root, filepath.Join(defaultMountPath, mutate.TokenFile))
@@ -184,9 +184,9 @@ func readWithSidecarToken(t *testing.T, ctx context.Context, s *harness.Stack, p
 	if err != nil {
 		t.Fatal(err)
 	}
-	// ContainerEnv writes the same token to the same path; the helper's
-	// later renames replace it as they would in the pod.
-	env, err := s.ContainerEnv(pod, "app", string(token), root)
+	// The app's view of the shared volume is a copy taken now, so that
+	// the helper's own file is only ever written by the helper.
+	env, err := s.ContainerEnv(pod, "app", string(token), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,10 +199,11 @@ func spiffeContext(t *testing.T) context.Context {
 	return ctx
 }
 
-// SPIFFE scenarios 1, 2, 4 and 5 on one Stack and SPIRE: the webhook
+// SPIFFE scenarios 1 to 5 on one Stack and SPIRE: the webhook
 // mutates a pod for a token-source: spiffe ServiceAccount; the helper run
 // with the sidecar's args writes a JWT-SVID that the AWS SDK exchanges with
 // MinIO (trusting `discovery serve --from-spiffe`) to read the object; a
+// two-minute JWT-SVID is refreshed before it expires and still works; a
 // helper started before its entry exists recovers; and a JWT-SVID for
 // another SPIFFE ID is refused by the sub rule.
 func TestSPIFFE(t *testing.T) {
@@ -284,6 +285,53 @@ func TestSPIFFE(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitStartupProbe(t, ctx, s, pod, root, 90*time.Second)
+		wantObject(t, readWithSidecarToken(t, ctx, s, pod, root))
+	})
+
+	t.Run("short lifetime is refreshed", func(t *testing.T) {
+		const shortSA = "short"
+		shortID := "spiffe://" + harness.TrustDomain + "/ns/" + ns + "/sa/" + shortSA
+		if _, err := sp.CreateEntry(ctx, harness.Entry{SPIFFEID: shortID, Selectors: []string{harness.UIDSelector()}, JWTSVIDTTL: 2 * time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.MinIO.AllowSubject(ctx, shortID, harness.Bucket); err != nil {
+			t.Fatal(err)
+		}
+		spiffeServiceAccount(t, ctx, s, ns, shortSA, shortID)
+		pod := createPod(t, ctx, s, ns, harness.SimplePod("short-0", shortSA))
+		root := t.TempDir()
+		runSidecar(t, s, sp, pod, root)
+		waitStartupProbe(t, ctx, s, pod, root, 90*time.Second)
+		file := localPath(root, filepath.Join(defaultMountPath, mutate.TokenFile))
+		first, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantObject(t, readWithSidecarToken(t, ctx, s, pod, root))
+		// Refreshed at about half of 2 minutes; the bound is the lifetime,
+		// so a token that was not refreshed would be expired by then.
+		var second []byte
+		if err := harness.WaitFor(ctx, 2*time.Minute, "token refreshed before expiry", func(context.Context) error {
+			b, err := os.ReadFile(file)
+			if err != nil {
+				return err
+			}
+			if string(b) == string(first) {
+				return os.ErrExist
+			}
+			second = b
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := harness.WaitFor(ctx, 10*time.Second, "refreshed token passes the probe", func(ctx context.Context) error {
+			return s.RunCLI(ctx, "svid-helper", "check", "--file="+file).Err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if len(second) == 0 {
+			t.Fatal("no refreshed token")
+		}
 		wantObject(t, readWithSidecarToken(t, ctx, s, pod, root))
 	})
 
