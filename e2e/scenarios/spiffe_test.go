@@ -199,9 +199,7 @@ func spiffeContext(t *testing.T) context.Context {
 	return ctx
 }
 
-// SPIFFE scenarios 1 to 5 on one Stack and SPIRE: the webhook
-// mutates a pod for a token-source: spiffe ServiceAccount; the helper run
-// with the sidecar's args writes a JWT-SVID that the AWS SDK exchanges with
+// SPIFFE scenarios 2 to 5 on one Stack and SPIRE: the helper run with the sidecar's args writes a JWT-SVID that the AWS SDK exchanges with
 // MinIO (trusting `discovery serve --from-spiffe`) to read the object; a
 // two-minute JWT-SVID is refreshed before it expires and still works; a
 // helper started before its entry exists recovers; and a JWT-SVID for
@@ -218,38 +216,6 @@ func TestSPIFFE(t *testing.T) {
 		t.Fatal(err)
 	}
 	spiffeServiceAccount(t, ctx, s, ns, "app", appID)
-
-	t.Run("mutation", func(t *testing.T) {
-		pod := createPod(t, ctx, s, ns, harness.SimplePod("app-0", "app"))
-		c := sidecar(t, pod)
-		if c.RestartPolicy == nil || *c.RestartPolicy != corev1.ContainerRestartPolicyAlways || c.Image != helperImage {
-			t.Errorf("sidecar is not a native sidecar of %s: restartPolicy %v image %s", helperImage, c.RestartPolicy, c.Image)
-		}
-		wantArgs := []string{"svid-helper", "--workload-api-addr=unix:///spiffe-workload-api/spire-agent.sock",
-			"--audience=" + harness.DefaultAudience, "--file=" + defaultMountPath + "/token", "--spiffe-id=" + appID}
-		if diff := cmp.Diff(wantArgs, c.Args); diff != "" {
-			t.Errorf("sidecar args (-want +got):\n%s", diff)
-		}
-		vols := map[string]corev1.Volume{}
-		for _, v := range pod.Spec.Volumes {
-			vols[v.Name] = v
-		}
-		if v := vols[mutate.VolumeName]; v.EmptyDir == nil || v.EmptyDir.Medium != corev1.StorageMediumMemory {
-			t.Errorf("token volume is not an in-memory emptyDir: %+v", v)
-		}
-		if v := vols[mutate.SocketVolumeName]; v.CSI == nil || v.CSI.Driver != mutate.CSIDriver {
-			t.Errorf("socket volume is not the %s CSI driver: %+v", mutate.CSIDriver, v)
-		}
-		app := container(t, pod, "app")
-		if diff := cmp.Diff(wantInjectedEnv(harness.ExampleRoleARN), awsEnv(app)); diff != "" {
-			t.Errorf("app AWS env (-want +got):\n%s", diff)
-		}
-		for _, m := range app.VolumeMounts {
-			if m.Name == mutate.SocketVolumeName {
-				t.Errorf("app container mounts the Workload API socket")
-			}
-		}
-	})
 
 	t.Run("helper token reads S3", func(t *testing.T) {
 		pod := createPod(t, ctx, s, ns, harness.SimplePod("app-1", "app"))
@@ -355,4 +321,48 @@ func TestSPIFFE(t *testing.T) {
 			t.Errorf("s3get stderr does not name AssumeRoleWithWebIdentity:\n%s", res.Stderr)
 		}
 	})
+}
+
+// SPIFFE scenario 1: the webhook mutates a pod for a token-source: spiffe
+// ServiceAccount as specified, and the real API server admits the result
+// (native sidecar with a startup probe, CSI and emptyDir volumes). It needs
+// no SPIRE.
+func TestSPIFFEMutation(t *testing.T) {
+	ctx := testContext(t)
+	s := harness.StartForTest(t, bins, harness.Options{WebhookArgs: []string{"--spiffe-helper-image=" + helperImage}})
+	const ns = "team-s"
+	appID := "spiffe://" + harness.TrustDomain + "/ns/" + ns + "/sa/app"
+	spiffeServiceAccount(t, ctx, s, ns, "app", appID)
+	pod := createPod(t, ctx, s, ns, harness.SimplePod("app-0", "app"))
+	c := sidecar(t, pod)
+	if c.RestartPolicy == nil || *c.RestartPolicy != corev1.ContainerRestartPolicyAlways || c.Image != helperImage {
+		t.Errorf("sidecar is not a native sidecar of %s: restartPolicy %v image %s", helperImage, c.RestartPolicy, c.Image)
+	}
+	wantArgs := []string{"svid-helper", "--workload-api-addr=unix:///spiffe-workload-api/spire-agent.sock",
+		"--audience=" + harness.DefaultAudience, "--file=" + defaultMountPath + "/token", "--spiffe-id=" + appID}
+	if diff := cmp.Diff(wantArgs, c.Args); diff != "" {
+		t.Errorf("sidecar args (-want +got):\n%s", diff)
+	}
+	vols := map[string]corev1.Volume{}
+	for _, v := range pod.Spec.Volumes {
+		vols[v.Name] = v
+	}
+	if v := vols[mutate.VolumeName]; v.EmptyDir == nil || v.EmptyDir.Medium != corev1.StorageMediumMemory {
+		t.Errorf("token volume is not an in-memory emptyDir: %+v", v)
+	}
+	if v := vols[mutate.SocketVolumeName]; v.CSI == nil || v.CSI.Driver != mutate.CSIDriver {
+		t.Errorf("socket volume is not the %s CSI driver: %+v", mutate.CSIDriver, v)
+	}
+	app := container(t, pod, "app")
+	if diff := cmp.Diff(wantInjectedEnv(harness.ExampleRoleARN), awsEnv(app)); diff != "" {
+		t.Errorf("app AWS env (-want +got):\n%s", diff)
+	}
+	for _, m := range app.VolumeMounts {
+		if m.Name == mutate.SocketVolumeName {
+			t.Errorf("app container mounts the Workload API socket")
+		}
+	}
+	if n := len(pod.Spec.InitContainers); n != 1 {
+		t.Errorf("pod has %d init containers, want only the sidecar", n)
+	}
 }
