@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -212,4 +213,15 @@ func (m *MinIO) Restart(ctx context.Context) error {
 		return err
 	}
 	return m.Start(ctx)
+}
+
+// SetOpenIDConfigURL points MinIO at another OpenID provider's discovery
+// document from its next Start or Restart.
+func (m *MinIO) SetOpenIDConfigURL(u string) {
+	const key = "MINIO_IDENTITY_OPENID_CONFIG_URL="
+	for i, e := range m.Process.Env {
+		if strings.HasPrefix(e, key) {
+			m.Process.Env[i] = key + u
+		}
+	}
 }

@@ -3,7 +3,10 @@ package harness
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -304,4 +307,75 @@ func (sp *SPIRE) Stop() error {
 		return fmt.Errorf("stop spire: %v", errs)
 	}
 	return nil
+}
+
+// OIDCProvider is SPIRE's own oidc-discovery-provider, serving the trust
+// domain's JWT bundle from the agent's Workload API over https.
+type OIDCProvider struct {
+	*Process
+	// Issuer is its https URL; give it to SPIREOptions.JWTIssuer before the
+	// server starts, since JWT-SVIDs carry the server's jwt_issuer.
+	Issuer string
+	port   int
+}
+
+// NewOIDCProvider picks the provider's port, so that its issuer is known
+// before the SPIRE server starts.
+func NewOIDCProvider() (*OIDCProvider, error) {
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	return &OIDCProvider{Issuer: "https://" + hostPort(port), port: port}, nil
+}
+
+// Start runs the provider against sp's agent with a serving certificate from
+// pki, and waits until it serves a JWKS with keys.
+func (op *OIDCProvider) Start(ctx context.Context, sp *SPIRE, pki *PKI, dir string) error {
+	certDir, err := pki.ServingCert("spire-oidc")
+	if err != nil {
+		return err
+	}
+	conf := fmt.Sprintf(`log_level = "DEBUG"
+domains = ["127.0.0.1"]
+jwt_issuer = %q
+serving_cert_file {
+  cert_file_path = %q
+  key_file_path = %q
+  addr = %q
+}
+workload_api {
+  socket_path = %q
+  trust_domain = %q
+}
+`, op.Issuer, filepath.Join(certDir, "tls.crt"), filepath.Join(certDir, "tls.key"), hostPort(op.port), sp.agentSocket, TrustDomain)
+	path := filepath.Join(dir, "oidc-provider.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		return fmt.Errorf("spire oidc provider config: %w", err)
+	}
+	op.Process = &Process{
+		Name: "spire-oidc-discovery-provider", Path: sp.bins.OIDCProvider,
+		Args:    []string{"-config", path},
+		LogPath: filepath.Join(dir, "logs", "spire-oidc-discovery-provider.log"),
+	}
+	if err := op.Process.Start(); err != nil {
+		return err
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.CertPool()}}}
+	return waitFor(ctx, 60*time.Second, "spire oidc provider keys", op.Process, func(ctx context.Context) error {
+		var set struct {
+			Keys []json.RawMessage `json:"keys"`
+		}
+		body, err := getBody(ctx, client, op.Issuer+"/keys")
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(body, &set); err != nil {
+			return fmt.Errorf("decode %s/keys: %w", op.Issuer, err)
+		}
+		if len(set.Keys) == 0 {
+			return fmt.Errorf("%s/keys has no keys", op.Issuer)
+		}
+		return nil
+	})
 }

@@ -366,3 +366,45 @@ func TestSPIFFEMutation(t *testing.T) {
 		t.Errorf("pod has %d init containers, want only the sidecar", n)
 	}
 }
+
+// SPIFFE scenario 2 with SPIRE's own oidc-discovery-provider as MinIO's
+// OpenID provider instead of `discovery serve --from-spiffe`.
+func TestSPIFFEWithSPIREDiscoveryProvider(t *testing.T) {
+	ctx := spiffeContext(t)
+	s := harness.StartForTest(t, bins, harness.Options{WebhookArgs: []string{"--spiffe-helper-image=" + helperImage}})
+	op, err := harness.NewOIDCProvider()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := startSPIRE(t, ctx, s, harness.SPIREOptions{JWTIssuer: op.Issuer})
+	if err := op.Start(ctx, sp, s.PKI, filepath.Join(s.Dir, "spire")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := op.Stop(); err != nil {
+			t.Error(err)
+		}
+		if t.Failed() {
+			t.Logf("spire-oidc-discovery-provider log:\n%s", op.LogTail(40))
+		}
+	})
+	s.MinIO.SetOpenIDConfigURL(op.Issuer + "/.well-known/openid-configuration")
+	if err := s.MinIO.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	const ns = "team-p"
+	appID := "spiffe://" + harness.TrustDomain + "/ns/" + ns + "/sa/app"
+	if _, err := sp.CreateEntry(ctx, harness.Entry{SPIFFEID: appID, Selectors: []string{harness.UIDSelector()}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MinIO.AllowSubject(ctx, appID, harness.Bucket); err != nil {
+		t.Fatal(err)
+	}
+	spiffeServiceAccount(t, ctx, s, ns, "app", appID)
+	pod := createPod(t, ctx, s, ns, harness.SimplePod("app-0", "app"))
+	root := t.TempDir()
+	runSidecar(t, s, sp, pod, root)
+	waitStartupProbe(t, ctx, s, pod, root, 90*time.Second)
+	wantObject(t, readWithSidecarToken(t, ctx, s, pod, root))
+}
