@@ -20,7 +20,9 @@ const testSPIFFEID = "spiffe://example.org/ns/team-a/sa/app"
 // svidFunc is a Workload API that answers FetchJWTSVID with f.
 type svidFunc func(jwtsvid.Params) (*jwtsvid.SVID, error)
 
-func (f svidFunc) FetchJWTSVID(_ context.Context, p jwtsvid.Params) (*jwtsvid.SVID, error) { return f(p) }
+func (f svidFunc) FetchJWTSVID(_ context.Context, p jwtsvid.Params) (*jwtsvid.SVID, error) {
+	return f(p)
+}
 
 // issue signs a JWT-SVID with the world's key, as a SPIRE server with
 // jwt_issuer iss would.
