@@ -56,7 +56,10 @@ func newDiscoveryServeCommand() *cobra.Command {
 and <issuer path>/keys.json for AWS IAM, with the keys from exactly one source:
 --key-file (PEM files, watched and reloaded) or --from-apiserver (the API
 server's own discovery endpoints, refreshed every --refresh-interval; needs
-the system:service-account-issuer-discovery ClusterRole, not anonymous access).
+the system:service-account-issuer-discovery ClusterRole, not anonymous access)
+or --from-spiffe (a SPIFFE trust domain's JWT bundle from the SPIRE agent's
+Workload API, following its rotations; --issuer must then equal the SPIRE
+server's jwt_issuer).
 The last good documents are served through a source outage; /readyz fails
 until keys are loaded and when they are older than 3 refresh intervals.`,
 		Example: `  # Keys read from the API server, HTTPS with a certificate from a Secret:
@@ -65,7 +68,11 @@ until keys are loaded and when they are older than 3 refresh intervals.`,
 
   # Behind an Ingress that terminates TLS, with the old and new signing key:
   irsa-webhook discovery serve --issuer https://oidc.example.com/prod --insecure-http \
-    --key-file /keys/sa-old.pub --key-file /keys/sa-new.pub`,
+    --key-file /keys/sa-old.pub --key-file /keys/sa-new.pub
+
+  # A SPIRE trust domain's JWT-SVID keys (jwt_issuer = "https://oidc.example.com/spire"):
+  irsa-webhook discovery serve --issuer https://oidc.example.com/spire --from-spiffe \
+    --workload-api-addr unix:///run/spire/sockets/agent.sock --spiffe-trust-domain example.org`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := errors.Join(cfg.Validate(), logs.validate()); err != nil {
@@ -91,6 +98,9 @@ func contextOf(cmd *cobra.Command) context.Context {
 
 // newKeySource builds the one key source src names, publishing into pub.
 func newKeySource(src discovery.SourceConfig, kubeconfig string, interval time.Duration, pub *discovery.Publisher) (discovery.Source, error) {
+	if src.FromSPIFFE {
+		return newSPIFFESource(src, interval, pub)
+	}
 	if !src.FromAPIServer {
 		return &discovery.FileSource{Paths: src.KeyFiles, Interval: interval, Publisher: pub}, nil
 	}
@@ -152,7 +162,7 @@ func runDiscoveryServe(ctx context.Context, cfg *discovery.Config) error {
 	g.Go(func() error { return main.Start(ctx) })
 
 	log.Info("starting discovery server", "issuer", cfg.Issuer, "jwksURI", cfg.EffectiveJWKSURI(),
-		"fromAPIServer", cfg.FromAPIServer, "keyFiles", cfg.KeyFiles, "insecureHTTP", cfg.InsecureHTTP)
+		"fromAPIServer", cfg.FromAPIServer, "fromSPIFFE", cfg.FromSPIFFE, "keyFiles", cfg.KeyFiles, "insecureHTTP", cfg.InsecureHTTP)
 	return g.Wait()
 }
 

@@ -54,13 +54,13 @@ func TestDiscoveryCommandFlagErrors(t *testing.T) {
 	}{
 		"serve without issuer or source": {args: []string{"discovery", "serve", "--insecure-http"}, want: []string{
 			"--issuer: required (e.g. https://oidc.example.com/cluster-1)",
-			"--key-file, --from-apiserver: give exactly one key source (--key-file FILE, repeatable, or --from-apiserver)",
+			"--key-file, --from-apiserver, --from-spiffe: give exactly one key source (--key-file FILE, repeatable, --from-apiserver or --from-spiffe)",
 		}},
 		"serve with http issuer, two sources, bad port, bad log format": {
 			args: []string{"discovery", "serve", "--issuer", "http://oidc.example.com", "--key-file", "k", "--from-apiserver", "--port", "70000", "--log-format", "xml"},
 			want: []string{
 				`--issuer: "http://oidc.example.com" must be an https URL`,
-				"--key-file, --from-apiserver: give exactly one key source, not both",
+				"--key-file, --from-apiserver, --from-spiffe: give exactly one key source, not several",
 				"--port: 70000 is not a port number (1-65535)",
 				`--log-format: "xml" is not json or console`,
 			},
@@ -73,7 +73,7 @@ func TestDiscoveryCommandFlagErrors(t *testing.T) {
 		}},
 		"serve --discovery-port without issuer": {args: []string{"serve", "--discovery-port", "8443"}, want: []string{
 			"--issuer: required (e.g. https://oidc.example.com/cluster-1)",
-			"--key-file, --from-apiserver: give exactly one key source (--key-file FILE, repeatable, or --from-apiserver)",
+			"--key-file, --from-apiserver, --from-spiffe: give exactly one key source (--key-file FILE, repeatable, --from-apiserver or --from-spiffe)",
 		}},
 		"serve --discovery-port equal to --port": {args: []string{"serve", "--discovery-port", "9443", "--issuer", testIssuer, "--key-file", "k"}, want: []string{
 			"--discovery-port: 9443 is not 0 (off) or a port number (1-65535) other than --port",

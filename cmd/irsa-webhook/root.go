@@ -20,6 +20,7 @@ they assume the role through AssumeRoleWithWebIdentity on their own.`,
 		newTrustPolicyCommand(),
 		newThumbprintCommand(),
 		newDoctorCommand(),
+		newSVIDHelperCommand(),
 	)
 	return root
 }

@@ -88,5 +88,17 @@
 // config.LoadDefaultConfig) with it. RunCLI runs an admin command such as
 // doctor with the admin kubeconfig.
 //
+// # SPIRE
+//
+// BuildSPIRE builds the SPIRE server, agent and OIDC discovery provider
+// (SPIREVersion, from e2e/build/spire) into the same cache. StartSPIRE runs
+// a server (sqlite, RSA-2048 CA and JWT keys, the given jwt_issuer,
+// join-token attestation) and an agent (disk key manager, unix workload
+// attestor, allow_unauthenticated_verifiers so that a discovery server can
+// read bundles without an entry) on loopback; CreateEntry registers a
+// workload by selectors such as UIDSelector(). NewOIDCProvider and Start run
+// SPIRE's own discovery provider, and MinIO.SetOpenIDConfigURL points MinIO
+// at it.
+//
 // Waiting is always on a condition with a bound (WaitFor), never a sleep.
 package harness

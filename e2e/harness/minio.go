@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -174,6 +175,13 @@ func PolicyName(namespace, serviceAccount string) string {
 // sub claim, allowing it to read every object of bucket. This plays the part
 // of the IAM role's trust policy and permissions.
 func (m *MinIO) AllowServiceAccount(ctx context.Context, namespace, serviceAccount, bucket string) error {
+	return m.AllowSubject(ctx, PolicyName(namespace, serviceAccount), bucket)
+}
+
+// AllowSubject creates the policy named after a token's sub claim (a
+// ServiceAccount's, or a SPIFFE ID), allowing it to read every object of
+// bucket.
+func (m *MinIO) AllowSubject(ctx context.Context, name, bucket string) error {
 	doc, err := json.Marshal(map[string]any{
 		"Version": "2012-10-17",
 		"Statement": []map[string]any{{
@@ -185,7 +193,6 @@ func (m *MinIO) AllowServiceAccount(ctx context.Context, namespace, serviceAccou
 	if err != nil {
 		return err
 	}
-	name := PolicyName(namespace, serviceAccount)
 	if err := m.admin.AddCannedPolicy(ctx, name, doc); err != nil {
 		return fmt.Errorf("add minio policy %s: %w", name, err)
 	}
@@ -206,4 +213,15 @@ func (m *MinIO) Restart(ctx context.Context) error {
 		return err
 	}
 	return m.Start(ctx)
+}
+
+// SetOpenIDConfigURL points MinIO at another OpenID provider's discovery
+// document from its next Start or Restart.
+func (m *MinIO) SetOpenIDConfigURL(u string) {
+	const key = "MINIO_IDENTITY_OPENID_CONFIG_URL="
+	for i, e := range m.Process.Env {
+		if strings.HasPrefix(e, key) {
+			m.Process.Env[i] = key + u
+		}
+	}
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/workloadapi"
 )
 
 // SourceConfig names the issuer and where its keys come from; `discovery
@@ -21,6 +23,12 @@ type SourceConfig struct {
 	JWKSURI       string
 	KeyFiles      []string
 	FromAPIServer bool
+	// FromSPIFFE serves a SPIFFE trust domain's JWT bundle from the
+	// Workload API (WorkloadAPIAddr, default $SPIFFE_ENDPOINT_SOCKET);
+	// SPIFFETrustDomain picks the bundle when there are several.
+	FromSPIFFE        bool
+	SPIFFETrustDomain string
+	WorkloadAPIAddr   string
 }
 
 // AddFlags binds --issuer, --jwks-uri, --key-file and --from-apiserver.
@@ -29,6 +37,9 @@ func (c *SourceConfig) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.JWKSURI, "jwks-uri", c.JWKSURI, "jwks_uri advertised in the configuration document (https). Default: <issuer>/openid/v1/jwks.")
 	fs.StringArrayVar(&c.KeyFiles, "key-file", c.KeyFiles, "PEM file of service account public keys, or private keys of which only the public half is used (RSA, ECDSA P-256/P-384). Repeat for rotation. Reloaded on change.")
 	fs.BoolVar(&c.FromAPIServer, "from-apiserver", c.FromAPIServer, "Read the keys from the API server's /openid/v1/jwks with this process's credentials (in-cluster or --kubeconfig).")
+	fs.BoolVar(&c.FromSPIFFE, "from-spiffe", c.FromSPIFFE, "Serve a SPIFFE trust domain's JWT bundle from the SPIRE agent's Workload API, following its rotations. --issuer must equal the SPIRE server's jwt_issuer.")
+	fs.StringVar(&c.SPIFFETrustDomain, "spiffe-trust-domain", c.SPIFFETrustDomain, "Trust domain whose JWT bundle --from-spiffe serves. Default: the only one the Workload API returns.")
+	fs.StringVar(&c.WorkloadAPIAddr, "workload-api-addr", c.WorkloadAPIAddr, "Workload API endpoint for --from-spiffe, unix:///path/to/socket. Default: $SPIFFE_ENDPOINT_SOCKET.")
 }
 
 // Validate reports every bad source flag, each by name.
@@ -42,11 +53,30 @@ func (c *SourceConfig) Validate() error {
 			errs = append(errs, fmt.Errorf("--jwks-uri: %w", err))
 		}
 	}
+	sources := 0
+	for _, on := range []bool{len(c.KeyFiles) > 0, c.FromAPIServer, c.FromSPIFFE} {
+		if on {
+			sources++
+		}
+	}
 	switch {
-	case len(c.KeyFiles) > 0 && c.FromAPIServer:
-		errs = append(errs, errors.New("--key-file, --from-apiserver: give exactly one key source, not both"))
-	case len(c.KeyFiles) == 0 && !c.FromAPIServer:
-		errs = append(errs, errors.New("--key-file, --from-apiserver: give exactly one key source (--key-file FILE, repeatable, or --from-apiserver)"))
+	case sources > 1:
+		errs = append(errs, errors.New("--key-file, --from-apiserver, --from-spiffe: give exactly one key source, not several"))
+	case sources == 0:
+		errs = append(errs, errors.New("--key-file, --from-apiserver, --from-spiffe: give exactly one key source (--key-file FILE, repeatable, --from-apiserver or --from-spiffe)"))
+	}
+	if c.SPIFFETrustDomain != "" {
+		if _, err := spiffeid.TrustDomainFromString(c.SPIFFETrustDomain); err != nil {
+			errs = append(errs, fmt.Errorf("--spiffe-trust-domain: %q: %w", c.SPIFFETrustDomain, err))
+		}
+	}
+	if c.WorkloadAPIAddr != "" {
+		if err := workloadapi.ValidateAddress(c.WorkloadAPIAddr); err != nil {
+			errs = append(errs, fmt.Errorf("--workload-api-addr: %q: %w (want unix:///path/to/socket)", c.WorkloadAPIAddr, err))
+		}
+	}
+	if !c.FromSPIFFE && (c.SPIFFETrustDomain != "" || c.WorkloadAPIAddr != "") {
+		errs = append(errs, errors.New("--spiffe-trust-domain, --workload-api-addr: only used with --from-spiffe"))
 	}
 	for _, f := range c.KeyFiles {
 		if strings.TrimSpace(f) == "" {

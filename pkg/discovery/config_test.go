@@ -18,10 +18,20 @@ func TestConfigValidate(t *testing.T) {
 		"from the API server": {args: []string{"--issuer=https://oidc.example.com", "--from-apiserver", "--cert-dir=certs"}},
 		"no issuer, no source": {args: []string{"--insecure-http"}, want: []string{
 			"--issuer: required (e.g. https://oidc.example.com/cluster-1)",
-			"--key-file, --from-apiserver: give exactly one key source (--key-file FILE, repeatable, or --from-apiserver)",
+			"--key-file, --from-apiserver, --from-spiffe: give exactly one key source (--key-file FILE, repeatable, --from-apiserver or --from-spiffe)",
 		}},
 		"both sources": {args: append(base, "--from-apiserver"), want: []string{
-			"--key-file, --from-apiserver: give exactly one key source, not both",
+			"--key-file, --from-apiserver, --from-spiffe: give exactly one key source, not several",
+		}},
+		"from spiffe": {args: []string{"--issuer=https://oidc.example.com", "--from-spiffe", "--cert-dir=certs",
+			"--spiffe-trust-domain=example.org", "--workload-api-addr=unix:///run/spire/agent.sock"}},
+		"from spiffe, bad flags": {args: []string{"--issuer=https://oidc.example.com", "--from-spiffe", "--cert-dir=certs",
+			"--spiffe-trust-domain=Example Org", "--workload-api-addr=/run/spire/agent.sock"}, want: []string{
+			`--spiffe-trust-domain: "Example Org": trust domain characters are limited to lowercase letters, numbers, dots, dashes, and underscores`,
+			`--workload-api-addr: "/run/spire/agent.sock": workload endpoint socket URI must have a "tcp" or "unix" scheme (want unix:///path/to/socket)`,
+		}},
+		"spiffe flags without --from-spiffe": {args: append(base, "--spiffe-trust-domain=example.org"), want: []string{
+			"--spiffe-trust-domain, --workload-api-addr: only used with --from-spiffe",
 		}},
 		"http issuer": {args: append(base, "--issuer=http://127.0.0.1:8443"), want: []string{
 			`--issuer: "http://127.0.0.1:8443" must be an https URL`,

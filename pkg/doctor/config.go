@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"github.com/spiffe/go-spiffe/v2/workloadapi"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
@@ -41,6 +42,12 @@ type Config struct {
 	CAFile  string
 	Timeout time.Duration
 	Output  string
+	// WorkloadAPIAddr is the SPIRE agent's Workload API doctor fetches a
+	// JWT-SVID from, for ServiceAccounts with token-source spiffe; empty
+	// means $SPIFFE_ENDPOINT_SOCKET.
+	WorkloadAPIAddr string
+	// SVIDs, when set, replaces the Workload API client (tests).
+	SVIDs SVIDFetcher
 }
 
 // NewConfig returns the defaults, which AddFlags shows in --help.
@@ -67,6 +74,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.CAFile, "ca-file", c.CAFile, "PEM file of extra CA certificates to trust for the discovery URLs (a private CA).")
 	fs.DurationVar(&c.Timeout, "timeout", c.Timeout, "Bound on each request doctor makes.")
 	fs.StringVarP(&c.Output, "output", "o", c.Output, "Output format: text (a checklist) or json.")
+	fs.StringVar(&c.WorkloadAPIAddr, "workload-api-addr", c.WorkloadAPIAddr, "For a ServiceAccount with token-source spiffe: the SPIRE agent's Workload API (unix:///path) doctor fetches a JWT-SVID from, as a workload with a registration entry. Default: $SPIFFE_ENDPOINT_SOCKET.")
 }
 
 // Validate reports every bad flag at once, each by its name.
@@ -101,6 +109,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Timeout <= 0 {
 		bad("timeout", "%s must be positive", c.Timeout)
+	}
+	if c.WorkloadAPIAddr != "" {
+		if err := workloadapi.ValidateAddress(c.WorkloadAPIAddr); err != nil {
+			bad("workload-api-addr", "%q: %v (want unix:///path/to/socket)", c.WorkloadAPIAddr, err)
+		}
 	}
 	if c.Output != OutputText && c.Output != OutputJSON {
 		bad("output", "%q is not text or json", c.Output)

@@ -28,6 +28,10 @@ type discovery struct {
 // the published key.
 func (r *run) checkDiscovery(ctx context.Context) {
 	issuer := r.cfg.Issuer
+	if issuer == "" && r.spiffe() && r.tok != nil {
+		// The API server's issuer has nothing to do with JWT-SVIDs.
+		issuer = r.tok.claims.Issuer
+	}
 	if issuer == "" {
 		if want, err := r.expectedIssuer(ctx); err == nil {
 			issuer = want

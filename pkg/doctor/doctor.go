@@ -163,6 +163,9 @@ func (r *run) checkServiceAccount(ctx context.Context) {
 		Prefix:            r.cfg.AnnotationPrefix,
 		Audience:          r.cfg.TokenAudience,
 		ExpirationSeconds: r.cfg.TokenExpiration,
+		// doctor does not know the webhook's --spiffe-helper-image; any
+		// value lets Resolve decide the rest of a token-source spiffe plan.
+		SPIFFE: identity.SPIFFE{HelperImage: "unknown"},
 	}, sa.Annotations, nil, nil)
 	r.plan = d.Plan
 	r.add(CheckRoleARN, StatusPass, "", "annotation %s is role %s", roleKey, arn)

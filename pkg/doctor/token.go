@@ -43,6 +43,10 @@ type token struct {
 // checkToken requests a token for the ServiceAccount as the kubelet would
 // for the webhook's projected volume, and checks its issuer and lifetime.
 func (r *run) checkToken(ctx context.Context) {
+	if r.spiffe() {
+		r.checkSPIFFE(ctx)
+		return
+	}
 	if r.sa == nil {
 		r.skip(CheckTokenRequest, "no service account")
 		r.skip(CheckTokenIssuer, "no token")

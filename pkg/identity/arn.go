@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
 
 // roleARN matches arn:<partition>:iam::<12 digits>:role/<path/><name>.
@@ -47,6 +49,15 @@ func ValidateAudience(s string) error {
 		if r <= ' ' || r == 0x7f || r == '\uFFFD' {
 			return fmt.Errorf("%q contains white space or a control character", s)
 		}
+	}
+	return nil
+}
+
+// ValidateSPIFFEID reports why s is not a SPIFFE ID (spiffe://<trust
+// domain>/<path>), or nil.
+func ValidateSPIFFEID(s string) error {
+	if _, err := spiffeid.FromString(s); err != nil {
+		return fmt.Errorf("%q is not a SPIFFE ID (want spiffe://<trust domain>/<path>): %w", s, err)
 	}
 	return nil
 }

@@ -22,6 +22,23 @@ const (
 	// Its presence is what counts, whatever its value, so that it agrees with
 	// the webhook configuration's objectSelector (key DoesNotExist).
 	SkipPodIdentityWebhook = "skip-pod-identity-webhook"
+	// TokenSource on a ServiceAccount says where the web identity token comes
+	// from: TokenSourceServiceAccount (the default) or TokenSourceSPIFFE.
+	TokenSource = "token-source"
+	// SPIFFEID on a Pod or a ServiceAccount (the Pod's wins) picks the SPIFFE
+	// ID of the JWT-SVID when the workload has several registration entries;
+	// only read with TokenSourceSPIFFE. Absent, the Workload API's default
+	// (first) identity is used.
+	SPIFFEID = "spiffe-id"
+)
+
+// Values of the TokenSource annotation.
+const (
+	// TokenSourceServiceAccount: a projected Kubernetes service account token.
+	TokenSourceServiceAccount = "serviceaccount"
+	// TokenSourceSPIFFE: a JWT-SVID from the SPIRE agent's Workload API,
+	// written to a shared in-memory volume by a native sidecar.
+	TokenSourceSPIFFE = "spiffe"
 )
 
 // Token lifetime bounds, in seconds. The API server refuses projected tokens
@@ -45,5 +62,5 @@ func (k Keys) Key(name string) string { return k.Prefix + "/" + name }
 // ServiceAccountKeys lists the ServiceAccount annotations the webhook reads,
 // so a cache can keep those and drop everything else.
 func (k Keys) ServiceAccountKeys() []string {
-	return []string{k.Key(RoleARN), k.Key(Audience), k.Key(STSRegionalEndpoints), k.Key(TokenExpiration)}
+	return []string{k.Key(RoleARN), k.Key(Audience), k.Key(STSRegionalEndpoints), k.Key(TokenExpiration), k.Key(TokenSource), k.Key(SPIFFEID)}
 }

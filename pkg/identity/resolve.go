@@ -15,6 +15,23 @@ type Defaults struct {
 	ExpirationSeconds int64
 	Region            string
 	RegionalSTS       bool
+	// SPIFFE holds the flag settings of the SPIFFE token source; its ID is
+	// always empty here.
+	SPIFFE SPIFFE
+}
+
+// SPIFFE is how a Pod with TokenSourceSPIFFE gets its JWT-SVID.
+type SPIFFE struct {
+	// ID, when not empty, is the SPIFFE ID to fetch a JWT-SVID for.
+	ID string
+	// HelperImage runs `irsa-webhook svid-helper` as the native sidecar.
+	HelperImage string
+	// SocketHostPath, when not empty, is the node directory holding the
+	// Workload API socket, mounted with hostPath; empty means the SPIFFE CSI
+	// driver (csi.spiffe.io) provides it.
+	SocketHostPath string
+	// SocketName is the socket's file name inside that directory.
+	SocketName string
 }
 
 // Plan is everything the mutation needs to know to give a Pod its identity.
@@ -26,6 +43,11 @@ type Plan struct {
 	Region      string
 	RegionalSTS bool
 	MountPath   string
+	// TokenSource is TokenSourceServiceAccount or TokenSourceSPIFFE.
+	TokenSource string
+	// SPIFFE is only meaningful with TokenSourceSPIFFE. ExpirationSeconds is
+	// then unused: the SPIRE server decides the JWT-SVID's lifetime.
+	SPIFFE SPIFFE
 	// SkipContainers names containers that get nothing.
 	SkipContainers map[string]bool
 }
@@ -45,6 +67,13 @@ const (
 	ReasonNotOptedIn = "service account has no role annotation"
 	ReasonOptedOut   = "pod opted out"
 	ReasonInvalidARN = "invalid role annotation"
+	// ReasonInvalidTokenSource: a token source that is neither value. Falling
+	// back to another source would hand out a token the role's trust policy
+	// was not written for, so the Pod gets nothing and a warning.
+	ReasonInvalidTokenSource = "invalid token source annotation"
+	// ReasonSPIFFEUnconfigured: the webhook was not told which image runs
+	// the SVID helper (--spiffe-helper-image).
+	ReasonSPIFFEUnconfigured = "spiffe token source not configured"
 )
 
 // Resolve decides what a Pod gets from its ServiceAccount's annotations, its
@@ -76,6 +105,28 @@ func Resolve(d Defaults, saAnnotations, podLabels, podAnnotations map[string]str
 		}
 	}
 
+	source := TokenSourceServiceAccount
+	if v, ok := saAnnotations[k.Key(TokenSource)]; ok {
+		switch strings.TrimSpace(v) {
+		case TokenSourceServiceAccount, TokenSourceSPIFFE:
+			source = strings.TrimSpace(v)
+		default:
+			return Decision{
+				Reason: ReasonInvalidTokenSource,
+				Warnings: []string{fmt.Sprintf("service account annotation %s is %q, want %q or %q; no AWS credentials were injected",
+					k.Key(TokenSource), v, TokenSourceServiceAccount, TokenSourceSPIFFE)},
+			}
+		}
+	}
+
+	if source == TokenSourceSPIFFE && d.SPIFFE.HelperImage == "" {
+		return Decision{
+			Reason: ReasonSPIFFEUnconfigured,
+			Warnings: []string{fmt.Sprintf("service account annotation %s is %q but the webhook runs without --spiffe-helper-image; no AWS credentials were injected, ask the cluster admin",
+				k.Key(TokenSource), TokenSourceSPIFFE)},
+		}
+	}
+
 	var warnings []string
 	warn := func(format string, args ...any) { warnings = append(warnings, fmt.Sprintf(format, args...)) }
 
@@ -86,6 +137,25 @@ func Resolve(d Defaults, saAnnotations, podLabels, podAnnotations map[string]str
 		Region:            d.Region,
 		RegionalSTS:       d.RegionalSTS,
 		MountPath:         d.MountPath,
+		TokenSource:       source,
+	}
+	if source == TokenSourceSPIFFE {
+		plan.SPIFFE = d.SPIFFE
+		plan.SPIFFE.ID = ""
+		for _, src := range []struct {
+			kind string
+			ann  map[string]string
+		}{{"service account", saAnnotations}, {"pod", podAnnotations}} {
+			v, ok := src.ann[k.Key(SPIFFEID)]
+			if !ok {
+				continue
+			}
+			if err := ValidateSPIFFEID(v); err != nil {
+				warn("%s annotation %s %v; ignored", src.kind, k.Key(SPIFFEID), err)
+				continue
+			}
+			plan.SPIFFE.ID = v
+		}
 	}
 
 	if v, ok := saAnnotations[k.Key(Audience)]; ok {

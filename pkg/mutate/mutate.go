@@ -22,23 +22,62 @@ import (
 //     container sets either already), AWS_STS_REGIONAL_ENDPOINTS=regional when
 //     asked for and unset, and AWS_REGION with AWS_DEFAULT_REGION when a
 //     region is planned and the container sets neither.
+//
+// With identity.TokenSourceSPIFFE the token volume is an in-memory emptyDir
+// instead, written by the SVIDHelperName native sidecar appended to the init
+// containers, which alone mounts the Workload API socket volume. Regular init
+// containers run before that sidecar starts, so they get nothing (with a
+// warning); native sidecars and containers get the token as above. Windows
+// Pods get nothing: the helper image is Linux only.
 func Apply(pod *corev1.Pod, plan identity.Plan) (*corev1.Pod, []string) {
 	out := pod.DeepCopy()
-	m := mutation{plan: plan, tokenPath: tokenPath(plan.MountPath, IsWindows(pod))}
+	windows := IsWindows(pod)
+	spiffe := plan.TokenSource == identity.TokenSourceSPIFFE
+	m := mutation{plan: plan, tokenPath: tokenPath(plan.MountPath, windows)}
+	if spiffe && windows {
+		m.warn("token source %q is not supported for Windows pods; no AWS credentials were injected", identity.TokenSourceSPIFFE)
+		return out, m.warnings
+	}
 
 	touched := false
 	for i := range out.Spec.InitContainers {
-		touched = m.container(&out.Spec.InitContainers[i], "init container") || touched
+		c := &out.Spec.InitContainers[i]
+		if spiffe {
+			if c.Name == SVIDHelperName {
+				continue
+			}
+			if !isNativeSidecar(c) {
+				if !plan.SkipContainers[c.Name] {
+					m.warn("init container %q runs before the SPIFFE token helper starts; it gets no AWS credentials", c.Name)
+				}
+				continue
+			}
+		}
+		touched = m.container(c, "init container") || touched
 	}
 	for i := range out.Spec.Containers {
 		touched = m.container(&out.Spec.Containers[i], "container") || touched
 	}
 	// A Pod whose every container is skipped gets no volume either: nothing
 	// would read it.
-	if touched && !slices.ContainsFunc(out.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == VolumeName }) {
-		out.Spec.Volumes = append(out.Spec.Volumes, tokenVolume(plan))
+	if !touched {
+		return out, m.warnings
+	}
+	if !slices.ContainsFunc(out.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == VolumeName }) {
+		if spiffe {
+			out.Spec.Volumes = append(out.Spec.Volumes, spiffeTokenVolume())
+		} else {
+			out.Spec.Volumes = append(out.Spec.Volumes, tokenVolume(plan))
+		}
+	}
+	if spiffe {
+		addSPIFFE(out, plan)
 	}
 	return out, m.warnings
+}
+
+func isNativeSidecar(c *corev1.Container) bool {
+	return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
 }
 
 type mutation struct {

@@ -18,3 +18,20 @@ const (
 
 // OSLabel is the well-known node label that names a node's operating system.
 const OSLabel = "kubernetes.io/os"
+
+// Names the SPIFFE token source adds (identity.TokenSourceSPIFFE).
+const (
+	// SVIDHelperName is the native sidecar that writes the JWT-SVID into the
+	// token volume, an emptyDir in memory instead of a projected volume.
+	SVIDHelperName = "aws-iam-token-svid"
+	// SocketVolumeName holds the SPIRE agent's Workload API socket; only the
+	// sidecar mounts it, at SocketMountPath.
+	SocketVolumeName = "spiffe-workload-api"
+	SocketMountPath  = "/spiffe-workload-api"
+	// CSIDriver is the SPIFFE CSI driver, the default way to the socket.
+	CSIDriver = "csi.spiffe.io"
+	// HelperBinary is the irsa-webhook executable in the helper image (the
+	// image's entrypoint). The startup probe runs it directly: the image has
+	// no shell.
+	HelperBinary = "/irsa-webhook"
+)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"path"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -34,6 +35,11 @@ type Config struct {
 	TokenExpiration      int64
 	AWSDefaultRegion     string
 	STSRegionalEndpoints bool
+
+	// SPIFFE token source (<prefix>/token-source: spiffe).
+	SPIFFEHelperImage    string
+	SPIFFESocketHostPath string
+	SPIFFESocketName     string
 
 	ServiceAccountLookupTimeout time.Duration
 
@@ -65,6 +71,7 @@ func NewConfig() *Config {
 		TokenAudience:               identity.DefaultAudience,
 		TokenMountPath:              "/var/run/secrets/eks.amazonaws.com/serviceaccount",
 		TokenExpiration:             identity.DefaultTokenExpiration,
+		SPIFFESocketName:            "spire-agent.sock",
 		ServiceAccountLookupTimeout: 2 * time.Second,
 		RolePolicyAction:            RolePolicyDeny,
 	}
@@ -88,6 +95,9 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.AWSDefaultRegion, "aws-default-region", c.AWSDefaultRegion, "When set, containers that set neither get AWS_REGION and AWS_DEFAULT_REGION.")
 	fs.BoolVar(&c.STSRegionalEndpoints, "sts-regional-endpoints", c.STSRegionalEndpoints, "Set AWS_STS_REGIONAL_ENDPOINTS=regional, unless the ServiceAccount's <prefix>/sts-regional-endpoints says otherwise.")
 	fs.StringVar(&c.RolePolicyAction, "role-policy-action", c.RolePolicyAction, "When a namespace's "+identity.AllowedRoleARNs+" annotation does not allow the role a ServiceAccount asks for: deny refuses the pod, warn admits it without AWS credentials and with a warning. The role is never injected.")
+	fs.StringVar(&c.SPIFFEHelperImage, "spiffe-helper-image", c.SPIFFEHelperImage, "Image of the SVID helper sidecar for <prefix>/token-source: spiffe; set it to this webhook's own image. Empty: such pods get nothing and a warning.")
+	fs.StringVar(&c.SPIFFESocketHostPath, "spiffe-socket-host-path", c.SPIFFESocketHostPath, "Node directory holding the SPIRE agent's Workload API socket, mounted into the SVID helper with hostPath. Empty: the SPIFFE CSI driver (csi.spiffe.io) provides it.")
+	fs.StringVar(&c.SPIFFESocketName, "spiffe-socket-name", c.SPIFFESocketName, "File name of the Workload API socket inside that directory.")
 	fs.DurationVar(&c.ServiceAccountLookupTimeout, "service-account-lookup-timeout", c.ServiceAccountLookupTimeout, "Bound on a live ServiceAccount GET when the cache misses; the pod is denied when it runs out.")
 }
 
@@ -132,6 +142,15 @@ func (c *Config) Validate() error {
 	if c.AWSDefaultRegion != "" && !region.MatchString(c.AWSDefaultRegion) {
 		bad("aws-default-region", "%q does not look like an AWS region (e.g. us-west-2)", c.AWSDefaultRegion)
 	}
+	if c.SPIFFEHelperImage != "" && strings.ContainsAny(c.SPIFFEHelperImage, " \t\n") {
+		bad("spiffe-helper-image", "%q contains white space", c.SPIFFEHelperImage)
+	}
+	if c.SPIFFESocketHostPath != "" && (!path.IsAbs(c.SPIFFESocketHostPath) || path.Clean(c.SPIFFESocketHostPath) == "/") {
+		bad("spiffe-socket-host-path", "%q must be an absolute path below /", c.SPIFFESocketHostPath)
+	}
+	if c.SPIFFESocketName == "" || strings.Contains(c.SPIFFESocketName, "/") || c.SPIFFESocketName == "." || c.SPIFFESocketName == ".." {
+		bad("spiffe-socket-name", "%q must be a file name without /", c.SPIFFESocketName)
+	}
 	// The API server waits at most 30s for a webhook; the lookup must leave
 	// time to answer.
 	if c.ServiceAccountLookupTimeout <= 0 || c.ServiceAccountLookupTimeout > 10*time.Second {
@@ -152,5 +171,18 @@ func (c *Config) Defaults() identity.Defaults {
 		ExpirationSeconds: c.TokenExpiration,
 		Region:            c.AWSDefaultRegion,
 		RegionalSTS:       c.STSRegionalEndpoints,
+		SPIFFE: identity.SPIFFE{
+			HelperImage:    c.SPIFFEHelperImage,
+			SocketHostPath: cleanPath(c.SPIFFESocketHostPath),
+			SocketName:     c.SPIFFESocketName,
+		},
 	}
+}
+
+// cleanPath is path.Clean that keeps "" empty.
+func cleanPath(p string) string {
+	if p == "" {
+		return ""
+	}
+	return path.Clean(p)
 }

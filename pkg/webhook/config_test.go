@@ -47,6 +47,12 @@ func TestConfigParsesFlags(t *testing.T) {
 		"boolean false form": {[]string{"--sts-regional-endpoints=false"}, func(*Config) {}},
 		"bare boolean":       {[]string{"--sts-regional-endpoints"}, func(c *Config) { c.STSRegionalEndpoints = true }},
 		"ipv6 bind address":  {[]string{"--bind-address=::1"}, func(c *Config) { c.BindAddress = "::1" }},
+		"spiffe flags": {[]string{
+			"--spiffe-helper-image=registry.example/irsa-webhook:1.0", "--spiffe-socket-host-path=/run/spire/agent-sockets",
+			"--spiffe-socket-name=api.sock",
+		}, func(c *Config) {
+			c.SPIFFEHelperImage, c.SPIFFESocketHostPath, c.SPIFFESocketName = "registry.example/irsa-webhook:1.0", "/run/spire/agent-sockets", "api.sock"
+		}},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -69,13 +75,15 @@ func TestConfigValidateNamesEveryBadFlag(t *testing.T) {
 		"--bind-address=not-an-ip", "--port=70000", "--cert-dir=", "--tls-min-version=1.1",
 		"--annotation-prefix=Not_A_Domain", "--token-audience=", "--token-mount-path=relative",
 		"--token-expiration=60", "--aws-default-region=Mars", "--service-account-lookup-timeout=0s",
-		"--tls-cipher-suites=TLS_RSA_WITH_RC4_128_SHA", "--role-policy-action=allow")
+		"--tls-cipher-suites=TLS_RSA_WITH_RC4_128_SHA", "--role-policy-action=allow", "--spiffe-helper-image=a b",
+		"--spiffe-socket-host-path=relative", "--spiffe-socket-name=dir/api.sock")
 	if err == nil {
 		t.Fatal("no error")
 	}
 	for _, flag := range []string{"--bind-address", "--port", "--cert-dir", "--tls-min-version", "--annotation-prefix",
 		"--token-audience", "--token-mount-path", "--token-expiration", "--aws-default-region",
-		"--service-account-lookup-timeout", "--tls-cipher-suites", "--role-policy-action"} {
+		"--service-account-lookup-timeout", "--tls-cipher-suites", "--role-policy-action", "--spiffe-helper-image",
+		"--spiffe-socket-host-path", "--spiffe-socket-name"} {
 		if !strings.Contains(err.Error(), flag+":") {
 			t.Errorf("error does not name %s:\n%v", flag, err)
 		}
@@ -90,6 +98,7 @@ func TestConfigDefaults(t *testing.T) {
 	want := identity.Defaults{
 		Prefix: "eks.amazonaws.com", Audience: "sts.amazonaws.com", MountPath: "/var/run/aws",
 		ExpirationSeconds: 86400, Region: "us-west-2",
+		SPIFFE: identity.SPIFFE{SocketName: "spire-agent.sock"},
 	}
 	if diff := cmp.Diff(want, cfg.Defaults()); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
