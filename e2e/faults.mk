@@ -2,7 +2,7 @@
 # the e2e harness (real etcd, kube-apiserver and MinIO on 127.0.0.1, cached
 # in $(IRSA_E2E_BIN_DIR)).
 #   make faults                            # the fault tests, about 5 minutes warm
-#   make faults IRSA_FAULTS_OUTAGE=30s     # the issue's full 30 s outage
+#   make faults IRSA_FAULTS_OUTAGE=10s     # a shorter outage for a quicker look
 #   make soak DURATION=10m SOAK_OUT=soak-results
 FAULTS_TIMEOUT ?= 60m
 DURATION ?= 10m

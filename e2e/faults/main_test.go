@@ -9,8 +9,8 @@
 //
 // Knobs (environment variables, for longer local runs):
 //
-//	IRSA_FAULTS_OUTAGE      how long the API server and etcd stay down (default 10s;
-//	                        the 30s behaves the same, the cache has no timer)
+//	IRSA_FAULTS_OUTAGE      how long the API server and etcd stay down (default 30s,
+//	                        long enough for client-go's reconnect backoff to reach its cap)
 //	IRSA_FAULTS_CACHE_RACE  ServiceAccounts in the cache race (default 500)
 package faults
 
@@ -30,7 +30,7 @@ var bins *harness.Binaries
 
 // Knobs, read from the environment by TestMain.
 var (
-	outageDuration = 10 * time.Second
+	outageDuration = 30 * time.Second
 	cacheRaceCount = 500
 )
 
