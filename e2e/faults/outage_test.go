@@ -58,21 +58,8 @@ func TestAPIServerOutage(t *testing.T) {
 func testOutage(t *testing.T, target string) {
 	s := harness.StartForTest(t, bins, harness.Options{})
 	ctx := testContext(t)
-	c := s.APIServer.Client
 	const ns = "team-outage"
-	if err := harness.EnsureNamespace(ctx, c, ns); err != nil {
-		t.Fatal(err)
-	}
-	before, err := s.Webhook.Metric(ctx, cachedServiceAccounts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range cachedSAs {
-		if err := harness.CreateServiceAccount(ctx, c, ns, fmt.Sprintf("cached-%d", i), map[string]string{roleKey: harness.ExampleRoleARN}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitCached(t, ctx, s, before+cachedSAs)
+	seedCachedServiceAccounts(t, ctx, s, ns)
 
 	rc := s.ReviewClient(true)
 	var phase atomic.Value
@@ -302,4 +289,24 @@ func httpStatus(ctx context.Context, url string, want int) error {
 		return fmt.Errorf("GET %s: %s, want %d", url, got, want)
 	}
 	return nil
+}
+
+// seedCachedServiceAccounts creates cachedSAs annotated ServiceAccounts
+// cached-0... in ns and waits until the webhook has cached them all.
+func seedCachedServiceAccounts(t *testing.T, ctx context.Context, s *harness.Stack, ns string) {
+	t.Helper()
+	c := s.APIServer.Client
+	if err := harness.EnsureNamespace(ctx, c, ns); err != nil {
+		t.Fatal(err)
+	}
+	before, err := s.Webhook.Metric(ctx, cachedServiceAccounts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range cachedSAs {
+		if err := harness.CreateServiceAccount(ctx, c, ns, fmt.Sprintf("cached-%d", i), map[string]string{roleKey: harness.ExampleRoleARN}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitCached(t, ctx, s, before+cachedSAs)
 }

@@ -19,21 +19,8 @@ import (
 func TestWebhookRestartUnderLoad(t *testing.T) {
 	s := harness.StartForTest(t, bins, harness.Options{})
 	ctx := testContext(t)
-	c := s.APIServer.Client
 	const ns = "team-restart"
-	if err := harness.EnsureNamespace(ctx, c, ns); err != nil {
-		t.Fatal(err)
-	}
-	before, err := s.Webhook.Metric(ctx, cachedServiceAccounts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range cachedSAs {
-		if err := harness.CreateServiceAccount(ctx, c, ns, fmt.Sprintf("cached-%d", i), map[string]string{roleKey: harness.ExampleRoleARN}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitCached(t, ctx, s, before+cachedSAs)
+	seedCachedServiceAccounts(t, ctx, s, ns)
 
 	rc := s.ReviewClient(false)
 	var phase atomic.Value
