@@ -43,19 +43,13 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "faults:", err)
 		return 2
 	}
-	out, err := os.MkdirTemp("", "irsa-faults-bin-")
-	if err != nil {
+	var cleanup func()
+	var err error
+	if bins, cleanup, err = harness.BuildForPackage("faults"); err != nil {
 		fmt.Fprintln(os.Stderr, "faults:", err)
 		return 1
 	}
-	defer os.RemoveAll(out)
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute)
-	defer cancel()
-	bins, err = harness.Build(ctx, harness.BuildOptions{OutDir: out, Progress: os.Stderr})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "faults:", err)
-		return 1
-	}
+	defer cleanup()
 	return m.Run()
 }
 

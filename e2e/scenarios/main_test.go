@@ -4,11 +4,9 @@
 package scenarios
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/irsa-webhook/irsa-webhook/e2e/harness"
 )
@@ -21,20 +19,12 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	out, err := os.MkdirTemp("", "irsa-e2e-bin-")
-	if err != nil {
+	var cleanup func()
+	var err error
+	if bins, cleanup, err = harness.BuildForPackage("e2e"); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
-	defer os.RemoveAll(out)
-	// A cold build of all three cached binaries takes about 20 minutes on 2
-	// cores; the bound only stops a hung build.
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute)
-	defer cancel()
-	bins, err = harness.Build(ctx, harness.BuildOptions{OutDir: out, Progress: os.Stderr})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
+	defer cleanup()
 	return m.Run()
 }
