@@ -16,7 +16,6 @@ import (
 	"github.com/go-logr/logr/funcr"
 	admissionv1 "k8s.io/api/admission/v1"
 	"sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/irsa-webhook/irsa-webhook/internal/testcorpus"
 	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
@@ -71,22 +70,22 @@ func (c *logCapture) take() []byte {
 }
 
 func fuzzHandler(logs *logCapture) http.Handler {
-	return checkReview(&admission.Webhook{
-		Handler: &Handler{
-			Defaults: NewConfig().Defaults(),
-			ServiceAccounts: staticServiceAccounts{
-				"team-a/app":     {"eks.amazonaws.com/role-arn": testARN},
-				"team-a/default": {"eks.amazonaws.com/role-arn": testARN, "eks.amazonaws.com/audience": "custom"},
-				"team-a/bad-arn": {"eks.amazonaws.com/role-arn": "arn:aws:iam::111122223333:role/x\n\"*"},
-				"team-b/app":     {"eks.amazonaws.com/role-arn": "arn:aws-cn:iam::111122223333:role/app"},
-			},
-			// team-a allows its roles; team-b's China role is refused.
-			Namespaces: staticNamespaces{
-				"team-a": {identity.AllowedRoleARNs: "arn:aws:iam::111122223333:role/*"},
-				"team-b": {identity.AllowedRoleARNs: "arn:aws:iam::111122223333:role/*, [bad"},
-			},
+	h := &Handler{
+		Defaults: NewConfig().Defaults(),
+		ServiceAccounts: staticServiceAccounts{
+			"team-a/app":     {"eks.amazonaws.com/role-arn": testARN},
+			"team-a/default": {"eks.amazonaws.com/role-arn": testARN, "eks.amazonaws.com/audience": "custom"},
+			"team-a/bad-arn": {"eks.amazonaws.com/role-arn": "arn:aws:iam::111122223333:role/x\n\"*"},
+			"team-b/app":     {"eks.amazonaws.com/role-arn": "arn:aws-cn:iam::111122223333:role/app"},
 		},
-		LogConstructor: func(logr.Logger, *admission.Request) logr.Logger { return logs.logger() },
+		// team-a allows its roles; team-b's China role is refused.
+		Namespaces: staticNamespaces{
+			"team-a": {identity.AllowedRoleARNs: "arn:aws:iam::111122223333:role/*"},
+			"team-b": {identity.AllowedRoleARNs: "arn:aws:iam::111122223333:role/*, [bad"},
+		},
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(log.IntoContext(r.Context(), logs.logger())))
 	})
 }
 
@@ -200,10 +199,10 @@ func FuzzAnnotations(f *testing.F) {
 		}
 		patched := applyPatch(t, raw, resp)
 		checkOnlyAdds(t, raw, resp)
-		if again := h.Handle(ctx, podCreate(patched)); len(again.Patches) != 0 {
-			t.Fatalf("second pass patches: %v", again.Patches)
+		if again := h.Handle(ctx, podCreate(patched)); len(again.Patch) != 0 {
+			t.Fatalf("second pass patches: %v", again.Patch)
 		}
-		patchedPod := len(resp.Patches) > 0
+		patchedPod := len(resp.Patch) > 0
 		if !validARN(arn) && patchedPod {
 			t.Fatalf("invalid role %q was injected", arn)
 		}

@@ -68,8 +68,8 @@ func TestGolden(t *testing.T) {
 
 			// Reinvocation: the mutated Pod yields no patch and the same verdict.
 			again := h.Handle(context.Background(), podCreate(patched))
-			if len(again.Patches) != 0 {
-				t.Errorf("second pass is not a no-op: %v", again.Patches)
+			if len(again.Patch) != 0 {
+				t.Errorf("second pass is not a no-op: %v", again.Patch)
 			}
 			if again.Allowed != resp.Allowed {
 				t.Errorf("second pass allowed=%t, first %t", again.Allowed, resp.Allowed)
@@ -124,7 +124,16 @@ func goldenHandler(t *testing.T, dir string) *Handler {
 // list that had to be created).
 func checkOnlyAdds(t *testing.T, raw []byte, resp admission.Response) {
 	t.Helper()
-	for _, op := range resp.Patches {
+	var ops []struct {
+		Operation string `json:"op"`
+		Path      string `json:"path"`
+	}
+	if len(resp.Patch) > 0 {
+		if err := json.Unmarshal(resp.Patch, &ops); err != nil {
+			t.Fatalf("patch is not a JSON patch: %v", err)
+		}
+	}
+	for _, op := range ops {
 		switch op.Operation {
 		case "add":
 		case "replace":
@@ -181,13 +190,10 @@ func lost(before, after any, path string) []string {
 
 func applyPatch(t *testing.T, raw []byte, resp admission.Response) []byte {
 	t.Helper()
-	if len(resp.Patches) == 0 {
+	if len(resp.Patch) == 0 {
 		return raw
 	}
-	p, err := json.Marshal(resp.Patches)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := resp.Patch
 	out, err := applyOps(raw, p)
 	if err != nil {
 		t.Fatalf("patch does not apply to the request object: %v\npatch: %s", err, p)

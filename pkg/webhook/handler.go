@@ -9,9 +9,9 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
-	sigsjson "sigs.k8s.io/json"
 
 	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
 	"github.com/irsa-webhook/irsa-webhook/pkg/mutate"
@@ -73,8 +73,8 @@ func (h *Handler) decide(ctx context.Context, req admission.Request) result {
 	if len(req.Object.Raw) == 0 {
 		return errored(http.StatusBadRequest, fmt.Errorf("admission request for a pod has no object"))
 	}
-	pod := &corev1.Pod{}
-	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(req.Object.Raw, pod); err != nil {
+	pod, err := decodePod(req.Object.Raw)
+	if err != nil {
 		return errored(http.StatusBadRequest, fmt.Errorf("decode pod: %w", err))
 	}
 
@@ -108,9 +108,13 @@ func (h *Handler) decide(ctx context.Context, req admission.Request) result {
 	}
 
 	mutated, warnings := mutate.Apply(pod, *d.Plan)
-	resp, err := patch(pod, mutated)
+	ops, err := patch(pod, mutated)
 	if err != nil {
 		return r.with(outcomeError, err.Error(), admission.Errored(http.StatusInternalServerError, err))
+	}
+	resp := admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: true}}
+	if ops != nil {
+		resp.Patch, resp.PatchType = ops, ptr.To(admissionv1.PatchTypeJSONPatch)
 	}
 	return r.with(outcomeMutated, "", resp.WithWarnings(append(d.Warnings, warnings...)...))
 }

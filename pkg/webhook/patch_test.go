@@ -15,9 +15,9 @@ import (
 	"github.com/irsa-webhook/irsa-webhook/pkg/mutate"
 )
 
-// wholeDiff is the patch of the whole re-encoded Pods, which patch must
-// reproduce.
-func wholeDiff(t *testing.T, original, mutated *corev1.Pod) []jsonpatch.Operation {
+// wholeDiff is the JSON patch diff of the whole re-encoded Pods, which
+// patch must reproduce, as generic JSON sorted by path.
+func wholeDiff(t *testing.T, original, mutated *corev1.Pod) []any {
 	t.Helper()
 	a, err := json.Marshal(original)
 	if err != nil {
@@ -31,27 +31,42 @@ func wholeDiff(t *testing.T, original, mutated *corev1.Pod) []jsonpatch.Operatio
 	if err != nil {
 		t.Fatal(err)
 	}
-	return sortedOps(ops)
+	return genericOps(t, ops)
 }
 
-func sortedOps(ops []jsonpatch.Operation) []jsonpatch.Operation {
-	sort.Sort(jsonpatch.ByPath(ops))
-	return ops
-}
-
-func patchOps(t *testing.T, original, mutated *corev1.Pod) []jsonpatch.Operation {
+// genericOps sorts ops by path and turns their values into generic JSON, so
+// that typed values compare equal to the diff's decoded ones.
+func genericOps(t *testing.T, ops []jsonpatch.Operation) []any {
 	t.Helper()
-	resp, err := patch(original, mutated)
+	if len(ops) == 0 {
+		return nil
+	}
+	sort.Stable(jsonpatch.ByPath(ops))
+	b, err := json.Marshal(ops)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !resp.Allowed {
-		t.Fatalf("patch response not allowed: %v", resp.Result)
+	var out []any
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
 	}
-	return sortedOps(resp.Patches)
+	return out
 }
 
-func decodePod(t *testing.T, raw []byte) *corev1.Pod {
+// sortedPatch is a JSON patch as generic JSON, sorted by path.
+func sortedPatch(t *testing.T, patch []byte) []any {
+	t.Helper()
+	if patch == nil {
+		return nil
+	}
+	var ops []jsonpatch.Operation
+	if err := json.Unmarshal(patch, &ops); err != nil {
+		t.Fatalf("patch is not a JSON patch: %v\n%s", err, patch)
+	}
+	return genericOps(t, ops)
+}
+
+func decodeWholePod(t *testing.T, raw []byte) *corev1.Pod {
 	t.Helper()
 	pod := &corev1.Pod{}
 	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(raw, pod); err != nil {
@@ -60,10 +75,13 @@ func decodePod(t *testing.T, raw []byte) *corev1.Pod {
 	return pod
 }
 
-// TestPatchEqualsWholeDiff: diffing only what the mutation changes gives
-// the same operations as diffing the whole Pods, for every golden input and
-// the benchmark Pods, with containers skipped or not.
-func TestPatchEqualsWholeDiff(t *testing.T) {
+// mutationCases are every golden input and the benchmark Pods, each under
+// every kind of plan.
+func mutationCases(t *testing.T) map[string]struct {
+	raw  []byte
+	plan identity.Plan
+} {
+	t.Helper()
 	dirs, err := filepath.Glob("testdata/golden/*")
 	if err != nil || len(dirs) == 0 {
 		t.Fatalf("no golden cases: %v", err)
@@ -72,46 +90,105 @@ func TestPatchEqualsWholeDiff(t *testing.T) {
 	for _, dir := range dirs {
 		pods[filepath.Base(dir)] = readFile(t, filepath.Join(dir, "pod.json"))
 	}
+	const mountPath = "/var/run/secrets/eks.amazonaws.com/serviceaccount"
 	plans := map[string]identity.Plan{
 		"all containers": {RoleARN: testARN, Audience: "sts.amazonaws.com", ExpirationSeconds: 86400,
-			Region: "us-east-1", RegionalSTS: true, MountPath: "/var/run/secrets/eks.amazonaws.com/serviceaccount"},
+			Region: "us-east-1", RegionalSTS: true, MountPath: mountPath},
 		"one skipped": {RoleARN: testARN, Audience: "sts.amazonaws.com", ExpirationSeconds: 3600,
-			MountPath: "/var/run/secrets/eks.amazonaws.com/serviceaccount", SkipContainers: map[string]bool{"app": true, "app-1": true}},
+			MountPath: mountPath, SkipContainers: map[string]bool{"app": true, "app-1": true}},
+		"spiffe": {RoleARN: testARN, Audience: "sts.amazonaws.com", MountPath: mountPath, TokenSource: identity.TokenSourceSPIFFE,
+			SPIFFE: identity.SPIFFE{ID: "spiffe://example.org/app", HelperImage: "helper:1", SocketName: "agent.sock"}},
+		"spiffe host path": {RoleARN: testARN, Audience: "sts.amazonaws.com", MountPath: mountPath, TokenSource: identity.TokenSourceSPIFFE,
+			SPIFFE: identity.SPIFFE{HelperImage: "helper:1", SocketName: "agent.sock", SocketHostPath: "/run/spire/sockets"}},
 	}
+	cases := map[string]struct {
+		raw  []byte
+		plan identity.Plan
+	}{}
 	for name, raw := range pods {
 		for planName, plan := range plans {
-			t.Run(name+"/"+planName, func(t *testing.T) {
-				original := decodePod(t, raw)
-				mutated, _ := mutate.Apply(original, plan)
-				want := wholeDiff(t, original, mutated)
-				if diff := cmp.Diff(want, patchOps(t, original, mutated)); diff != "" {
-					t.Errorf("patch differs from the whole diff (-want +got):\n%s", diff)
-				}
-			})
+			cases[name+"/"+planName] = struct {
+				raw  []byte
+				plan identity.Plan
+			}{raw, plan}
 		}
+	}
+	return cases
+}
+
+// TestPatchEqualsWholeDiff: the patch of what mutate.Apply appended is the
+// whole Pods' diff, for every mutation case. This is also what holds Apply
+// to appending: a change anywhere else would be in the diff and not in the
+// patch.
+func TestPatchEqualsWholeDiff(t *testing.T) {
+	for name, tc := range mutationCases(t) {
+		t.Run(name, func(t *testing.T) {
+			original := decodeWholePod(t, tc.raw)
+			mutated, _ := mutate.Apply(original, tc.plan)
+			ops, err := patch(original, mutated)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(wholeDiff(t, original, mutated), sortedPatch(t, ops)); diff != "" {
+				t.Errorf("patch differs from the whole diff (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 
-// TestPatchOutsideViewFallsBack: a change outside containers' env and
-// mounts and the Pod's volumes is still in the patch.
-func TestPatchOutsideViewFallsBack(t *testing.T) {
+// TestAdmittedPodCoversApply: the handler's partial Pod decode gives the
+// same patch and warnings as the whole typed Pod, for every mutation case:
+// Apply reads nothing the partial Pod leaves out.
+func TestAdmittedPodCoversApply(t *testing.T) {
+	for name, tc := range mutationCases(t) {
+		t.Run(name, func(t *testing.T) {
+			whole := decodeWholePod(t, tc.raw)
+			partial, err := decodePod(tc.raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantPod, wantWarnings := mutate.Apply(whole, tc.plan)
+			gotPod, gotWarnings := mutate.Apply(partial, tc.plan)
+			want, err := patch(whole, wantPod)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := patch(partial, gotPod)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(string(want), string(got)); diff != "" {
+				t.Errorf("patch (-whole Pod +partial Pod):\n%s", diff)
+			}
+			if diff := cmp.Diff(wantWarnings, gotWarnings); diff != "" {
+				t.Errorf("warnings (-whole Pod +partial Pod):\n%s", diff)
+			}
+			if mutate.IsWindows(whole) != mutate.IsWindows(partial) || podName(whole) != podName(partial) ||
+				whole.Spec.ServiceAccountName != partial.Spec.ServiceAccountName || whole.Namespace != partial.Namespace ||
+				!cmp.Equal(whole.Labels, partial.Labels) || !cmp.Equal(whole.Annotations, partial.Annotations) {
+				t.Errorf("partial Pod's metadata, ServiceAccount or OS differ from the whole Pod's")
+			}
+		})
+	}
+}
+
+// TestPatchRefusesRemovals: what an append-only patch cannot say is an
+// error, not a patch that leaves it out.
+func TestPatchRefusesRemovals(t *testing.T) {
 	for name, change := range map[string]func(*corev1.Pod){
-		"label":            func(p *corev1.Pod) { p.Labels["added"] = "yes" },
-		"container image":  func(p *corev1.Pod) { p.Spec.Containers[1].Image = "other:2" },
-		"container added":  func(p *corev1.Pod) { p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: "new"}) },
-		"init env changed": func(p *corev1.Pod) { p.Spec.InitContainers[0].Env[0].Value = "changed" },
-		"volume replaced":  func(p *corev1.Pod) { p.Spec.Volumes[0].ConfigMap.Name = "other" },
+		"container removed":      func(p *corev1.Pod) { p.Spec.Containers = p.Spec.Containers[1:] },
+		"container added":        func(p *corev1.Pod) { p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: "new"}) },
+		"init container removed": func(p *corev1.Pod) { p.Spec.InitContainers = nil },
+		"env removed":            func(p *corev1.Pod) { p.Spec.Containers[1].Env = p.Spec.Containers[1].Env[1:] },
+		"mount removed":          func(p *corev1.Pod) { p.Spec.InitContainers[0].VolumeMounts = nil },
+		"volume removed":         func(p *corev1.Pod) { p.Spec.Volumes = p.Spec.Volumes[:1] },
 	} {
 		t.Run(name, func(t *testing.T) {
-			original := decodePod(t, typicalPod(""))
+			original := decodeWholePod(t, typicalPod(""))
 			mutated := original.DeepCopy()
 			change(mutated)
-			want := wholeDiff(t, original, mutated)
-			if len(want) == 0 {
-				t.Fatal("test change made no difference")
-			}
-			if diff := cmp.Diff(want, patchOps(t, original, mutated)); diff != "" {
-				t.Errorf("patch differs from the whole diff (-want +got):\n%s", diff)
+			if ops, err := patch(original, mutated); err == nil {
+				t.Errorf("patch(%s) = %v, want an error", name, ops)
 			}
 		})
 	}

@@ -29,8 +29,8 @@ func TestRolePolicyLookupFailureDenies(t *testing.T) {
 				RolePolicyAction: action,
 			}
 			resp := h.Handle(context.Background(), podCreate([]byte(plainPod)))
-			if resp.Allowed || resp.Result.Code != http.StatusServiceUnavailable || len(resp.Patches) > 0 {
-				t.Fatalf("allowed %t, code %d, %d patches; want refused with 503 and no patch", resp.Allowed, resp.Result.Code, len(resp.Patches))
+			if resp.Allowed || resp.Result.Code != http.StatusServiceUnavailable || len(resp.Patch) > 0 {
+				t.Fatalf("allowed %t, code %d, %d patches; want refused with 503 and no patch", resp.Allowed, resp.Result.Code, len(resp.Patch))
 			}
 			for _, want := range []string{"namespace team-a", "irsa-webhook.io/allowed-role-arns", testARN, "connection refused", "retry"} {
 				if !strings.Contains(resp.Result.Message, want) {
@@ -49,8 +49,8 @@ func TestRolePolicyNotConsultedWithoutRole(t *testing.T) {
 		ServiceAccounts: staticServiceAccounts{"team-a/app": {}},
 		Namespaces:      failingNamespaces{err: errors.New("connection refused")},
 	}
-	if resp := h.Handle(context.Background(), podCreate([]byte(plainPod))); !resp.Allowed || len(resp.Patches) > 0 {
-		t.Fatalf("allowed %t, %d patches; want allowed untouched", resp.Allowed, len(resp.Patches))
+	if resp := h.Handle(context.Background(), podCreate([]byte(plainPod))); !resp.Allowed || len(resp.Patch) > 0 {
+		t.Fatalf("allowed %t, %d patches; want allowed untouched", resp.Allowed, len(resp.Patch))
 	}
 }
 

@@ -20,7 +20,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
 
 // MutatePath is where the webhook answers AdmissionReviews.
@@ -88,11 +87,11 @@ type Server struct {
 var _ ctrlwebhook.Server = (*Server)(nil)
 
 // NewServer returns the HTTPS server that answers AdmissionReviews at
-// MutatePath with handler. It reads tls.crt and tls.key from cfg.CertDir and
+// MutatePath with handler (a *Handler). It reads tls.crt and tls.key from cfg.CertDir and
 // reloads them when they change, unless one of tlsOpts sets GetCertificate.
 // tlsOpts run after cfg's TLS settings. cfg must have passed Validate. The
 // returned server is a *Server with DefaultLimits.
-func NewServer(cfg *Config, handler admission.Handler, tlsOpts ...func(*tls.Config)) ctrlwebhook.Server {
+func NewServer(cfg *Config, handler http.Handler, tlsOpts ...func(*tls.Config)) ctrlwebhook.Server {
 	minVersion, _ := TLSVersion(cfg.TLSMinVersion)
 	suites, _ := CipherSuites(cfg.TLSCipherSuites)
 	s := &Server{
@@ -105,7 +104,7 @@ func NewServer(cfg *Config, handler admission.Handler, tlsOpts ...func(*tls.Conf
 		}}, tlsOpts...),
 		mux: http.NewServeMux(),
 	}
-	s.Register(MutatePath, checkReview(&admission.Webhook{Handler: handler}))
+	s.Register(MutatePath, handler)
 	return s
 }
 

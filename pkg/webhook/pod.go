@@ -1,0 +1,89 @@
+package webhook
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	sigsjson "sigs.k8s.io/json"
+)
+
+// admittedPod is what the handler and mutate.Apply read of a Pod: its name,
+// labels and annotations, its ServiceAccount, where it may run (for the
+// Windows check), and of each container its name, restart policy, env and
+// volume mounts; of each volume its name. Decoding only this skips what the
+// typed Pod would build and nobody reads: images, resources (whose
+// quantities are parsed), probes, managedFields. The typed Pod decode was a
+// quarter of the handler's time (docs/benchmarks.md).
+//
+// The patch only appends to the lists it holds, so the elements it leaves
+// out cannot be lost. TestAdmittedPodCoversApply holds Apply to reading
+// nothing else: it mutates every golden input both ways and compares.
+type admittedPod struct {
+	Metadata struct {
+		Name         string            `json:"name"`
+		GenerateName string            `json:"generateName"`
+		Namespace    string            `json:"namespace"`
+		Labels       map[string]string `json:"labels"`
+		Annotations  map[string]string `json:"annotations"`
+	} `json:"metadata"`
+	Spec struct {
+		ServiceAccountName string            `json:"serviceAccountName"`
+		NodeSelector       map[string]string `json:"nodeSelector"`
+		Affinity           *struct {
+			NodeAffinity *corev1.NodeAffinity `json:"nodeAffinity"`
+		} `json:"affinity"`
+		InitContainers []admittedContainer `json:"initContainers"`
+		Containers     []admittedContainer `json:"containers"`
+		Volumes        []struct {
+			Name string `json:"name"`
+		} `json:"volumes"`
+	} `json:"spec"`
+}
+
+type admittedContainer struct {
+	Name          string                         `json:"name"`
+	RestartPolicy *corev1.ContainerRestartPolicy `json:"restartPolicy"`
+	Env           []corev1.EnvVar                `json:"env"`
+	VolumeMounts  []corev1.VolumeMount           `json:"volumeMounts"`
+}
+
+// decodePod decodes raw, a Pod as JSON, into a typed Pod that holds only
+// what admittedPod reads, with the API machinery's case-sensitive decoder.
+func decodePod(raw []byte) (*corev1.Pod, error) {
+	var p admittedPod
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(raw, &p); err != nil {
+		return nil, err
+	}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{
+		Name:         p.Metadata.Name,
+		GenerateName: p.Metadata.GenerateName,
+		Namespace:    p.Metadata.Namespace,
+		Labels:       p.Metadata.Labels,
+		Annotations:  p.Metadata.Annotations,
+	}}
+	pod.Spec.ServiceAccountName = p.Spec.ServiceAccountName
+	pod.Spec.NodeSelector = p.Spec.NodeSelector
+	if p.Spec.Affinity != nil {
+		pod.Spec.Affinity = &corev1.Affinity{NodeAffinity: p.Spec.Affinity.NodeAffinity}
+	}
+	pod.Spec.InitContainers = containers(p.Spec.InitContainers)
+	pod.Spec.Containers = containers(p.Spec.Containers)
+	if p.Spec.Volumes != nil {
+		pod.Spec.Volumes = make([]corev1.Volume, len(p.Spec.Volumes))
+		for i, v := range p.Spec.Volumes {
+			pod.Spec.Volumes[i].Name = v.Name
+		}
+	}
+	return pod, nil
+}
+
+// containers keeps nil as nil, as the typed decode does.
+func containers(in []admittedContainer) []corev1.Container {
+	if in == nil {
+		return nil
+	}
+	out := make([]corev1.Container, len(in))
+	for i, c := range in {
+		out[i] = corev1.Container{Name: c.Name, RestartPolicy: c.RestartPolicy, Env: c.Env, VolumeMounts: c.VolumeMounts}
+	}
+	return out
+}
