@@ -292,6 +292,7 @@ func TestFuzzCorpus(t *testing.T) {
 		annotationSeeds[name] = testcorpus.Encode(args...)
 	}
 	testcorpus.Check(t, "FuzzReview", reviewSeeds, *update)
+	testcorpus.Check(t, "FuzzDecode", reviewSeeds, *update)
 	testcorpus.Check(t, "FuzzAnnotations", annotationSeeds, *update)
 }
 

@@ -3,7 +3,6 @@ package webhook
 import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	sigsjson "sigs.k8s.io/json"
 )
 
 // admittedPod is what the handler and mutate.Apply read of a Pod: its name,
@@ -50,7 +49,7 @@ type admittedContainer struct {
 // what admittedPod reads, with the API machinery's case-sensitive decoder.
 func decodePod(raw []byte) (*corev1.Pod, error) {
 	var p admittedPod
-	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(raw, &p); err != nil {
+	if err := unmarshal(raw, &p); err != nil {
 		return nil, err
 	}
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{

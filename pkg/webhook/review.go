@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
-	sigsjson "sigs.k8s.io/json"
 )
 
 // MaxRequestBytes bounds an AdmissionReview body: two objects of at most
@@ -83,7 +82,7 @@ func readReview(r *http.Request) (*admissionv1.AdmissionReview, int32, error) {
 	}
 
 	review := &admissionv1.AdmissionReview{}
-	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(body, review); err != nil {
+	if err := unmarshal(body, review); err != nil {
 		return nil, http.StatusBadRequest, fmt.Errorf("decode admission review: %w", err)
 	}
 	if review.TypeMeta != metaTypeV1Review {
