@@ -86,6 +86,7 @@ func runServe(ctx context.Context, cfg *webhook.Config, selfSigned *selfsigned.C
 	mgr, err := ctrl.NewManager(restCfg, manager.Options{
 		Metrics:                 metricsserver.Options{BindAddress: cfg.MetricsBindAddress},
 		HealthProbeBindAddress:  cfg.HealthProbeBindAddress,
+		PprofBindAddress:        cfg.PprofBindAddress,
 		GracefulShutdownTimeout: &grace,
 	})
 	if err != nil {

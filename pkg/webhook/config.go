@@ -23,8 +23,10 @@ type Config struct {
 	CertDir                string
 	MetricsBindAddress     string
 	HealthProbeBindAddress string
-	TLSMinVersion          string
-	TLSCipherSuites        []string
+	// PprofBindAddress serves net/http/pprof (plain HTTP) when not "0".
+	PprofBindAddress string
+	TLSMinVersion    string
+	TLSCipherSuites  []string
 	// DiscoveryPort, when not 0, also serves the OIDC discovery documents
 	// on this port (HTTPS, same certificate); see package discovery.
 	DiscoveryPort int
@@ -65,6 +67,7 @@ func NewConfig() *Config {
 		CertDir:                     "/etc/irsa-webhook/tls",
 		MetricsBindAddress:          ":8080",
 		HealthProbeBindAddress:      ":8081",
+		PprofBindAddress:            "0",
 		TLSMinVersion:               "1.2",
 		TLSCipherSuites:             DefaultCipherSuites,
 		AnnotationPrefix:            identity.DefaultPrefix,
@@ -85,6 +88,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.CertDir, "cert-dir", c.CertDir, "Directory holding the serving certificate and key as tls.crt and tls.key (RSA or ECDSA); reloaded when they change.")
 	fs.StringVar(&c.MetricsBindAddress, "metrics-bind-address", c.MetricsBindAddress, "Address of the Prometheus metrics endpoint (plain HTTP). \"0\" disables it.")
 	fs.StringVar(&c.HealthProbeBindAddress, "health-probe-bind-address", c.HealthProbeBindAddress, "Address of /healthz and /readyz (plain HTTP).")
+	fs.StringVar(&c.PprofBindAddress, "pprof-bind-address", c.PprofBindAddress, "Address of the Go profiler's /debug/pprof endpoints (plain HTTP), for diagnosing CPU and memory use. \"0\" disables them; bind to localhost when enabled.")
 	fs.IntVar(&c.DiscoveryPort, "discovery-port", c.DiscoveryPort, "When not 0, also serve the OIDC discovery documents on this port over HTTPS with the same certificate (needs --issuer and a key source). The recommended install runs 'discovery serve' separately instead.")
 	fs.StringVar(&c.TLSMinVersion, "tls-min-version", c.TLSMinVersion, "Lowest TLS version accepted: 1.2 or 1.3.")
 	fs.StringSliceVar(&c.TLSCipherSuites, "tls-cipher-suites", c.TLSCipherSuites, "TLS 1.2 cipher suites offered, by IANA name (TLS 1.3 suites are fixed).")

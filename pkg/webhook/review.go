@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -66,9 +67,11 @@ func readReview(r *http.Request) (*admissionv1.AdmissionReview, int32, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 		return nil, http.StatusBadRequest, fmt.Errorf("contentType=%s, expected application/json", shorten(ct, 64))
 	}
-	var buf bytes.Buffer
+	buf := getBuffer()
+	defer putBuffer(buf)
 	if n := r.ContentLength; n > 0 && n <= MaxRequestBytes {
-		buf.Grow(int(n))
+		// ReadFrom wants MinRead bytes free to see the end of the body.
+		buf.Grow(int(n) + bytes.MinRead)
 	}
 	if _, err := buf.ReadFrom(io.LimitReader(r.Body, MaxRequestBytes+1)); err != nil {
 		return nil, http.StatusBadRequest, fmt.Errorf("read request body: %w", err)
@@ -81,6 +84,8 @@ func readReview(r *http.Request) (*admissionv1.AdmissionReview, int32, error) {
 		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request entity is too large; limit is %d bytes", MaxRequestBytes)
 	}
 
+	// The decoded review shares no memory with body (strings and the raw
+	// object are copied), so the buffer can go back to the pool.
 	review := &admissionv1.AdmissionReview{}
 	if err := unmarshal(body, review); err != nil {
 		return nil, http.StatusBadRequest, fmt.Errorf("decode admission review: %w", err)
@@ -98,14 +103,34 @@ func readReview(r *http.Request) (*admissionv1.AdmissionReview, int32, error) {
 // writeResponse answers with resp in an AdmissionReview. The status is 200
 // whatever the outcome: the API server reads the outcome from the review.
 func writeResponse(w http.ResponseWriter, resp admission.Response) {
-	body, err := json.Marshal(admissionv1.AdmissionReview{TypeMeta: metaTypeV1Review, Response: &resp.AdmissionResponse})
-	if err != nil {
+	buf := getBuffer()
+	defer putBuffer(buf)
+	if err := json.NewEncoder(buf).Encode(admissionv1.AdmissionReview{TypeMeta: metaTypeV1Review, Response: &resp.AdmissionResponse}); err != nil {
 		// Only a response that cannot be encoded gets here; say so in a
 		// review that can.
 		failed := admission.Errored(http.StatusInternalServerError, fmt.Errorf("encode admission response: %w", err))
 		failed.UID = resp.UID
-		body, _ = json.Marshal(admissionv1.AdmissionReview{TypeMeta: metaTypeV1Review, Response: &failed.AdmissionResponse})
+		buf.Reset()
+		_ = json.NewEncoder(buf).Encode(admissionv1.AdmissionReview{TypeMeta: metaTypeV1Review, Response: &failed.AdmissionResponse})
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(body)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// buffers holds request and response buffers between requests: at
+// thousands of admissions a second, allocating them anew was a good part of
+// the garbage the collector had to chase.
+var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBuffer keeps one rare large review from pinning its buffer.
+const maxPooledBuffer = 64 << 10
+
+func getBuffer() *bytes.Buffer { return buffers.Get().(*bytes.Buffer) }
+
+func putBuffer(b *bytes.Buffer) {
+	if b.Cap() > maxPooledBuffer {
+		return
+	}
+	b.Reset()
+	buffers.Put(b)
 }

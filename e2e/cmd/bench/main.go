@@ -60,6 +60,8 @@ type Config struct {
 	CreateWorkers int
 	Pods          int
 	Note          string
+	// WebhookArgs are appended to irsa-webhook serve's flags.
+	WebhookArgs []string
 }
 
 // NewConfig returns the defaults.
@@ -95,6 +97,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.IntSliceVar(&c.SACounts, "sa-counts", c.SACounts, "ServiceAccount counts of the cache scale test, ascending")
 	fs.IntVar(&c.CreateWorkers, "create-workers", c.CreateWorkers, "concurrent ServiceAccount creates")
 	fs.IntVar(&c.Pods, "pods", c.Pods, "Pods created through the API server with, and again without, the webhook")
+	fs.StringSliceVar(&c.WebhookArgs, "webhook-arg", c.WebhookArgs, "extra flag for irsa-webhook serve (repeatable), e.g. --webhook-arg=--pprof-bind-address=127.0.0.1:6060 to profile it under load")
 	fs.StringVar(&c.Note, "note", c.Note, "a note on the run printed with the machine (e.g. that it was shared)")
 }
 

@@ -77,7 +77,7 @@ func runStack(ctx context.Context, cfg *Config, r *results) (err error) {
 	if err != nil {
 		return err
 	}
-	s, err := harness.Start(ctx, harness.Options{Dir: dir, Binaries: bins, Progress: os.Stderr})
+	s, err := harness.Start(ctx, harness.Options{Dir: dir, Binaries: bins, Progress: os.Stderr, WebhookArgs: cfg.WebhookArgs})
 	defer func() {
 		if s == nil {
 			return
