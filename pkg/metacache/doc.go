@@ -4,12 +4,14 @@
 // nscache (Namespaces).
 //
 // Its Store keeps per object only its name, its creation time and a
-// pointer to its set of kept annotations; equal sets are stored once. A
-// reflector feeds the store directly (no informer queue, no event
+// pointer to its set of kept annotations; equal sets are stored once, and
+// the names of a namespace are packed into one sorted string (see table).
+// A reflector feeds the store directly (no informer queue, no event
 // handlers), and compacts each object as the initial list streams in, so
 // neither the decoded objects nor the whole initial list stay in memory.
-// At 100,000 ServiceAccounts that is about 100 bytes each, against about
-// 1.5 KB for an informer holding trimmed ObjectMeta.
+// That is about 35 bytes per object for a name like "sa-000123", against
+// about 600 for an informer holding a trimmed ObjectMeta, and 1.5 KB of
+// heap per ServiceAccount measured in the webhook right after its sync.
 //
 // A miss, and a freshly created object that shows no kept annotation yet
 // (when Options.YoungFor is set), is checked with a live GET: bounded in

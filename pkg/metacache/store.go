@@ -27,7 +27,7 @@ type Object struct {
 	kept string
 }
 
-// record is one object in the store: 16 bytes besides its name.
+// record is one object in the store, besides its name.
 type record struct {
 	created int64
 	set     *annotationSet // nil when no annotation is kept
@@ -56,8 +56,8 @@ type Store struct {
 	onChange func(n int) // called with the number of objects after each change
 
 	mu      sync.RWMutex
-	objects map[string]map[string]record // namespace -> name -> record
-	sets    map[string]*annotationSet    // canonical encoding -> set
+	objects map[string]*table         // by namespace
+	sets    map[string]*annotationSet // canonical encoding -> set
 	n       int
 	synced  chan struct{} // closed by the first Replace
 }
@@ -81,7 +81,7 @@ func NewStore(keep KeepFunc, onChange func(n int)) *Store {
 	return &Store{
 		keep:     keep,
 		onChange: onChange,
-		objects:  map[string]map[string]record{},
+		objects:  map[string]*table{},
 		sets:     map[string]*annotationSet{},
 		synced:   make(chan struct{}),
 	}
@@ -93,7 +93,11 @@ func NewStore(keep KeepFunc, onChange func(n int)) *Store {
 func (s *Store) Lookup(namespace, name string) (annotations map[string]string, created int64, ok bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	r, ok := s.objects[namespace][name]
+	t, ok := s.objects[namespace]
+	if !ok {
+		return nil, 0, false
+	}
+	r, ok := t.get(name)
 	if !ok {
 		return nil, 0, false
 	}
@@ -191,14 +195,16 @@ func (s *Store) Delete(obj any) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	names := s.objects[namespace]
-	r, ok := names[name]
+	t, ok := s.objects[namespace]
+	if !ok {
+		return nil
+	}
+	r, ok := t.remove(name)
 	if !ok {
 		return nil
 	}
 	release(s.sets, r.set)
-	delete(names, name)
-	if len(names) == 0 {
+	if t.live == 0 {
 		delete(s.objects, namespace)
 	}
 	s.n--
@@ -210,8 +216,7 @@ func (s *Store) Delete(obj any) error {
 // afterwards. The new contents are built aside and swapped in, so lookups
 // are not blocked while a large list is stored.
 func (s *Store) Replace(list []any, _ string) error {
-	compacted := make([]Object, 0, len(list))
-	perNamespace := map[string]int{}
+	byNamespace := map[string][]Object{}
 	var errs []error
 	for _, obj := range list {
 		o, err := s.compact(obj)
@@ -219,22 +224,31 @@ func (s *Store) Replace(list []any, _ string) error {
 			errs = append(errs, err)
 			continue
 		}
-		compacted = append(compacted, o)
-		perNamespace[o.Namespace]++
+		byNamespace[o.Namespace] = append(byNamespace[o.Namespace], o)
 	}
-	// Maps made at their final size grow no garbage on the way.
-	objects := make(map[string]map[string]record, len(perNamespace))
-	for ns, count := range perNamespace {
-		objects[ns] = make(map[string]record, count)
-	}
+	objects := make(map[string]*table, len(byNamespace))
 	sets := map[string]*annotationSet{}
 	n := 0
-	for _, o := range compacted {
-		added, err := put(objects, sets, o)
-		if err != nil {
-			errs = append(errs, err)
+	for ns, list := range byNamespace {
+		// Sorted by name; of duplicates (there should be none) the last
+		// listed wins.
+		sort.SliceStable(list, func(i, j int) bool { return list[i].Name < list[j].Name })
+		names := make([]string, 0, len(list))
+		recs := make([]record, 0, len(list))
+		for i, o := range list {
+			if i+1 < len(list) && list[i+1].Name == o.Name {
+				continue
+			}
+			r, err := newRecord(sets, o)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			names = append(names, o.Name)
+			recs = append(recs, r)
 		}
-		n += added
+		objects[ns] = newTable(names, recs)
+		n += len(recs)
 	}
 	s.mu.Lock()
 	s.objects, s.sets, s.n = objects, sets, n
@@ -250,30 +264,34 @@ func (s *Store) Replace(list []any, _ string) error {
 func (s *Store) Resync() error { return nil }
 
 // put stores o and returns 1 if it is new, 0 if it replaced a record.
-func put(objects map[string]map[string]record, sets map[string]*annotationSet, o Object) (int, error) {
-	r := record{created: o.Created}
-	if o.kept != "" {
-		var err error
-		if r.set, err = acquire(sets, o.kept); err != nil {
-			return 0, fmt.Errorf("store %s/%s: %w", o.Namespace, o.Name, err)
-		}
+func put(objects map[string]*table, sets map[string]*annotationSet, o Object) (int, error) {
+	r, err := newRecord(sets, o)
+	if err != nil {
+		return 0, err
 	}
-	names, ok := objects[o.Namespace]
+	t, ok := objects[o.Namespace]
 	if !ok {
-		names = map[string]record{}
-		objects[o.Namespace] = names
+		t = newTable(nil, nil)
+		objects[o.Namespace] = t
 	}
-	old, existed := names[o.Name]
-	// A copy made now, when the store is written, rather than the decoded
-	// string: the copies of an initial list are then packed together
-	// instead of scattered among the garbage of decoding, so that garbage
-	// can be returned to the operating system.
-	names[strings.Clone(o.Name)] = r
+	old, existed := t.put(o.Name, r)
 	if existed {
 		release(sets, old.set)
 		return 0, nil
 	}
 	return 1, nil
+}
+
+// newRecord makes o's record, holding a reference to its annotation set.
+func newRecord(sets map[string]*annotationSet, o Object) (record, error) {
+	r := record{created: o.Created}
+	if o.kept != "" {
+		var err error
+		if r.set, err = acquire(sets, o.kept); err != nil {
+			return record{}, fmt.Errorf("store %s/%s: %w", o.Namespace, o.Name, err)
+		}
+	}
+	return r, nil
 }
 
 func acquire(sets map[string]*annotationSet, key string) (*annotationSet, error) {

@@ -3,7 +3,7 @@
 //
 // It watches ServiceAccounts cluster-wide, metadata only, and keeps just the
 // annotations under one prefix and each ServiceAccount's creation time, in
-// the compact store of package metacache (about 100 bytes per
+// the compact store of package metacache (about 35 bytes per
 // ServiceAccount; a whole object per ServiceAccount is what makes such
 // caches grow to gigabytes). A miss, and a freshly created ServiceAccount
 // that shows none of those annotations yet, are checked with a live GET to
