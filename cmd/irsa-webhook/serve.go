@@ -108,6 +108,9 @@ func runServe(ctx context.Context, cfg *webhook.Config, selfSigned *selfsigned.C
 		Prefix:        cfg.AnnotationPrefix,
 		LookupTimeout: cfg.ServiceAccountLookupTimeout,
 		Metrics:       sacache.NewMetrics(ctrlmetrics.Registry),
+		// The initial list of a large cluster is most of the process's
+		// garbage; hand it back before reporting ready.
+		ReturnMemoryAfterSync: true,
 	})
 	if err := mgr.Add(sas); err != nil {
 		return err

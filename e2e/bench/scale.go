@@ -118,9 +118,8 @@ func MeasureSync(ctx context.Context, s *harness.Stack, want int) (ScalePoint, e
 	if p.APIServerRSS, err = rssBytes(apiPID); err != nil {
 		return p, err
 	}
-	// /readyz waits for the informer's store; the cached gauge is kept by
-	// its event handlers, which catch up a moment later. Memory is read
-	// once they have.
+	// /readyz waits for the cache's initial list; memory is read once the
+	// cached gauge shows it too.
 	if err := harness.WaitFor(ctx, 2*time.Minute, "the cached service accounts gauge", func(ctx context.Context) error {
 		n, err := s.Webhook.Metric(ctx, "irsa_webhook_service_accounts_cached")
 		if err != nil {

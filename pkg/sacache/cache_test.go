@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	metadatafake "k8s.io/client-go/metadata/fake"
@@ -87,9 +89,8 @@ func TestCachedServiceAccountNeedsNoLookup(t *testing.T) {
 		t.Errorf("%d live GETs for a cached service account", n)
 	}
 	// Only what Get needs is stored.
-	obj, _, _ := c.informer.GetStore().GetByKey("ns/app")
-	if m := obj.(*metav1.PartialObjectMetadata); m.Labels != nil || len(m.Annotations) != 1 {
-		t.Errorf("cache keeps more than the prefixed annotations: %+v", m.ObjectMeta)
+	if kept, _, _ := c.Store().Lookup("ns", "app"); len(kept) != 1 {
+		t.Errorf("cache keeps more than the prefixed annotations: %v", kept)
 	}
 }
 
@@ -126,7 +127,7 @@ func TestMissSharesOneLiveLookup(t *testing.T) {
 			results <- e
 		}()
 	}
-	waitFor(t, func() bool { return c.waiting.Load() == callers })
+	waitFor(t, func() bool { return c.Waiting() == callers })
 	close(gate)
 	wg.Wait()
 	close(results)
@@ -171,15 +172,15 @@ func TestMissingServiceAccountIsNotAnError(t *testing.T) {
 
 func TestFailedLookupIsAnError(t *testing.T) {
 	client := newFake(t)
-	countGets(client, nil, errors.New("connection refused"))
+	gets := countGets(client, nil, errors.New("connection refused"))
 	c := New(client, Options{Prefix: prefix})
 	_, err := c.Get(context.Background(), "ns", "app")
 	if err == nil || err.Error() != "get service account ns/app: connection refused" {
 		t.Errorf("got %v", err)
 	}
 	// Failures are not remembered: the next call asks again.
-	if _, ok := c.fresh("ns/app"); ok {
-		t.Error("a failure was cached")
+	if _, err := c.Get(context.Background(), "ns", "app"); err == nil || gets.Load() != 2 {
+		t.Errorf("a failure was remembered: %v after %d GETs, want an error after 2", err, gets.Load())
 	}
 }
 
@@ -207,5 +208,45 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal(fmt.Errorf("condition not met within 10s"))
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// The cached gauge follows the watch: the initial list, then adds and
+// deletes.
+func TestCachedGaugeFollowsTheWatch(t *testing.T) {
+	client := newFake(t, sa("ns", "a", old, nil), sa("ns", "b", old, map[string]string{prefix + "/role-arn": "arn"}))
+	m := NewMetrics(prometheus.NewRegistry())
+	c := New(client, Options{Prefix: prefix, Metrics: m})
+	started(t, c)
+	gauge := func() int { return int(testutil.ToFloat64(m.cached)) }
+	if got := gauge(); got != 2 {
+		t.Errorf("after sync the gauge is %d, want 2", got)
+	}
+
+	gvr := serviceAccounts
+	if err := client.Tracker().Create(gvr, sa("other", "c", old, nil), "other", metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return gauge() == 3 && c.Len() == 3 })
+	if err := client.Resource(gvr).Namespace("ns").Delete(context.Background(), "a", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return gauge() == 2 && c.Len() == 2 })
+	// A delete leaves the others as they were.
+	got, err := c.Get(context.Background(), "ns", "b")
+	if err != nil || !got.Found || got.Annotations[prefix+"/role-arn"] != "arn" {
+		t.Errorf("ns/b after a delete: %+v, %v", got, err)
+	}
+}
+
+// With ReturnMemoryAfterSync the cache is synced only once the memory is
+// returned; it still syncs.
+func TestReturnMemoryAfterSync(t *testing.T) {
+	client := newFake(t, sa("ns", "a", old, nil))
+	gets := countGets(client, nil, nil)
+	c := New(client, Options{Prefix: prefix, ReturnMemoryAfterSync: true})
+	started(t, c)
+	if got, err := c.Get(context.Background(), "ns", "a"); err != nil || !got.Found || gets.Load() != 0 {
+		t.Errorf("got %+v, %v after %d GETs; want found from the cache", got, err, gets.Load())
 	}
 }

@@ -1,6 +1,10 @@
 package sacache
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/irsa-webhook/irsa-webhook/pkg/metacache"
+)
 
 // Metrics counts what the cache does. A nil *Metrics counts nothing.
 type Metrics struct {
@@ -39,32 +43,39 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-func (m *Metrics) incMiss() {
+var _ metacache.Observer = (*Metrics)(nil)
+
+// Miss counts a lookup the watch cache could not answer.
+func (m *Metrics) Miss() {
 	if m != nil {
 		m.misses.Inc()
 	}
 }
 
-func (m *Metrics) incYoung() {
+// Young counts a young, unannotated ServiceAccount checked live.
+func (m *Metrics) Young() {
 	if m != nil {
 		m.young.Inc()
 	}
 }
 
-func (m *Metrics) incLookup() {
+// Lookup counts a live GET.
+func (m *Metrics) Lookup() {
 	if m != nil {
 		m.lookups.Inc()
 	}
 }
 
-func (m *Metrics) incLookupFailure() {
+// LookupFailure counts a failed live GET.
+func (m *Metrics) LookupFailure() {
 	if m != nil {
 		m.lookupFailures.Inc()
 	}
 }
 
-func (m *Metrics) addCached(n int) {
+// Cached sets the number of ServiceAccounts held.
+func (m *Metrics) Cached(n int) {
 	if m != nil {
-		m.cached.Add(float64(n))
+		m.cached.Set(float64(n))
 	}
 }
