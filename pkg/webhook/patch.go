@@ -28,7 +28,8 @@ func patch(original, mutated *corev1.Pod) ([]byte, error) {
 		return nil, fmt.Errorf("mutation changed the number of containers from %d to %d; only additions can be patched",
 			len(original.Spec.Containers), len(mutated.Spec.Containers))
 	}
-	var p patchBuilder
+	// Apply adds at most a few operations per container and two lists.
+	p := patchBuilder{ops: make([]operation, 0, 3*(len(mutated.Spec.InitContainers)+len(mutated.Spec.Containers))+2)}
 	p.containers("/spec/initContainers/", original.Spec.InitContainers, mutated.Spec.InitContainers)
 	p.containers("/spec/containers/", original.Spec.Containers, mutated.Spec.Containers)
 	appended(&p, "/spec/initContainers", original.Spec.InitContainers, mutated.Spec.InitContainers)
