@@ -1,8 +1,10 @@
-// Package webhook is the admission handler: it decodes a Pod CREATE, looks
-// up the Pod's ServiceAccount, asks package identity what the Pod gets, has
-// package mutate write it, and answers with the difference as a JSON patch.
+// Package webhook is the admission handler: it decodes a Pod CREATE (only
+// the fields it reads, see decodePod), looks up the Pod's ServiceAccount,
+// asks package identity what the Pod gets, has package mutate add it, and
+// answers with what was added as a JSON patch (see patch). Server is its
+// HTTPS server.
 //
-// Every outcome maps to one response (see respond): not opted in → allowed
+// Every outcome maps to one response (see decide): not opted in → allowed
 // without a patch; an undecodable request → 400; a ServiceAccount that cannot
 // be looked up → denied, so a Pod that should have had credentials is never
 // admitted without them; a role its namespace's
