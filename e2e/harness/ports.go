@@ -204,15 +204,15 @@ func closeAll(ls []net.Listener) {
 	}
 }
 
-// ports is the process-wide chooser, made on first use.
-var ports = sync.OnceValue(func() *portChooser {
+// processPorts is the process-wide chooser, made on first use.
+var processPorts = sync.OnceValue(func() *portChooser {
 	return newPortChooser(portsOutside(ephemeralRange()), claimPrefix)
 })
 
 // reservePorts reserves n ports with the process-wide chooser; see
 // portChooser.reserve.
 func reservePorts(n int) ([]int, []net.Listener, error) {
-	return ports().reserve(n)
+	return processPorts().reserve(n)
 }
 
 // FreePort returns a port on 127.0.0.1 outside the ephemeral range, free
