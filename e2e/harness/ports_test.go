@@ -18,28 +18,28 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// helperEnv switches the test binary into one of the helper programs below
+// fakeEnv switches the test binary into one of the fake programs below
 // instead of running tests.
-const helperEnv = "IRSA_HARNESS_TEST_HELPER"
+const fakeEnv = "IRSA_HARNESS_TEST_FAKE"
 
 func TestMain(m *testing.M) {
-	switch os.Getenv(helperEnv) {
+	switch os.Getenv(fakeEnv) {
 	case "":
 		os.Exit(m.Run())
 	case "serve":
-		serveHelper(os.Args[1])
+		fakeServer(os.Args[1])
 	case "claim":
-		claimHelper(os.Args[1], os.Args[2:])
+		fakeClaimer(os.Args[1], os.Args[2:])
 	default:
-		fmt.Fprintf(os.Stderr, "unknown %s=%q\n", helperEnv, os.Getenv(helperEnv))
+		fmt.Fprintf(os.Stderr, "unknown %s=%q\n", fakeEnv, os.Getenv(fakeEnv))
 		os.Exit(2)
 	}
 }
 
-// serveHelper is a server as the harness starts them: it listens on addr,
+// fakeServer is a server as the harness starts them: it listens on addr,
 // exits with the bind error (as Go servers print it) when it cannot, and
 // answers every request with its address until killed.
-func serveHelper(addr string) {
+func fakeServer(addr string) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "listen:", err)
@@ -52,9 +52,9 @@ func serveHelper(addr string) {
 	os.Exit(1)
 }
 
-// claimHelper is another test process's harness: it tries to claim each
+// fakeClaimer is another test process's harness: it tries to claim each
 // port under prefix and prints the ones it got.
-func claimHelper(prefix string, ports []string) {
+func fakeClaimer(prefix string, ports []string) {
 	c := newPortChooser(nil, prefix)
 	var got []string
 	for _, p := range ports {
@@ -221,28 +221,28 @@ func TestClaimsExcludeOtherProcesses(t *testing.T) {
 	for _, p := range mine[3:] {
 		want = append(want, strconv.Itoa(p))
 	}
-	if diff := cmp.Diff(want, claimInHelper(t, prefix, mine)); diff != "" {
+	if diff := cmp.Diff(want, claimInOtherProcess(t, prefix, mine)); diff != "" {
 		t.Errorf("ports another process could claim (-want +got):\n%s", diff)
 	}
 	// And under the harness's own prefix, none: this process has them all.
-	if got := claimInHelper(t, claimPrefix, mine); len(got) != 0 {
+	if got := claimInOtherProcess(t, claimPrefix, mine); len(got) != 0 {
 		t.Errorf("another harness could claim this process's ports %v", got)
 	}
 }
 
-// claimInHelper runs claimHelper in a new process and returns the ports it
-// could claim.
-func claimInHelper(t *testing.T, prefix string, ports []int) []string {
+// claimInOtherProcess runs fakeClaimer in a new process and returns the
+// ports it could claim.
+func claimInOtherProcess(t *testing.T, prefix string, ports []int) []string {
 	t.Helper()
 	args := []string{prefix}
 	for _, p := range ports {
 		args = append(args, strconv.Itoa(p))
 	}
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), helperEnv+"=claim")
+	cmd.Env = append(os.Environ(), fakeEnv+"=claim")
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("claim helper: %v", err)
+		t.Fatalf("fake claimer: %v", err)
 	}
 	return strings.Fields(string(out))
 }
@@ -278,24 +278,24 @@ func TestChooserSkipsPortsInUse(t *testing.T) {
 	}
 }
 
-// helperProcess is a Process running serveHelper on its first port.
-func helperProcess(t *testing.T) *Process {
+// fakeServerProcess is a Process running fakeServer on its first port.
+func fakeServerProcess(t *testing.T) *Process {
 	t.Helper()
 	p := &Process{
-		Name:    "helper",
+		Name:    "fake-server",
 		Path:    os.Args[0],
-		Env:     []string{helperEnv + "=serve"},
-		LogPath: filepath.Join(t.TempDir(), "helper.log"),
+		Env:     []string{fakeEnv + "=serve"},
+		LogPath: filepath.Join(t.TempDir(), "fake-server.log"),
 	}
 	t.Cleanup(func() { _ = p.Kill() })
 	return p
 }
 
-// waitServing waits until p's helper answers on p.Ports[0] with that
+// waitServing waits until p's fake server answers on p.Ports[0] with that
 // address, or p exits.
 func waitServing(p *Process) func(context.Context) error {
 	return func(ctx context.Context) error {
-		return waitFor(ctx, 30*time.Second, "helper", p, func(ctx context.Context) error {
+		return waitFor(ctx, 30*time.Second, "fake server", p, func(ctx context.Context) error {
 			addr := hostPort(p.Ports[0])
 			body, err := getBody(ctx, http.DefaultClient, "http://"+addr+"/")
 			if err != nil {
@@ -337,7 +337,7 @@ func countLog(t *testing.T, p *Process, s string) int {
 // A first start whose port was taken moves to fresh ports and comes up.
 func TestStartAndWaitMovesWhenAddressInUse(t *testing.T) {
 	taken := occupied(t)
-	p := helperProcess(t)
+	p := fakeServerProcess(t)
 	p.UsePorts = func(ports []int) error {
 		p.Args = []string{hostPort(ports[0])}
 		return nil
@@ -368,7 +368,7 @@ func TestStartAndWaitMovesWhenAddressInUse(t *testing.T) {
 // bindAttempts starts and says so.
 func TestStartAndWaitGivesUp(t *testing.T) {
 	taken := occupied(t)
-	p := helperProcess(t)
+	p := fakeServerProcess(t)
 	moves := 0
 	p.UsePorts = func(ports []int) error {
 		moves++
@@ -396,7 +396,7 @@ func TestStartAndWaitGivesUp(t *testing.T) {
 func TestStartAndWaitKeepsKnownPorts(t *testing.T) {
 	t.Run("no UsePorts", func(t *testing.T) {
 		taken := occupied(t)
-		p := helperProcess(t)
+		p := fakeServerProcess(t)
 		p.Ports, p.Args = []int{taken}, []string{hostPort(taken)}
 		err := p.startAndWait(context.Background(), waitServing(p))
 		if err == nil || !strings.Contains(err.Error(), "cannot move") {
@@ -407,7 +407,7 @@ func TestStartAndWaitKeepsKnownPorts(t *testing.T) {
 		}
 	})
 	t.Run("restart", func(t *testing.T) {
-		p := helperProcess(t)
+		p := fakeServerProcess(t)
 		p.UsePorts = func(ports []int) error {
 			p.Args = []string{hostPort(ports[0])}
 			return nil
@@ -441,8 +441,8 @@ func TestStartAndWaitKeepsKnownPorts(t *testing.T) {
 
 // A start that fails for another reason is not retried.
 func TestStartAndWaitDoesNotRetryOtherFailures(t *testing.T) {
-	p := helperProcess(t)
-	p.Env = []string{helperEnv + "=no-such-helper"}
+	p := fakeServerProcess(t)
+	p.Env = []string{fakeEnv + "=no-such-fake"}
 	p.UsePorts = func(ports []int) error {
 		p.Args = []string{hostPort(ports[0])}
 		return nil
