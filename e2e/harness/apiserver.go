@@ -51,20 +51,14 @@ type APIServerConfig struct {
 }
 
 func newAPIServer(bin string, pki *PKI, etcd *Etcd, dir, logDir string, cfg APIServerConfig) (*APIServer, error) {
-	port, err := FreePort()
-	if err != nil {
-		return nil, err
-	}
 	certDir, err := pki.ServingCert("kube-apiserver")
 	if err != nil {
 		return nil, err
 	}
 	a := &APIServer{
 		Process:    &Process{Name: "kube-apiserver", Path: bin, LogPath: filepath.Join(logDir, "kube-apiserver.log")},
-		URL:        "https://" + hostPort(port),
 		pki:        pki,
 		dir:        dir,
-		port:       port,
 		etcdURL:    etcd.ClientURL,
 		certDir:    certDir,
 		issuer:     cfg.Issuer,
@@ -76,13 +70,22 @@ func newAPIServer(bin string, pki *PKI, etcd *Etcd, dir, logDir string, cfg APIS
 	if err != nil {
 		return nil, err
 	}
-	a.Admin = a.clientConfig(certFile, keyFile)
-	a.AdminKubeconfig, err = a.WriteKubeconfig("admin", certFile, keyFile)
-	if err != nil {
-		return nil, err
+	a.UsePorts = func(ports []int) error {
+		a.port = ports[0]
+		a.URL = "https://" + hostPort(a.port)
+		a.Process.Args = a.args()
+		a.Admin = a.clientConfig(certFile, keyFile)
+		var err error
+		if a.AdminKubeconfig, err = a.WriteKubeconfig("admin", certFile, keyFile); err != nil {
+			return err
+		}
+		if a.Client, err = kubernetes.NewForConfig(a.Admin); err != nil {
+			return fmt.Errorf("admin client: %w", err)
+		}
+		return nil
 	}
-	if a.Client, err = kubernetes.NewForConfig(a.Admin); err != nil {
-		return nil, fmt.Errorf("admin client: %w", err)
+	if err := a.listenOn(1); err != nil {
+		return nil, err
 	}
 	return a, nil
 }
@@ -122,10 +125,7 @@ func (a *APIServer) args() []string {
 // Start starts kube-apiserver and waits for /readyz.
 func (a *APIServer) Start(ctx context.Context) error {
 	a.Process.Args = a.args()
-	if err := a.Process.Start(); err != nil {
-		return err
-	}
-	return a.WaitReady(ctx)
+	return a.startAndWait(ctx, a.WaitReady)
 }
 
 // Restart stops kube-apiserver and starts it again with the current

@@ -100,5 +100,14 @@
 // SPIRE's own discovery provider, and MinIO.SetOpenIDConfigURL points MinIO
 // at it.
 //
+// # Ports
+//
+// Every part listens on 127.0.0.1 on ports the harness picks outside the
+// kernel's ephemeral range (so no outgoing connection can take them),
+// claimed for the test process (so a parallel e2e package skips them) and
+// held open until the part starts. A part whose first start still finds
+// an address in use is moved to fresh ports and started again; ports.go
+// explains the rules. Restarts keep their ports.
+//
 // Waiting is always on a condition with a bound (WaitFor), never a sleep.
 package harness

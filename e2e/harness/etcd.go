@@ -17,38 +17,32 @@ type Etcd struct {
 }
 
 func newEtcd(bin, dir, logDir string) (*Etcd, error) {
-	ports, err := freePorts(2)
-	if err != nil {
+	e := &Etcd{Process: &Process{Name: "etcd", Path: bin, LogPath: filepath.Join(logDir, "etcd.log")}}
+	e.UsePorts = func(ports []int) error {
+		client, peer := "http://"+hostPort(ports[0]), "http://"+hostPort(ports[1])
+		e.ClientURL = client
+		e.Args = []string{
+			"--name=e2e",
+			"--data-dir=" + filepath.Join(dir, "etcd"),
+			"--listen-client-urls=" + client,
+			"--advertise-client-urls=" + client,
+			"--listen-peer-urls=" + peer,
+			"--initial-advertise-peer-urls=" + peer,
+			"--initial-cluster=e2e=" + peer,
+			"--unsafe-no-fsync", // a test cluster needs speed, not durability
+			"--log-level=warn",
+		}
+		return nil
+	}
+	if err := e.listenOn(2); err != nil {
 		return nil, err
 	}
-	client, peer := "http://"+hostPort(ports[0]), "http://"+hostPort(ports[1])
-	return &Etcd{
-		ClientURL: client,
-		Process: &Process{
-			Name: "etcd",
-			Path: bin,
-			Args: []string{
-				"--name=e2e",
-				"--data-dir=" + filepath.Join(dir, "etcd"),
-				"--listen-client-urls=" + client,
-				"--advertise-client-urls=" + client,
-				"--listen-peer-urls=" + peer,
-				"--initial-advertise-peer-urls=" + peer,
-				"--initial-cluster=e2e=" + peer,
-				"--unsafe-no-fsync", // a test cluster needs speed, not durability
-				"--log-level=warn",
-			},
-			LogPath: filepath.Join(logDir, "etcd.log"),
-		},
-	}, nil
+	return e, nil
 }
 
 // Start starts etcd and waits for /health.
 func (e *Etcd) Start(ctx context.Context) error {
-	if err := e.Process.Start(); err != nil {
-		return err
-	}
-	return e.WaitReady(ctx)
+	return e.startAndWait(ctx, e.WaitReady)
 }
 
 // Restart stops and starts etcd on the same ports and data.

@@ -25,20 +25,13 @@ type Webhook struct {
 }
 
 func newWebhook(bin, kubeconfig, certDir, logDir, audience string, extra []string) (*Webhook, error) {
-	ports, err := freePorts(3)
-	if err != nil {
-		return nil, err
-	}
-	w := &Webhook{
-		Port: ports[0], healthPort: ports[1], metricsPort: ports[2],
-		URL:        "https://" + hostPort(ports[0]) + "/mutate",
-		HealthURL:  "http://" + hostPort(ports[1]),
-		MetricsURL: "http://" + hostPort(ports[2]) + "/metrics",
-	}
-	w.Process = &Process{
-		Name: "irsa-webhook-serve",
-		Path: bin,
-		Args: append([]string{
+	w := &Webhook{Process: &Process{Name: "irsa-webhook-serve", Path: bin, LogPath: filepath.Join(logDir, "irsa-webhook-serve.log")}}
+	w.UsePorts = func(ports []int) error {
+		w.Port, w.healthPort, w.metricsPort = ports[0], ports[1], ports[2]
+		w.URL = "https://" + hostPort(ports[0]) + "/mutate"
+		w.HealthURL = "http://" + hostPort(ports[1])
+		w.MetricsURL = "http://" + hostPort(ports[2]) + "/metrics"
+		w.Args = append([]string{
 			"serve",
 			"--kubeconfig=" + kubeconfig,
 			"--cert-dir=" + certDir,
@@ -54,8 +47,11 @@ func newWebhook(bin, kubeconfig, certDir, logDir, audience string, extra []strin
 			"--log-format=json",
 			"--aws-default-region=" + Region,
 			"--sts-regional-endpoints=true",
-		}, extra...),
-		LogPath: filepath.Join(logDir, "irsa-webhook-serve.log"),
+		}, extra...)
+		return nil
+	}
+	if err := w.listenOn(3); err != nil {
+		return nil, err
 	}
 	return w, nil
 }
@@ -63,10 +59,7 @@ func newWebhook(bin, kubeconfig, certDir, logDir, audience string, extra []strin
 // Start starts the webhook and waits for its /readyz (cache synced and
 // serving certificate loaded).
 func (w *Webhook) Start(ctx context.Context) error {
-	if err := w.Process.Start(); err != nil {
-		return err
-	}
-	return w.WaitReady(ctx)
+	return w.startAndWait(ctx, w.WaitReady)
 }
 
 // WaitReady polls /readyz until it answers 200.
@@ -104,27 +97,27 @@ type DiscoverySource struct {
 }
 
 func newDiscovery(bin string, pki *PKI, logDir string) (*Discovery, error) {
-	ports, err := freePorts(3)
-	if err != nil {
-		return nil, err
-	}
 	certDir, err := pki.ServingCert("discovery")
 	if err != nil {
 		return nil, err
 	}
-	return &Discovery{
-		Process:    &Process{Name: "irsa-webhook-discovery", Path: bin, LogPath: filepath.Join(logDir, "irsa-webhook-discovery.log")},
-		Issuer:     "https://" + hostPort(ports[0]),
-		Port:       ports[0],
-		HealthURL:  "http://" + hostPort(ports[1]),
-		MetricsURL: "http://" + hostPort(ports[2]) + "/metrics",
-		bin:        bin,
-		certDir:    certDir,
-		logDir:     logDir,
-		healthPort: ports[1],
-		metrics:    ports[2],
-		client:     &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.CertPool()}}},
-	}, nil
+	d := &Discovery{
+		Process: &Process{Name: "irsa-webhook-discovery", Path: bin, LogPath: filepath.Join(logDir, "irsa-webhook-discovery.log")},
+		bin:     bin,
+		certDir: certDir,
+		logDir:  logDir,
+		client:  &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.CertPool()}}},
+	}
+	// No UsePorts: the issuer URL goes to the API server before this
+	// server starts, so its ports cannot move. They stay held until then.
+	if err := d.listenOn(3); err != nil {
+		return nil, err
+	}
+	d.Port, d.healthPort, d.metrics = d.Ports[0], d.Ports[1], d.Ports[2]
+	d.Issuer = "https://" + hostPort(d.Port)
+	d.HealthURL = "http://" + hostPort(d.healthPort)
+	d.MetricsURL = "http://" + hostPort(d.metrics) + "/metrics"
+	return d, nil
 }
 
 // Configure sets the key source used by the next Start or Restart.
@@ -150,10 +143,7 @@ func (d *Discovery) Configure(src DiscoverySource) {
 // Start starts the discovery server and waits until it serves a discovery
 // document with the right issuer and a non-empty JWKS.
 func (d *Discovery) Start(ctx context.Context) error {
-	if err := d.Process.Start(); err != nil {
-		return err
-	}
-	return d.WaitReady(ctx)
+	return d.startAndWait(ctx, d.WaitReady)
 }
 
 // Restart stops and starts the server with its current configuration.

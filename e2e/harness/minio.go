@@ -46,10 +46,6 @@ type MinIO struct {
 }
 
 func newMinIO(bin string, pki *PKI, dir, logDir, configURL, clientID string) (*MinIO, error) {
-	ports, err := freePorts(2)
-	if err != nil {
-		return nil, err
-	}
 	serving, err := pki.ServingCert("minio")
 	if err != nil {
 		return nil, err
@@ -77,7 +73,6 @@ func newMinIO(bin string, pki *PKI, dir, logDir, configURL, clientID string) (*M
 		return nil, fmt.Errorf("minio home: %w", err)
 	}
 	m := &MinIO{
-		Endpoint:     "https://" + hostPort(ports[0]),
 		rootUser:     "e2e-root",
 		rootPassword: randomHex(20),
 		httpClient:   &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.CertPool()}}},
@@ -85,14 +80,6 @@ func newMinIO(bin string, pki *PKI, dir, logDir, configURL, clientID string) (*M
 	m.Process = &Process{
 		Name: "minio",
 		Path: bin,
-		Args: []string{
-			"server",
-			"--address=" + hostPort(ports[0]),
-			"--console-address=" + hostPort(ports[1]),
-			"--certs-dir=" + certs,
-			"--quiet",
-			filepath.Join(dir, "minio-data"),
-		},
 		Env: []string{
 			"HOME=" + home,
 			"SSL_CERT_FILE=" + pki.CAFile,
@@ -110,20 +97,33 @@ func newMinIO(bin string, pki *PKI, dir, logDir, configURL, clientID string) (*M
 		},
 		LogPath: filepath.Join(logDir, "minio.log"),
 	}
-	m.admin, err = madmin.New(hostPort(ports[0]), m.rootUser, m.rootPassword, true)
-	if err != nil {
-		return nil, fmt.Errorf("minio admin client: %w", err)
+	m.UsePorts = func(ports []int) error {
+		m.Endpoint = "https://" + hostPort(ports[0])
+		m.Args = []string{
+			"server",
+			"--address=" + hostPort(ports[0]),
+			"--console-address=" + hostPort(ports[1]),
+			"--certs-dir=" + certs,
+			"--quiet",
+			filepath.Join(dir, "minio-data"),
+		}
+		admin, err := madmin.New(hostPort(ports[0]), m.rootUser, m.rootPassword, true)
+		if err != nil {
+			return fmt.Errorf("minio admin client: %w", err)
+		}
+		admin.SetCustomTransport(m.httpClient.Transport)
+		m.admin, m.s3 = admin, nil // RootS3 makes a new one for Endpoint
+		return nil
 	}
-	m.admin.SetCustomTransport(m.httpClient.Transport)
+	if err := m.listenOn(2); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 
 // Start starts MinIO and waits until it serves requests.
 func (m *MinIO) Start(ctx context.Context) error {
-	if err := m.Process.Start(); err != nil {
-		return err
-	}
-	return m.WaitReady(ctx)
+	return m.startAndWait(ctx, m.WaitReady)
 }
 
 // WaitReady polls MinIO's readiness endpoint.

@@ -109,10 +109,6 @@ func StartSPIRE(ctx context.Context, bins *SPIREBinaries, dir string, o SPIREOpt
 	if err != nil {
 		return nil, fmt.Errorf("spire socket dir: %w", err)
 	}
-	ports, err := freePorts(3)
-	if err != nil {
-		return nil, err
-	}
 	for _, d := range []string{"server-data", "agent-data", "logs"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
 			return nil, fmt.Errorf("spire dir: %w", err)
@@ -125,7 +121,14 @@ func StartSPIRE(ctx context.Context, bins *SPIREBinaries, dir string, o SPIREOpt
 		agentSocket:     filepath.Join(sockets, "agent.sock"),
 		WorkloadAPIAddr: "unix://" + filepath.Join(sockets, "agent.sock"),
 	}
-	serverConf := fmt.Sprintf(`server {
+	serverConfPath := filepath.Join(dir, "server.conf")
+	sp.Server = &Process{
+		Name: "spire-server", Path: bins.Server,
+		Args:    []string{"run", "-config", serverConfPath},
+		LogPath: filepath.Join(dir, "logs", "spire-server.log"),
+	}
+	sp.Server.UsePorts = func(ports []int) error {
+		serverConf := fmt.Sprintf(`server {
   bind_address = "127.0.0.1"
   bind_port = "%d"
   socket_path = %q
@@ -154,22 +157,20 @@ plugins {
   }
 }
 `, ports[0], sp.serverSocket, TrustDomain, filepath.Join(dir, "server-data"), o.JWTIssuer, o.DefaultJWTSVIDTTL.String(),
-		filepath.Join(dir, "server-data", "datastore.sqlite3"), filepath.Join(dir, "server-data", "keys.json"))
-	serverConfPath := filepath.Join(dir, "server.conf")
-	if err := os.WriteFile(serverConfPath, []byte(serverConf), 0o600); err != nil {
-		return nil, fmt.Errorf("spire server config: %w", err)
+			filepath.Join(dir, "server-data", "datastore.sqlite3"), filepath.Join(dir, "server-data", "keys.json"))
+		if err := os.WriteFile(serverConfPath, []byte(serverConf), 0o600); err != nil {
+			return fmt.Errorf("spire server config: %w", err)
+		}
+		return nil
 	}
-	sp.Server = &Process{
-		Name: "spire-server", Path: bins.Server,
-		Args:    []string{"run", "-config", serverConfPath},
-		LogPath: filepath.Join(dir, "logs", "spire-server.log"),
-	}
-	if err := sp.Server.Start(); err != nil {
+	if err := sp.Server.listenOn(1); err != nil {
 		return nil, err
 	}
-	if err := waitFor(ctx, 60*time.Second, "spire-server healthcheck", sp.Server, func(ctx context.Context) error {
-		_, err := sp.serverCLI(ctx, "healthcheck", "-socketPath", sp.serverSocket)
-		return err
+	if err := sp.Server.startAndWait(ctx, func(ctx context.Context) error {
+		return waitFor(ctx, 60*time.Second, "spire-server healthcheck", sp.Server, func(ctx context.Context) error {
+			_, err := sp.serverCLI(ctx, "healthcheck", "-socketPath", sp.serverSocket)
+			return err
+		})
 	}); err != nil {
 		sp.Stop()
 		return nil, err
@@ -210,7 +211,7 @@ plugins {
     plugin_data {}
   }
 }
-`, filepath.Join(dir, "agent-data"), ports[0], sp.agentSocket, TrustDomain, m[1], filepath.Join(dir, "agent-data"))
+`, filepath.Join(dir, "agent-data"), sp.Server.Ports[0], sp.agentSocket, TrustDomain, m[1], filepath.Join(dir, "agent-data"))
 	agentConfPath := filepath.Join(dir, "agent.conf")
 	if err := os.WriteFile(agentConfPath, []byte(agentConf), 0o600); err != nil {
 		sp.Stop()
@@ -320,13 +321,16 @@ type OIDCProvider struct {
 }
 
 // NewOIDCProvider picks the provider's port, so that its issuer is known
-// before the SPIRE server starts.
+// before the SPIRE server starts; the port stays held until Start.
 func NewOIDCProvider() (*OIDCProvider, error) {
-	port, err := FreePort()
-	if err != nil {
+	op := &OIDCProvider{Process: &Process{Name: "spire-oidc-discovery-provider"}}
+	// No UsePorts: JWT-SVIDs carry the issuer, so the port cannot move.
+	if err := op.listenOn(1); err != nil {
 		return nil, err
 	}
-	return &OIDCProvider{Issuer: "https://" + hostPort(port), port: port}, nil
+	op.port = op.Ports[0]
+	op.Issuer = "https://" + hostPort(op.port)
+	return op, nil
 }
 
 // Start runs the provider against sp's agent with a serving certificate from
@@ -353,15 +357,17 @@ workload_api {
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		return fmt.Errorf("spire oidc provider config: %w", err)
 	}
-	op.Process = &Process{
-		Name: "spire-oidc-discovery-provider", Path: sp.bins.OIDCProvider,
-		Args:    []string{"-config", path},
-		LogPath: filepath.Join(dir, "logs", "spire-oidc-discovery-provider.log"),
-	}
-	if err := op.Process.Start(); err != nil {
-		return err
-	}
+	op.Path = sp.bins.OIDCProvider
+	op.Args = []string{"-config", path}
+	op.LogPath = filepath.Join(dir, "logs", "spire-oidc-discovery-provider.log")
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.CertPool()}}}
+	return op.startAndWait(ctx, func(ctx context.Context) error {
+		return op.waitKeys(ctx, client)
+	})
+}
+
+// waitKeys polls the provider until it serves a JWKS with keys.
+func (op *OIDCProvider) waitKeys(ctx context.Context, client *http.Client) error {
 	return waitFor(ctx, 60*time.Second, "spire oidc provider keys", op.Process, func(ctx context.Context) error {
 		var set struct {
 			Keys []json.RawMessage `json:"keys"`
