@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -173,7 +174,8 @@ func runServe(ctx context.Context, cfg *webhook.Config, selfSigned *selfsigned.C
 		return err
 	}
 
-	ctrl.Log.Info("starting irsa-webhook", "port", cfg.Port, "annotationPrefix", cfg.AnnotationPrefix,
+	gcPercent := setServeGCPercent(os.LookupEnv)
+	ctrl.Log.Info("starting irsa-webhook", "gcPercent", gcPercent, "port", cfg.Port, "annotationPrefix", cfg.AnnotationPrefix,
 		"audience", cfg.TokenAudience, "region", cfg.AWSDefaultRegion, "regionalSTS", cfg.STSRegionalEndpoints,
 		"rolePolicyAction", cfg.RolePolicyAction)
 	return mgr.Start(ctrl.SetupSignalHandler())
