@@ -133,7 +133,11 @@ func runServe(ctx context.Context, cfg *webhook.Config, selfSigned *selfsigned.C
 	}
 
 	// The namespace role policy: only the one annotation is kept.
-	nss := nscache.New(meta, nscache.Options{Keys: []string{identity.AllowedRoleARNs}, LookupTimeout: cfg.ServiceAccountLookupTimeout})
+	nss := nscache.New(meta, nscache.Options{
+		Keys:          []string{identity.AllowedRoleARNs},
+		LookupTimeout: cfg.ServiceAccountLookupTimeout,
+		Metrics:       nscache.NewMetrics(ctrlmetrics.Registry),
+	})
 	if err := mgr.Add(nss); err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"k8s.io/client-go/metadata"
 
 	"github.com/irsa-webhook/irsa-webhook/pkg/metacache"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 var namespaces = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
@@ -18,6 +19,15 @@ type Options struct {
 	Keys []string
 	// LookupTimeout bounds one live GET. Default 2s.
 	LookupTimeout time.Duration
+	// Metrics receives counts; nil counts nothing.
+	Metrics *metacache.Metrics
+}
+
+// NewMetrics creates the cache's metrics and registers them with reg:
+// irsa_webhook_namespace_cache_misses_total, _live_lookups_total,
+// _live_lookup_failures_total and irsa_webhook_namespaces_cached.
+func NewMetrics(reg prometheus.Registerer) *metacache.Metrics {
+	return metacache.NewMetrics(reg, "namespace", "namespaces", "namespace", false)
 }
 
 // Entry is what the cache knows of one Namespace: Found is false when it
@@ -39,6 +49,7 @@ func New(client metadata.Interface, opts Options) *Cache {
 		Kind:          "namespace",
 		Keep:          func(a map[string]string) map[string]string { return keepKeys(keys, a) },
 		LookupTimeout: opts.LookupTimeout,
+		Observer:      opts.Metrics,
 	})}
 }
 

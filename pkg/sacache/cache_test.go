@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	metadatafake "k8s.io/client-go/metadata/fake"
@@ -215,10 +214,22 @@ func waitFor(t *testing.T, cond func() bool) {
 // deletes.
 func TestCachedGaugeFollowsTheWatch(t *testing.T) {
 	client := newFake(t, sa("ns", "a", old, nil), sa("ns", "b", old, map[string]string{prefix + "/role-arn": "arn"}))
-	m := NewMetrics(prometheus.NewRegistry())
-	c := New(client, Options{Prefix: prefix, Metrics: m})
+	reg := prometheus.NewRegistry()
+	c := New(client, Options{Prefix: prefix, Metrics: NewMetrics(reg)})
 	started(t, c)
-	gauge := func() int { return int(testutil.ToFloat64(m.cached)) }
+	gauge := func() int {
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range families {
+			if f.GetName() == "irsa_webhook_service_accounts_cached" {
+				return int(f.GetMetric()[0].GetGauge().GetValue())
+			}
+		}
+		t.Fatal("no irsa_webhook_service_accounts_cached metric")
+		return 0
+	}
 	if got := gauge(); got != 2 {
 		t.Errorf("after sync the gauge is %d, want 2", got)
 	}
