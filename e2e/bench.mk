@@ -7,12 +7,14 @@ BENCH_BIN ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/irsa-webhook/bin
 BENCHSTAT_VERSION ?= v0.0.0-20260908200009-22c9c6c9d4da
 BENCHSTAT ?= $(BENCH_BIN)/benchstat-$(BENCHSTAT_VERSION)
 
-# Knobs. Each load step lasts BENCH_DURATION; BENCH_RATES are the fixed
+# Knobs. Each load step runs BENCH_ROUNDS rounds of BENCH_DURATION, the two
+# servers taking turns; BENCH_RATES are the fixed
 # offered rates (req/s), followed by a saturation step with
 # BENCH_MAX_WORKERS concurrent requests. BENCH_SA_COUNTS are the cache scale
 # sizes, BENCH_PODS the Pods created with and without the webhook.
 BENCH_PARTS ?= micro,load,pods,scale
-BENCH_DURATION ?= 10s
+BENCH_DURATION ?= 5s
+BENCH_ROUNDS ?= 4
 BENCH_RATES ?= 200,500,1000,2000
 BENCH_MAX_WORKERS ?= 32
 BENCH_SA_COUNTS ?= 1000,10000,100000
@@ -37,7 +39,7 @@ bench: $(BENCHSTAT) ## Micro-benchmarks, TLS load vs a floor webhook, cache scal
 	@mkdir -p bin
 	cd e2e && $(GO) build -o ../bin/bench ./cmd/bench
 	cd e2e && timeout $(BENCH_TIMEOUT) ../bin/bench --benchstat $(BENCHSTAT) \
-		--parts $(BENCH_PARTS) --duration $(BENCH_DURATION) --rates $(BENCH_RATES) \
+		--parts $(BENCH_PARTS) --duration $(BENCH_DURATION) --rounds $(BENCH_ROUNDS) --rates $(BENCH_RATES) \
 		--max-workers $(BENCH_MAX_WORKERS) --sa-counts $(BENCH_SA_COUNTS) \
 		--create-workers $(BENCH_CREATE_WORKERS) --pods $(BENCH_PODS) \
 		--bench-count $(BENCH_COUNT) --bench-time $(BENCH_TIME) --note "$(BENCH_NOTE)"

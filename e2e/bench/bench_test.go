@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	admissionv1 "k8s.io/api/admission/v1"
 )
 
@@ -108,5 +109,30 @@ func TestWriteLatencyPlot(t *testing.T) {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("plot lacks %q", want)
 		}
+	}
+}
+
+// TestMerge: rounds combine as one longer step.
+func TestMerge(t *testing.T) {
+	ms := func(v ...int) []time.Duration {
+		out := make([]time.Duration, len(v))
+		for i, x := range v {
+			out[i] = time.Duration(x) * time.Millisecond
+		}
+		return out
+	}
+	a := LoadStep{Target: "t", Rate: 100, Duration: time.Second, Rounds: 1, Requests: 3, OK: 3, CPUSeconds: 0.5,
+		latencies: ms(1, 2, 3), elapsed: time.Second}
+	b := LoadStep{Target: "t", Rate: 100, Duration: time.Second, Rounds: 1, Requests: 4, OK: 3, Errors: 1, CPUSeconds: 0.25,
+		FirstError: "boom", latencies: ms(4, 5, 100), elapsed: 2 * time.Second}
+	got := Merge([]LoadStep{a, b})
+	want := LoadStep{Target: "t", Rate: 100, Duration: 2 * time.Second, Rounds: 2, Requests: 7, OK: 6, Errors: 1,
+		CPUSeconds: 0.75, FirstError: "boom", Throughput: 2, P50: 3 * time.Millisecond, P99: 100 * time.Millisecond,
+		P999: 100 * time.Millisecond, Max: 100 * time.Millisecond}
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreUnexported(LoadStep{})); diff != "" {
+		t.Errorf("Merge (-want +got):\n%s", diff)
+	}
+	if len(got.latencies) != 6 {
+		t.Errorf("merged %d latencies, want 6", len(got.latencies))
 	}
 }

@@ -52,6 +52,53 @@ type LoadStep struct {
 	Max            time.Duration
 	// CPUSeconds is the server's CPU time (user+system) during the step.
 	CPUSeconds float64
+	// Rounds is how many runs of the step Merge combined; 1 for RunStep's.
+	Rounds int
+
+	latencies []time.Duration // of every OK request, sorted
+	elapsed   time.Duration   // first request to last answer, summed over rounds
+}
+
+// Merge combines rounds of one step (same target, rate and keep-alive)
+// into one: counts and CPU add up, throughput is OK requests over the
+// summed elapsed time, and percentiles are over every OK request of every
+// round, as if the rounds were one longer step.
+func Merge(rounds []LoadStep) LoadStep {
+	if len(rounds) == 0 {
+		return LoadStep{}
+	}
+	m := rounds[0]
+	m.latencies = nil
+	m.Requests, m.OK, m.Errors, m.CPUSeconds, m.Duration, m.elapsed, m.Rounds = 0, 0, 0, 0, 0, 0, 0
+	for _, r := range rounds {
+		m.Requests += r.Requests
+		m.OK += r.OK
+		m.Errors += r.Errors
+		m.CPUSeconds += r.CPUSeconds
+		m.Duration += r.Duration
+		m.elapsed += r.elapsed
+		m.Rounds += max(r.Rounds, 1)
+		m.latencies = append(m.latencies, r.latencies...)
+		if m.FirstError == "" {
+			m.FirstError = r.FirstError
+		}
+	}
+	m.summarize()
+	return m
+}
+
+// summarize sets throughput and percentiles from OK, elapsed and latencies.
+func (s *LoadStep) summarize() {
+	s.Throughput = 0
+	if s.elapsed > 0 {
+		s.Throughput = float64(s.OK) / s.elapsed.Seconds()
+	}
+	slices.Sort(s.latencies)
+	s.P50, s.P99, s.P999 = quantile(s.latencies, 0.5), quantile(s.latencies, 0.99), quantile(s.latencies, 0.999)
+	s.Max = 0
+	if n := len(s.latencies); n > 0 {
+		s.Max = s.latencies[n-1]
+	}
 }
 
 // CPUPer1000 is the server's CPU seconds per 1,000 answered requests.
@@ -70,7 +117,7 @@ var allowedMarker = []byte(`"allowed":true`)
 // keep-alive on or off, and returns what it measured. A request counts as
 // OK when it is answered 200 with an allowed response.
 func RunStep(ctx context.Context, t LoadTarget, o LoadOptions, rate int, keepAlive bool) (LoadStep, error) {
-	step := LoadStep{Target: t.Name, KeepAlive: keepAlive, Rate: rate, Duration: o.Duration}
+	step := LoadStep{Target: t.Name, KeepAlive: keepAlive, Rate: rate, Duration: o.Duration, Rounds: 1}
 	opts := []func(*vegeta.Attacker){
 		vegeta.KeepAlive(keepAlive),
 		vegeta.HTTP2(false),
@@ -96,7 +143,6 @@ func RunStep(ctx context.Context, t LoadTarget, o LoadOptions, rate int, keepAli
 	if err != nil {
 		return step, err
 	}
-	var latencies []time.Duration
 	var first, last time.Time
 	results := attacker.Attack(targeter, vegeta.Rate{Freq: rate, Per: time.Second}, o.Duration, t.Name)
 	for {
@@ -128,21 +174,15 @@ func RunStep(ctx context.Context, t LoadTarget, o LoadOptions, rate int, keepAli
 			continue
 		}
 		step.OK++
-		latencies = append(latencies, r.Latency)
+		step.latencies = append(step.latencies, r.Latency)
 	}
 	cpuAfter, err := cpuSeconds(t.PID)
 	if err != nil {
 		return step, err
 	}
 	step.CPUSeconds = cpuAfter - cpuBefore
-	if elapsed := last.Sub(first); elapsed > 0 {
-		step.Throughput = float64(step.OK) / elapsed.Seconds()
-	}
-	slices.Sort(latencies)
-	step.P50, step.P99, step.P999 = quantile(latencies, 0.5), quantile(latencies, 0.99), quantile(latencies, 0.999)
-	if n := len(latencies); n > 0 {
-		step.Max = latencies[n-1]
-	}
+	step.elapsed = max(last.Sub(first), 0)
+	step.summarize()
 	return step, nil
 }
 

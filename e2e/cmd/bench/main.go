@@ -54,6 +54,7 @@ type Config struct {
 	BenchCount    int
 	BenchTime     string
 	Duration      time.Duration
+	Rounds        int
 	Rates         []int
 	MaxWorkers    int
 	SACounts      []int
@@ -73,7 +74,8 @@ func NewConfig() *Config {
 		RawDir:        "docs/bench",
 		BenchCount:    6,
 		BenchTime:     "1s",
-		Duration:      10 * time.Second,
+		Duration:      5 * time.Second,
+		Rounds:        4,
 		Rates:         []int{200, 500, 1000, 2000},
 		MaxWorkers:    32,
 		SACounts:      []int{1000, 10000, 100000},
@@ -91,7 +93,8 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Benchstat, "benchstat", c.Benchstat, "benchstat binary (golang.org/x/perf/cmd/benchstat); required for the micro part")
 	fs.IntVar(&c.BenchCount, "bench-count", c.BenchCount, "go test -count for the micro-benchmarks")
 	fs.StringVar(&c.BenchTime, "bench-time", c.BenchTime, "go test -benchtime for the micro-benchmarks")
-	fs.DurationVar(&c.Duration, "duration", c.Duration, "length of each load step")
+	fs.DurationVar(&c.Duration, "duration", c.Duration, "length of each round of a load step")
+	fs.IntVar(&c.Rounds, "rounds", c.Rounds, "rounds of each load step, the servers taking turns")
 	fs.IntSliceVar(&c.Rates, "rates", c.Rates, "fixed offered rates (requests/s) of the load steps; a saturation step follows")
 	fs.IntVar(&c.MaxWorkers, "max-workers", c.MaxWorkers, "concurrent requests of the saturation step")
 	fs.IntSliceVar(&c.SACounts, "sa-counts", c.SACounts, "ServiceAccount counts of the cache scale test, ascending")
@@ -120,6 +123,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Duration < time.Second || c.Duration > 10*time.Minute {
 		bad("duration", "%s is outside [1s, 10m]", c.Duration)
+	}
+	if c.Rounds < 1 || c.Rounds > 20 {
+		bad("rounds", "%d is outside [1, 20]", c.Rounds)
 	}
 	for _, r := range c.Rates {
 		if r < 1 || r > 50000 {

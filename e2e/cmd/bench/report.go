@@ -31,7 +31,7 @@ func writeReport(root string, cfg *Config, r *results) error {
 		w("| note | %s |\n", r.Machine.Note)
 	}
 	w("\nRun it yourself (knobs and their defaults are in `e2e/bench.mk`):\n\n")
-	w("```sh\nmake bench                                   # everything, about 15 minutes on 2 cores\nmake bench BENCH_DURATION=3s BENCH_SA_COUNTS=1000,10000 BENCH_PODS=200   # a quicker look\nmake bench-micro                             # only the handler micro-benchmarks\n```\n\n")
+	w("```sh\nmake bench                                   # everything, about 15 minutes on 2 cores\nmake bench BENCH_ROUNDS=1 BENCH_DURATION=3s BENCH_SA_COUNTS=1000,10000 BENCH_PODS=200   # a quicker look\nmake bench-micro                             # only the handler micro-benchmarks\n```\n\n")
 
 	writeGoals(w, r)
 	if r.Micro != nil {
@@ -185,8 +185,10 @@ func writeLoad(w writer, cfg *Config, steps []bench.LoadStep, plot string) {
 	w("## 2–3. Load over TLS: irsa-webhook and the floor\n\n")
 	w("The load generator ([vegeta](https://github.com/tsenart/vegeta) as a library, in this process) sends the same\n")
 	w("AdmissionReview (the typical Pod, created by a ReplicaSet, whose ServiceAccount is annotated: the\n")
-	w("mutating path) over TLS to `https://127.0.0.1` at fixed rates, open-loop, for %s per step, and then\n", cfg.Duration)
-	w("as fast as %d concurrent workers can (saturation, *max*). *irsa-webhook* is `irsa-webhook serve`, the\n", cfg.MaxWorkers)
+	w("mutating path) over TLS to `https://127.0.0.1` at fixed rates, open-loop, and then as fast as %d\n", cfg.MaxWorkers)
+	w("concurrent workers can (saturation, *max*). Each step runs in %d rounds of %s, the two servers taking\n", cfg.Rounds, cfg.Duration)
+	w("turns and swapping who goes first, so that what else the machine does falls on both alike; a step's\n")
+	w("figures are over all its rounds. *irsa-webhook* is `irsa-webhook serve`, the\n")
 	w("binary built from this checkout, with the harness's flags, its cache synced from a real kube-apiserver.\n")
 	w("The *floor* is a webhook built in the bench (`e2e/bench/floor.go`), a process of its own with the same\n")
 	w("certificate and TLS settings, that decodes the AdmissionReview and answers allowed: no lookup, no patch.\n")
@@ -307,7 +309,8 @@ func writeMethod(w writer, cfg *Config) {
 	w("  `irsa-webhook serve` (this checkout) and the floor. The harness's MinIO and discovery server are\n")
 	w("  stopped after start: they play no part in admission.\n")
 	w("- Load steps are bounded by duration; latency percentiles are nearest-rank over every OK request of the\n")
-	w("  step; throughput is OK requests over the time from the first request to the last answer.\n")
+	w("  step's rounds; throughput is OK requests over the time from the first request to the last answer,\n")
+	w("  summed over the rounds.\n")
 	w("- Fixed-rate steps are open-loop (vegeta starts requests on schedule and adds workers when answers are\n")
 	w("  slow), so a server that cannot keep up shows growing latency rather than a lower offered rate.\n")
 	w("- The generator, both servers and the API server share the machine's cores, so a server's ceiling here is\n")

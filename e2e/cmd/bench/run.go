@@ -173,16 +173,30 @@ func runLoad(ctx context.Context, cfg *Config, s *harness.Stack, c kubernetes.In
 		}
 	}
 
+	// Each step runs in rounds, the two servers taking turns and swapping
+	// who goes first, so that whatever else the shared machine does in
+	// those minutes falls on both alike; a step's figures are over all its
+	// rounds.
 	var steps []bench.LoadStep
 	for _, keepAlive := range []bool{true, false} {
 		for _, rate := range append(append([]int{}, cfg.Rates...), 0) {
-			for _, t := range targets {
-				st, err := bench.RunStep(ctx, t, o, rate, keepAlive)
-				if err != nil {
-					return nil, err
+			rounds := make([][]bench.LoadStep, len(targets))
+			for r := range cfg.Rounds {
+				for i := range targets {
+					if r%2 == 1 {
+						i = len(targets) - 1 - i
+					}
+					st, err := bench.RunStep(ctx, targets[i], o, rate, keepAlive)
+					if err != nil {
+						return nil, err
+					}
+					rounds[i] = append(rounds[i], st)
 				}
-				logf("load %-12s keep-alive=%-5t rate=%-5s ok=%d errors=%d throughput=%.0f/s p50=%s p99=%s p99.9=%s cpu/1000=%.2fs",
-					t.Name, keepAlive, rateName(rate), st.OK, st.Errors, st.Throughput, st.P50, st.P99, st.P999, st.CPUPer1000())
+			}
+			for i, t := range targets {
+				st := bench.Merge(rounds[i])
+				logf("load %-12s keep-alive=%-5t rate=%-5s rounds=%d ok=%d errors=%d throughput=%.0f/s p50=%s p99=%s p99.9=%s cpu/1000=%.2fs",
+					t.Name, keepAlive, rateName(rate), st.Rounds, st.OK, st.Errors, st.Throughput, st.P50, st.P99, st.P999, st.CPUPer1000())
 				steps = append(steps, st)
 			}
 		}
