@@ -78,7 +78,8 @@ until keys are loaded and when they are older than 3 refresh intervals.`,
 			if err := errors.Join(cfg.Validate(), logs.validate()); err != nil {
 				return err
 			}
-			log := logs.setup()
+			log, closeLogs := logs.setup()
+			defer closeLogs()
 			ctx, stop := signal.NotifyContext(contextOf(cmd), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			return runDiscoveryServe(logr.NewContext(ctx, log), cfg)

@@ -63,7 +63,8 @@ credentials into Pods whose ServiceAccount carries <prefix>/role-arn.`,
 				// the serving certificate; a private CA made in-cluster never is.
 				return errors.New("--discovery-port serves the --cert-dir certificate and cannot be combined with --self-signed-ca; run 'irsa-webhook discovery serve' behind an Ingress instead")
 			}
-			logs.setup()
+			_, closeLogs := logs.setup()
+			defer closeLogs()
 			return runServe(cmd.Context(), cfg, selfSigned, dcfg)
 		},
 	}

@@ -49,7 +49,9 @@ annotated <prefix>/token-source: spiffe; its startup probe is
 			if err := errors.Join(cfg.Validate(), logs.validate()); err != nil {
 				return err
 			}
-			log := logs.setup().WithName("svid-helper")
+			log, closeLogs := logs.setup()
+			defer closeLogs()
+			log = log.WithName("svid-helper")
 			ctx, stop := signal.NotifyContext(contextOf(cmd), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			return runSVIDHelper(logr.NewContext(ctx, log), cfg)
