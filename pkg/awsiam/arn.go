@@ -123,8 +123,13 @@ func ParseProviderARN(s string) (ProviderARN, error) {
 	if strings.Contains(hp, "://") {
 		return ProviderARN{}, fmt.Errorf("%q: the part after oidc-provider/ is the issuer without its https:// scheme", s)
 	}
-	// The host/path must be what an https issuer would give.
+	// The host/path must be what an https issuer would give, character for
+	// character: IssuerHostPath escapes what a URL path may not hold, so
+	// the ARN's own text is checked too.
 	if _, err := IssuerHostPath("https://" + hp); err != nil {
+		return ProviderARN{}, fmt.Errorf("%q: bad issuer host/path: %w", s, err)
+	}
+	if err := validateHostPath(hp); err != nil {
 		return ProviderARN{}, fmt.Errorf("%q: bad issuer host/path: %w", s, err)
 	}
 	return ProviderARN{Partition: m[1], AccountID: m[2], HostPath: hp}, nil

@@ -343,6 +343,10 @@ func TestParseProviderARN(t *testing.T) {
 		"region present": {in: "arn:aws:iam:us-east-1:111122223333:oidc-provider/o.example", wantErr: true},
 		"not UTF-8":      {in: "arn:aws:iam::111122223333:oidc-provider/o\xc5.example", wantErr: true},
 		"unicode host":   {in: "arn:aws:iam::111122223333:oidc-provider/bücher.example", wantErr: true},
+		// The path is escaped when checked as a URL; the ARN's text is what
+		// the policy carries, so it is checked as it is.
+		"not UTF-8 in the path": {in: "arn:aws:iam::111122223333:oidc-provider/o.example/\xa8id/ABC", wantErr: true},
+		"unicode in the path":   {in: "arn:aws:iam::111122223333:oidc-provider/o.example/bücher/ABC", wantErr: true},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
