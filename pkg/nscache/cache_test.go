@@ -4,15 +4,12 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
+
+	"github.com/irsa-webhook/irsa-webhook/internal/fakemeta"
 
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	metadatafake "k8s.io/client-go/metadata/fake"
-	clienttesting "k8s.io/client-go/testing"
 )
 
 const key = "irsa-webhook.io/allowed-role-arns"
@@ -24,48 +21,13 @@ func ns(name string, annotations map[string]string) *metav1.PartialObjectMetadat
 	}
 }
 
-func newFake(t *testing.T, objs ...runtime.Object) *metadatafake.FakeMetadataClient {
-	t.Helper()
-	scheme := metadatafake.NewTestScheme()
-	if err := metav1.AddMetaToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	return metadatafake.NewSimpleMetadataClient(scheme, objs...)
-}
-
-func countGets(client *metadatafake.FakeMetadataClient, fail error) *atomic.Int64 {
-	var n atomic.Int64
-	client.PrependReactor("get", "namespaces", func(clienttesting.Action) (bool, runtime.Object, error) {
-		n.Add(1)
-		if fail != nil {
-			return true, nil, fail
-		}
-		return false, nil, nil
-	})
-	return &n
-}
-
-func started(t *testing.T, c *Cache) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go func() { _ = c.Start(ctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for !c.HasSynced() {
-		if time.Now().After(deadline) {
-			t.Fatal("cache did not sync")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestCachedNamespaceKeepsOnlyThePolicy(t *testing.T) {
-	client := newFake(t,
+	client := fakemeta.NewClient(t,
 		ns("team-a", map[string]string{key: "arn:aws:iam::111122223333:role/a-*", "other.io/x": strings.Repeat("y", 4096)}),
 		ns("team-b", map[string]string{"other.io/x": "y"}))
-	gets := countGets(client, nil)
+	gets := fakemeta.CountGets(client, "namespaces", nil, nil)
 	c := New(client, Options{Keys: []string{key}})
-	started(t, c)
+	fakemeta.Start(t, c)
 
 	tests := map[string]Entry{
 		"team-a": {Found: true, Annotations: map[string]string{key: "arn:aws:iam::111122223333:role/a-*"}},
@@ -89,8 +51,8 @@ func TestCachedNamespaceKeepsOnlyThePolicy(t *testing.T) {
 }
 
 func TestMissIsLookedUpLive(t *testing.T) {
-	client := newFake(t, ns("new", map[string]string{key: "arn:aws:iam::111122223333:role/x", "other.io/x": "y"}))
-	gets := countGets(client, nil)
+	client := fakemeta.NewClient(t, ns("new", map[string]string{key: "arn:aws:iam::111122223333:role/x", "other.io/x": "y"}))
+	gets := fakemeta.CountGets(client, "namespaces", nil, nil)
 	c := New(client, Options{Keys: []string{key}}) // not started: every key misses
 
 	got, err := c.Get(context.Background(), "new")
@@ -112,8 +74,8 @@ func TestMissIsLookedUpLive(t *testing.T) {
 // When the API server cannot answer, the policy is unknown: an error, never
 // an empty entry that would read as "no restriction".
 func TestUnreachableIsAnError(t *testing.T) {
-	client := newFake(t)
-	countGets(client, errors.New("connection refused"))
+	client := fakemeta.NewClient(t)
+	fakemeta.CountGets(client, "namespaces", nil, errors.New("connection refused"))
 	c := New(client, Options{Keys: []string{key}})
 	got, err := c.Get(context.Background(), "team-a")
 	if err == nil || !strings.Contains(err.Error(), "get namespace team-a") || !strings.Contains(err.Error(), "connection refused") {

@@ -5,15 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/irsa-webhook/irsa-webhook/internal/fakemeta"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	metadatafake "k8s.io/client-go/metadata/fake"
 	clienttesting "k8s.io/client-go/testing"
 )
 
@@ -29,52 +29,13 @@ func sa(namespace, name string, created time.Time, annotations map[string]string
 	}
 }
 
-func newFake(t *testing.T, objs ...runtime.Object) *metadatafake.FakeMetadataClient {
-	t.Helper()
-	scheme := metadatafake.NewTestScheme()
-	if err := metav1.AddMetaToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	return metadatafake.NewSimpleMetadataClient(scheme, objs...)
-}
-
-// countGets counts live GETs; when gate is not nil each GET waits for it.
-func countGets(client *metadatafake.FakeMetadataClient, gate chan struct{}, fail error) *atomic.Int64 {
-	var n atomic.Int64
-	client.PrependReactor("get", "serviceaccounts", func(clienttesting.Action) (bool, runtime.Object, error) {
-		n.Add(1)
-		if gate != nil {
-			<-gate
-		}
-		if fail != nil {
-			return true, nil, fail
-		}
-		return false, nil, nil
-	})
-	return &n
-}
-
-func started(t *testing.T, c *Cache) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go func() { _ = c.Start(ctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for !c.HasSynced() {
-		if time.Now().After(deadline) {
-			t.Fatal("cache did not sync")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 var old = time.Now().Add(-time.Hour)
 
 func TestCachedServiceAccountNeedsNoLookup(t *testing.T) {
-	client := newFake(t, sa("ns", "app", old, map[string]string{prefix + "/role-arn": "arn", "other.io/x": "y"}))
-	gets := countGets(client, nil, nil)
+	client := fakemeta.NewClient(t, sa("ns", "app", old, map[string]string{prefix + "/role-arn": "arn", "other.io/x": "y"}))
+	gets := fakemeta.CountGets(client, "serviceaccounts", nil, nil)
 	c := New(client, Options{Prefix: prefix})
-	started(t, c)
+	fakemeta.Start(t, c)
 
 	got, err := c.Get(context.Background(), "ns", "app")
 	if err != nil {
@@ -94,10 +55,10 @@ func TestCachedServiceAccountNeedsNoLookup(t *testing.T) {
 }
 
 func TestOldUnannotatedServiceAccountIsTrusted(t *testing.T) {
-	client := newFake(t, sa("ns", "plain", old, nil))
-	gets := countGets(client, nil, nil)
+	client := fakemeta.NewClient(t, sa("ns", "plain", old, nil))
+	gets := fakemeta.CountGets(client, "serviceaccounts", nil, nil)
 	c := New(client, Options{Prefix: prefix})
-	started(t, c)
+	fakemeta.Start(t, c)
 	got, err := c.Get(context.Background(), "ns", "plain")
 	if err != nil || !got.Found || got.Annotations != nil || gets.Load() != 0 {
 		t.Errorf("got %+v, %v after %d GETs; want found, no annotations, no GET", got, err, gets.Load())
@@ -107,9 +68,9 @@ func TestOldUnannotatedServiceAccountIsTrusted(t *testing.T) {
 // A miss goes to the API server; concurrent misses for one key share one
 // GET, and the answer is remembered.
 func TestMissSharesOneLiveLookup(t *testing.T) {
-	client := newFake(t, sa("ns", "new", time.Now(), map[string]string{prefix + "/role-arn": "arn"}))
+	client := fakemeta.NewClient(t, sa("ns", "new", time.Now(), map[string]string{prefix + "/role-arn": "arn"}))
 	gate := make(chan struct{})
-	gets := countGets(client, gate, nil)
+	gets := fakemeta.CountGets(client, "serviceaccounts", gate, nil)
 	c := New(client, Options{Prefix: prefix}) // not started: every key misses
 
 	const callers = 20
@@ -144,14 +105,14 @@ func TestMissSharesOneLiveLookup(t *testing.T) {
 }
 
 func TestYoungUnannotatedServiceAccountIsCheckedLive(t *testing.T) {
-	client := newFake(t, sa("ns", "young", time.Now(), nil))
+	client := fakemeta.NewClient(t, sa("ns", "young", time.Now(), nil))
 	c := New(client, Options{Prefix: prefix})
-	started(t, c)
+	fakemeta.Start(t, c)
 	// The annotation lands on the API server; the watch has not delivered it.
 	client.PrependReactor("get", "serviceaccounts", func(clienttesting.Action) (bool, runtime.Object, error) {
 		return true, sa("ns", "young", time.Now(), map[string]string{prefix + "/role-arn": "arn"}), nil
 	})
-	gets := countGets(client, nil, nil) // runs first, then falls through
+	gets := fakemeta.CountGets(client, "serviceaccounts", nil, nil) // runs first, then falls through
 	got, err := c.Get(context.Background(), "ns", "young")
 	if err != nil || got.Annotations[prefix+"/role-arn"] != "arn" {
 		t.Fatalf("got %+v, %v; want the live annotation", got, err)
@@ -162,7 +123,7 @@ func TestYoungUnannotatedServiceAccountIsCheckedLive(t *testing.T) {
 }
 
 func TestMissingServiceAccountIsNotAnError(t *testing.T) {
-	c := New(newFake(t), Options{Prefix: prefix})
+	c := New(fakemeta.NewClient(t), Options{Prefix: prefix})
 	got, err := c.Get(context.Background(), "ns", "nobody")
 	if err != nil || got.Found {
 		t.Errorf("got %+v, %v; want not found and no error", got, err)
@@ -170,8 +131,8 @@ func TestMissingServiceAccountIsNotAnError(t *testing.T) {
 }
 
 func TestFailedLookupIsAnError(t *testing.T) {
-	client := newFake(t)
-	gets := countGets(client, nil, errors.New("connection refused"))
+	client := fakemeta.NewClient(t)
+	gets := fakemeta.CountGets(client, "serviceaccounts", nil, errors.New("connection refused"))
 	c := New(client, Options{Prefix: prefix})
 	_, err := c.Get(context.Background(), "ns", "app")
 	if err == nil || err.Error() != "get service account ns/app: connection refused" {
@@ -184,7 +145,7 @@ func TestFailedLookupIsAnError(t *testing.T) {
 }
 
 func TestLookupIsBoundedInTime(t *testing.T) {
-	client := newFake(t)
+	client := fakemeta.NewClient(t)
 	gate := make(chan struct{})
 	t.Cleanup(func() { close(gate) })
 	client.PrependReactor("get", "serviceaccounts", func(a clienttesting.Action) (bool, runtime.Object, error) {
@@ -213,10 +174,10 @@ func waitFor(t *testing.T, cond func() bool) {
 // The cached gauge follows the watch: the initial list, then adds and
 // deletes.
 func TestCachedGaugeFollowsTheWatch(t *testing.T) {
-	client := newFake(t, sa("ns", "a", old, nil), sa("ns", "b", old, map[string]string{prefix + "/role-arn": "arn"}))
+	client := fakemeta.NewClient(t, sa("ns", "a", old, nil), sa("ns", "b", old, map[string]string{prefix + "/role-arn": "arn"}))
 	reg := prometheus.NewRegistry()
 	c := New(client, Options{Prefix: prefix, Metrics: NewMetrics(reg)})
-	started(t, c)
+	fakemeta.Start(t, c)
 	gauge := func() int {
 		families, err := reg.Gather()
 		if err != nil {
@@ -253,10 +214,10 @@ func TestCachedGaugeFollowsTheWatch(t *testing.T) {
 // With ReturnMemoryAfterSync the cache is synced only once the memory is
 // returned; it still syncs.
 func TestReturnMemoryAfterSync(t *testing.T) {
-	client := newFake(t, sa("ns", "a", old, nil))
-	gets := countGets(client, nil, nil)
+	client := fakemeta.NewClient(t, sa("ns", "a", old, nil))
+	gets := fakemeta.CountGets(client, "serviceaccounts", nil, nil)
 	c := New(client, Options{Prefix: prefix, ReturnMemoryAfterSync: true})
-	started(t, c)
+	fakemeta.Start(t, c)
 	if got, err := c.Get(context.Background(), "ns", "a"); err != nil || !got.Found || gets.Load() != 0 {
 		t.Errorf("got %+v, %v after %d GETs; want found from the cache", got, err, gets.Load())
 	}
