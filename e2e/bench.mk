@@ -10,13 +10,15 @@ BENCHSTAT ?= $(BENCH_BIN)/benchstat-$(BENCHSTAT_VERSION)
 # Knobs. Each load step runs BENCH_ROUNDS rounds of BENCH_DURATION, the two
 # servers taking turns; BENCH_RATES are the fixed
 # offered rates (req/s), followed by a saturation step with
-# BENCH_MAX_WORKERS concurrent requests. BENCH_SA_COUNTS are the cache scale
+# BENCH_MAX_WORKERS concurrent requests; keep-alive steps use at most
+# BENCH_MAX_CONNECTIONS connections (0: no bound). BENCH_SA_COUNTS are the cache scale
 # sizes, BENCH_PODS the Pods created with and without the webhook.
 BENCH_PARTS ?= micro,load,pods,scale
 BENCH_DURATION ?= 5s
 BENCH_ROUNDS ?= 4
 BENCH_RATES ?= 200,500,1000,2000
 BENCH_MAX_WORKERS ?= 32
+BENCH_MAX_CONNECTIONS ?= 64
 BENCH_SA_COUNTS ?= 1000,10000,100000
 BENCH_CREATE_WORKERS ?= 32
 BENCH_PODS ?= 1000
@@ -40,7 +42,7 @@ bench: $(BENCHSTAT) ## Micro-benchmarks, TLS load vs a floor webhook, cache scal
 	cd e2e && $(GO) build -o ../bin/bench ./cmd/bench
 	cd e2e && timeout $(BENCH_TIMEOUT) ../bin/bench --benchstat $(BENCHSTAT) \
 		--parts $(BENCH_PARTS) --duration $(BENCH_DURATION) --rounds $(BENCH_ROUNDS) --rates $(BENCH_RATES) \
-		--max-workers $(BENCH_MAX_WORKERS) --sa-counts $(BENCH_SA_COUNTS) \
+		--max-workers $(BENCH_MAX_WORKERS) --max-connections $(BENCH_MAX_CONNECTIONS) --sa-counts $(BENCH_SA_COUNTS) \
 		--create-workers $(BENCH_CREATE_WORKERS) --pods $(BENCH_PODS) \
 		--bench-count $(BENCH_COUNT) --bench-time $(BENCH_TIME) --note "$(BENCH_NOTE)"
 

@@ -28,6 +28,12 @@ type LoadOptions struct {
 	Duration time.Duration
 	// MaxWorkers bounds the concurrent requests of a saturation step (rate 0).
 	MaxWorkers uint64
+	// MaxConnections bounds the connections of a keep-alive step, as a
+	// client's connection pool does; 0 is no bound. Without one, a moment's
+	// stall at a fixed rate makes the generator open a connection for each
+	// waiting request, and the burst of TLS handshakes it sets off measures
+	// the generator, not the server (docs/benchmarks.md).
+	MaxConnections int
 	// Timeout bounds each request, as the API server's webhook timeout does.
 	Timeout time.Duration
 }
@@ -125,6 +131,9 @@ func RunStep(ctx context.Context, t LoadTarget, o LoadOptions, rate int, keepAli
 		vegeta.Timeout(o.Timeout),
 		vegeta.Redirects(vegeta.NoFollow),
 		vegeta.MaxBody(4 << 10),
+	}
+	if keepAlive && o.MaxConnections > 0 {
+		opts = append(opts, vegeta.Connections(o.MaxConnections), vegeta.MaxConnections(o.MaxConnections))
 	}
 	if rate == 0 {
 		opts = append(opts, vegeta.Workers(o.MaxWorkers), vegeta.MaxWorkers(o.MaxWorkers))

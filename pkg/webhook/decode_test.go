@@ -1,6 +1,8 @@
 package webhook
 
 import (
+	"bytes"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,8 +16,9 @@ import (
 // FuzzDecode holds the handler's JSON v2 decoder to the API machinery's
 // (sigs.k8s.io/json) on arbitrary input: an AdmissionReview, and the Pod
 // in it. Both decoders succeed with equal results (unless an object repeats
-// a member name, see hasDuplicateNames), or both fail. Seeds are
-// FuzzReview's.
+// a member name, see hasDuplicateNames), or both fail. Each Pod is also
+// decoded where it stands in a review, as ServeHTTP does (compareOnePass).
+// Seeds are FuzzReview's.
 func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var got, want admissionv1.AdmissionReview
@@ -41,6 +44,7 @@ func FuzzDecode(f *testing.F) {
 
 func comparePodDecode(t *testing.T, raw []byte) {
 	t.Helper()
+	compareOnePass(t, raw)
 	var got, want admittedPod
 	gotErr := unmarshal(raw, &got)
 	wantErr := sigsjson.UnmarshalCaseSensitivePreserveInts(raw, &want)
@@ -52,6 +56,46 @@ func comparePodDecode(t *testing.T, raw []byte) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("pod (-API machinery +v2):\n%s", diff)
+	}
+}
+
+// compareOnePass holds the Pod decoded where it stands in a review
+// (podObject, what ServeHTTP does) to decodePod on its raw bytes (what
+// Handle does): raw that is not JSON fails the review; a Pod that decodes
+// one way decodes alike the other, and one that fails, fails both ways,
+// leaving the rest of the review readable.
+func compareOnePass(t *testing.T, raw []byte) {
+	t.Helper()
+	body := slices.Concat([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","object":`),
+		raw, []byte(`,"namespace":"after"}}`))
+	var r review
+	err := unmarshal(body, &r)
+	if !jsontext.Value(raw).IsValid(jsontext.AllowInvalidUTF8(true), jsontext.AllowDuplicateNames(true)) {
+		if err == nil {
+			t.Fatalf("a review around an object that is not JSON decoded: %q", raw)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("a review around a JSON object failed: %v", err)
+	}
+	if r.Request.UID != "u" || r.Request.Namespace != "after" {
+		t.Fatalf("the review's other fields were lost around the object: %+v", r.Request)
+	}
+	obj := r.Request.Object
+	if string(bytes.TrimSpace(raw)) == "null" {
+		// A raw object is never null: RawExtension leaves it empty.
+		if obj.present {
+			t.Fatal("a null object is present")
+		}
+		return
+	}
+	want, wantErr := decodePod(raw)
+	if !obj.present || (obj.err == nil) != (wantErr == nil) {
+		t.Fatalf("one pass: present %v, error %v; decodePod error %v", obj.present, obj.err, wantErr)
+	}
+	if diff := cmp.Diff(want, obj.pod); diff != "" {
+		t.Fatalf("pod (-decodePod +one pass):\n%s", diff)
 	}
 }
 
@@ -117,6 +161,8 @@ func TestDecodeEdgeCases(t *testing.T) {
 		"two top-level values":      `{} {}`,
 		"top-level string":          `"pod"`,
 		"empty input":               ``,
+		"object after a bad list":   `{"spec":{"containers":"nope","volumes":[{"name":"v"}]},"metadata":{"name":"a"}}`,
+		"deep error":                `{"spec":{"initContainers":[{"env":[{"name":"a"},{"name":{"x":[1,{"y":2}]}}],"volumeMounts":[]}]},"z":1}`,
 		"node affinity":             `{"spec":{"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"kubernetes.io/os","operator":"In","values":["windows"]}]}]}},"podAffinity":{"x":1}}}}`,
 	} {
 		t.Run(name, func(t *testing.T) { comparePodDecode(t, []byte(pod)) })

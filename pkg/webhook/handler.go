@@ -9,6 +9,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -41,8 +42,28 @@ var _ admission.Handler = (*Handler)(nil)
 
 var podResource = metav1.GroupVersionResource{Version: "v1", Resource: "pods"}
 
-// Handle answers one AdmissionRequest.
+// request is what the handler reads of an AdmissionRequest.
+type request struct {
+	UID         types.UID                   `json:"uid"`
+	Resource    metav1.GroupVersionResource `json:"resource"`
+	SubResource string                      `json:"subResource"`
+	Namespace   string                      `json:"namespace"`
+	Operation   admissionv1.Operation       `json:"operation"`
+	Object      podObject                   `json:"object"`
+}
+
+// Handle answers one AdmissionRequest. ServeHTTP, which the server mounts,
+// decodes the review straight into a request instead.
 func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.Response {
+	r := &request{UID: req.UID, Resource: req.Resource, SubResource: req.SubResource, Namespace: req.Namespace, Operation: req.Operation}
+	if len(req.Object.Raw) > 0 {
+		r.Object.present = true
+		r.Object.pod, r.Object.err = decodePod(req.Object.Raw)
+	}
+	return h.handle(ctx, r)
+}
+
+func (h *Handler) handle(ctx context.Context, req *request) admission.Response {
 	start := time.Now()
 	r := h.decide(ctx, req)
 	h.Metrics.observe(r.outcome, time.Since(start))
@@ -63,20 +84,20 @@ type result struct {
 	response       admission.Response
 }
 
-func (h *Handler) decide(ctx context.Context, req admission.Request) result {
+func (h *Handler) decide(ctx context.Context, req *request) result {
 	if req.UID == "" {
 		return errored(http.StatusBadRequest, fmt.Errorf("admission request has no uid"))
 	}
 	if req.Resource != podResource || req.SubResource != "" || req.Operation != admissionv1.Create {
 		return result{outcome: outcomeIgnored, response: admission.Allowed("")}
 	}
-	if len(req.Object.Raw) == 0 {
+	if !req.Object.present {
 		return errored(http.StatusBadRequest, fmt.Errorf("admission request for a pod has no object"))
 	}
-	pod, err := decodePod(req.Object.Raw)
-	if err != nil {
-		return errored(http.StatusBadRequest, fmt.Errorf("decode pod: %w", err))
+	if req.Object.err != nil {
+		return errored(http.StatusBadRequest, fmt.Errorf("decode pod: %w", req.Object.err))
 	}
+	pod := req.Object.pod
 
 	r := result{podName: podName(pod), serviceAccount: pod.Spec.ServiceAccountName}
 	if r.serviceAccount == "" {

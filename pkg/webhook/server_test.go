@@ -140,6 +140,30 @@ func TestServerMutatesOverTLS(t *testing.T) {
 	}
 }
 
+// TestServerAnswersInOnePiece: an answer of any size comes with its length,
+// not in chunks, which took more writes and TLS records for each review.
+func TestServerAnswersInOnePiece(t *testing.T) {
+	s := startServer(t, testcerts.ECDSA, staticServiceAccounts{"team-a/app": {"eks.amazonaws.com/role-arn": testARN}})
+	for name, pod := range map[string][]byte{"plain": []byte(plainPod), "typical": typicalPod(""), "large": largePod("")} {
+		resp, err := s.client.Post(s.url, "application/json", bytes.NewReader(reviewBody(t, "uid-1", pod)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(b, []byte(`"patch":`)) {
+			t.Fatalf("%s: no patch in %s", name, b)
+		}
+		if resp.ContentLength != int64(len(b)) || len(resp.TransferEncoding) != 0 {
+			t.Errorf("%s: %d-byte answer with Content-Length %d and Transfer-Encoding %q, want its length and no chunks",
+				name, len(b), resp.ContentLength, resp.TransferEncoding)
+		}
+	}
+}
+
 // Bad input gets a clear 4xx, as the HTTP status or as the response's
 // status code, and never a 5xx or a patch.
 func TestServerRejectsBadInput(t *testing.T) {

@@ -57,6 +57,7 @@ type Config struct {
 	Rounds        int
 	Rates         []int
 	MaxWorkers    int
+	MaxConns      int
 	SACounts      []int
 	CreateWorkers int
 	Pods          int
@@ -78,6 +79,7 @@ func NewConfig() *Config {
 		Rounds:        4,
 		Rates:         []int{200, 500, 1000, 2000},
 		MaxWorkers:    32,
+		MaxConns:      64,
 		SACounts:      []int{1000, 10000, 100000},
 		CreateWorkers: 32,
 		Pods:          1000,
@@ -97,6 +99,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.Rounds, "rounds", c.Rounds, "rounds of each load step, the servers taking turns")
 	fs.IntSliceVar(&c.Rates, "rates", c.Rates, "fixed offered rates (requests/s) of the load steps; a saturation step follows")
 	fs.IntVar(&c.MaxWorkers, "max-workers", c.MaxWorkers, "concurrent requests of the saturation step")
+	fs.IntVar(&c.MaxConns, "max-connections", c.MaxConns, "connections of a keep-alive step, as a client's pool bounds them (0: no bound)")
 	fs.IntSliceVar(&c.SACounts, "sa-counts", c.SACounts, "ServiceAccount counts of the cache scale test, ascending")
 	fs.IntVar(&c.CreateWorkers, "create-workers", c.CreateWorkers, "concurrent ServiceAccount creates")
 	fs.IntVar(&c.Pods, "pods", c.Pods, "Pods created through the API server with, and again without, the webhook")
@@ -134,6 +137,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxWorkers < 1 || c.MaxWorkers > 1024 {
 		bad("max-workers", "%d is outside [1, 1024]", c.MaxWorkers)
+	}
+	if c.MaxConns < 0 || c.MaxConns > 10000 {
+		bad("max-connections", "%d is outside [0, 10000]", c.MaxConns)
 	}
 	if !slices.IsSorted(c.SACounts) {
 		bad("sa-counts", "%v is not ascending", c.SACounts)

@@ -157,7 +157,7 @@ func runLoad(ctx context.Context, cfg *Config, s *harness.Stack, c kubernetes.In
 		{Name: "irsa-webhook", URL: s.Webhook.URL, PID: s.Webhook.Process.PID()},
 		{Name: "floor", URL: floor.url, PID: floor.PID()},
 	}
-	o := bench.LoadOptions{Body: body, RootCAs: s.PKI.CertPool(), Duration: cfg.Duration, MaxWorkers: uint64(cfg.MaxWorkers), Timeout: 10 * time.Second}
+	o := bench.LoadOptions{Body: body, RootCAs: s.PKI.CertPool(), Duration: cfg.Duration, MaxWorkers: uint64(cfg.MaxWorkers), MaxConnections: cfg.MaxConns, Timeout: 10 * time.Second}
 
 	// Both servers get a warm-up the report leaves out (connections, the
 	// webhook's first lookup).
