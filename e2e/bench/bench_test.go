@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"encoding/xml"
 	"net/http"
@@ -13,6 +14,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	admissionv1 "k8s.io/api/admission/v1"
+
+	"github.com/irsa-webhook/irsa-webhook/pkg/sacache"
+	"github.com/irsa-webhook/irsa-webhook/pkg/webhook"
 )
 
 func TestQuantile(t *testing.T) {
@@ -134,5 +138,38 @@ func TestMerge(t *testing.T) {
 	}
 	if len(got.latencies) != 6 {
 		t.Errorf("merged %d latencies, want 6", len(got.latencies))
+	}
+}
+
+// annotatedServiceAccount answers every lookup with a ServiceAccount that
+// names a role, as the bench's does.
+type annotatedServiceAccount struct{}
+
+func (annotatedServiceAccount) Get(context.Context, string, string) (sacache.Entry, error) {
+	return sacache.Entry{Found: true, Annotations: map[string]string{"eks.amazonaws.com/role-arn": "arn:aws:iam::111122223333:role/bench"}}, nil
+}
+
+// TestAllowedIsEarlyInAnswers: the load steps keep only the first
+// answerPrefix bytes of an answer and look for allowedMarker there, so it
+// must be there in both servers' answers to the bench's review, the
+// webhook's with its patch included.
+func TestAllowedIsEarlyInAnswers(t *testing.T) {
+	body, err := ReviewBody(TypicalPod("bench", "app"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	irsa := &webhook.Handler{Defaults: webhook.NewConfig().Defaults(), ServiceAccounts: annotatedServiceAccount{}}
+	for name, h := range map[string]http.Handler{"floor": FloorHandler(), "irsa-webhook": irsa} {
+		r := httptest.NewRequest(http.MethodPost, "/mutate", bytes.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		answer := w.Body.Bytes()
+		if name == "irsa-webhook" && !bytes.Contains(answer, []byte(`"patch":`)) {
+			t.Fatalf("%s: the bench's review was not mutated: %s", name, answer)
+		}
+		if i := bytes.Index(answer, allowedMarker); i < 0 || i+len(allowedMarker) > answerPrefix {
+			t.Errorf("%s: %s is at %d of the answer, not within its first %d bytes: %.300s", name, allowedMarker, i, answerPrefix, answer)
+		}
 	}
 }
