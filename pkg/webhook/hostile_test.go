@@ -101,6 +101,10 @@ func TestServerHostileInput(t *testing.T) {
 		"role ARN of 2 MB":                   {review(podWith(t, "arn-long", nil, 1)), want{noInject: true, warning: "longer than any IAM role ARN"}},
 		"review of a pod that is not a pod":  {review([]byte(`{"spec":{"containers":"nope"}}`)), want{code: 400, message: "decode pod"}},
 		"review whose object is a JSON list": {review([]byte(`[1,2,3]`)), want{code: 400, message: "decode pod"}},
+		// The object is decoded as a Pod before the resource is known; for
+		// anything else its shape does not matter.
+		"review of a ConfigMap shaped unlike a pod": {[]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"c","resource":{"version":"v1","resource":"configmaps"},"operation":"CREATE","object":{"data":{"a":"b"},"spec":{"containers":"nope"}},"namespace":"team-a"}}`),
+			want{noInject: true}},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
