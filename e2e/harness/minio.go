@@ -98,16 +98,17 @@ func newMinIO(bin string, pki *PKI, dir, logDir, configURL, clientID string) (*M
 		LogPath: filepath.Join(logDir, "minio.log"),
 	}
 	m.UsePorts = func(ports []int) error {
-		m.Endpoint = "https://" + hostPort(ports[0])
+		api, console := minioPorts(ports)
+		m.Endpoint = "https://" + hostPort(api)
 		m.Args = []string{
 			"server",
-			"--address=" + hostPort(ports[0]),
-			"--console-address=" + hostPort(ports[1]),
+			"--address=" + hostPort(api),
+			"--console-address=" + hostPort(console),
 			"--certs-dir=" + certs,
 			"--quiet",
 			filepath.Join(dir, "minio-data"),
 		}
-		admin, err := madmin.New(hostPort(ports[0]), m.rootUser, m.rootPassword, true)
+		admin, err := madmin.New(hostPort(api), m.rootUser, m.rootPassword, true)
 		if err != nil {
 			return fmt.Errorf("minio admin client: %w", err)
 		}
@@ -119,6 +120,20 @@ func newMinIO(bin string, pki *PKI, dir, logDir, configURL, clientID string) (*M
 		return nil, err
 	}
 	return m, nil
+}
+
+// minioDefaultConsolePort is MinIO's console port when it has none. With the
+// console off (MINIO_BROWSER=off) MinIO ignores --console-address but still
+// compares its API port with this one, and refuses to start when they match.
+const minioDefaultConsolePort = 13333
+
+// minioPorts chooses MinIO's API and console ports from two reserved ones,
+// keeping the API off minioDefaultConsolePort.
+func minioPorts(ports []int) (api, console int) {
+	if ports[0] == minioDefaultConsolePort {
+		return ports[1], ports[0]
+	}
+	return ports[0], ports[1]
 }
 
 // Start starts MinIO and waits until it serves requests.

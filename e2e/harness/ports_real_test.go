@@ -128,3 +128,33 @@ func TestRealPartsMoveOffATakenPort(t *testing.T) {
 		})
 	}
 }
+
+// MinIO compares its API port with its default console port even with the
+// console off; given that port among its two, it still starts.
+func TestMinIOStartsGivenItsDefaultConsolePort(t *testing.T) {
+	bin := cachedBinary(t, "minio-"+MinIOVersion)
+	dir := t.TempDir()
+	pki, err := NewPKI(filepath.Join(dir, "pki"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := newMinIO(bin, pki, dir, dir, "", DefaultAudience)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Env = slices.DeleteFunc(m.Env, func(e string) bool { return strings.HasPrefix(e, "MINIO_IDENTITY_OPENID_") })
+	t.Cleanup(func() { _ = m.Kill() })
+	// The second port stays reserved by newMinIO until the start.
+	m.Ports = []int{minioDefaultConsolePort, m.Ports[0]}
+	if err := m.UsePorts(m.Ports); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := m.Start(ctx); err != nil {
+		t.Fatalf("start: %v\n%s", err, m.LogTail(20))
+	}
+	if strings.HasSuffix(m.Endpoint, fmt.Sprintf(":%d", minioDefaultConsolePort)) {
+		t.Errorf("MinIO's API is on its default console port: %s", m.Endpoint)
+	}
+}
