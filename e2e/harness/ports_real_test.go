@@ -81,17 +81,7 @@ func TestRealPartsMoveOffATakenPort(t *testing.T) {
 			}
 		}},
 		"minio": {start: func(t *testing.T, dir string) (*Process, func(context.Context) error) {
-			bin := cachedBinary(t, "minio-"+MinIOVersion)
-			pki, err := NewPKI(filepath.Join(dir, "pki"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			m, err := newMinIO(bin, pki, dir, dir, "", DefaultAudience)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// No OpenID provider here: this test is about ports only.
-			m.Env = slices.DeleteFunc(m.Env, func(e string) bool { return strings.HasPrefix(e, "MINIO_IDENTITY_OPENID_") })
+			m := portsOnlyMinIO(t, dir)
 			return m.Process, m.Start
 		}},
 	} {
@@ -132,17 +122,7 @@ func TestRealPartsMoveOffATakenPort(t *testing.T) {
 // MinIO compares its API port with its default console port even with the
 // console off; given that port among its two, it still starts.
 func TestMinIOStartsGivenItsDefaultConsolePort(t *testing.T) {
-	bin := cachedBinary(t, "minio-"+MinIOVersion)
-	dir := t.TempDir()
-	pki, err := NewPKI(filepath.Join(dir, "pki"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := newMinIO(bin, pki, dir, dir, "", DefaultAudience)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.Env = slices.DeleteFunc(m.Env, func(e string) bool { return strings.HasPrefix(e, "MINIO_IDENTITY_OPENID_") })
+	m := portsOnlyMinIO(t, t.TempDir())
 	t.Cleanup(func() { _ = m.Kill() })
 	// The second port stays reserved by newMinIO until the start.
 	m.Ports = []int{minioDefaultConsolePort, m.Ports[0]}
@@ -157,4 +137,20 @@ func TestMinIOStartsGivenItsDefaultConsolePort(t *testing.T) {
 	if strings.HasSuffix(m.Endpoint, fmt.Sprintf(":%d", minioDefaultConsolePort)) {
 		t.Errorf("MinIO's API is on its default console port: %s", m.Endpoint)
 	}
+}
+
+// portsOnlyMinIO is a MinIO in dir without an OpenID provider: for tests
+// about ports only.
+func portsOnlyMinIO(t *testing.T, dir string) *MinIO {
+	t.Helper()
+	pki, err := NewPKI(filepath.Join(dir, "pki"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := newMinIO(cachedBinary(t, "minio-"+MinIOVersion), pki, dir, dir, "", DefaultAudience)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Env = slices.DeleteFunc(m.Env, func(e string) bool { return strings.HasPrefix(e, "MINIO_IDENTITY_OPENID_") })
+	return m
 }
