@@ -19,14 +19,16 @@ import (
 	"github.com/irsa-webhook/irsa-webhook/pkg/webhook"
 )
 
-func TestQuantile(t *testing.T) {
-	ms := func(v ...int) []time.Duration {
-		out := make([]time.Duration, len(v))
-		for i, x := range v {
-			out[i] = time.Duration(x) * time.Millisecond
-		}
-		return out
+// ms is the durations of v milliseconds.
+func ms(v ...int) []time.Duration {
+	out := make([]time.Duration, len(v))
+	for i, x := range v {
+		out[i] = time.Duration(x) * time.Millisecond
 	}
+	return out
+}
+
+func TestQuantile(t *testing.T) {
 	hundred := make([]int, 100)
 	for i := range hundred {
 		hundred[i] = i + 1
@@ -118,13 +120,6 @@ func TestWriteLatencyPlot(t *testing.T) {
 
 // TestMerge: rounds combine as one longer step.
 func TestMerge(t *testing.T) {
-	ms := func(v ...int) []time.Duration {
-		out := make([]time.Duration, len(v))
-		for i, x := range v {
-			out[i] = time.Duration(x) * time.Millisecond
-		}
-		return out
-	}
 	a := LoadStep{Target: "t", Rate: 100, Duration: time.Second, Rounds: 1, Requests: 3, OK: 3, CPUSeconds: 0.5,
 		latencies: ms(1, 2, 3), elapsed: time.Second}
 	b := LoadStep{Target: "t", Rate: 100, Duration: time.Second, Rounds: 1, Requests: 4, OK: 3, Errors: 1, CPUSeconds: 0.25,
