@@ -55,16 +55,18 @@ type request struct {
 // Handle answers one AdmissionRequest. ServeHTTP, which the server mounts,
 // decodes the review straight into a request instead.
 func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.Response {
+	start := time.Now()
 	r := &request{UID: req.UID, Resource: req.Resource, SubResource: req.SubResource, Namespace: req.Namespace, Operation: req.Operation}
 	if len(req.Object.Raw) > 0 {
 		r.Object.present = true
 		r.Object.pod, r.Object.err = decodePod(req.Object.Raw)
 	}
-	return h.handle(ctx, r)
+	return h.handle(ctx, r, start)
 }
 
-func (h *Handler) handle(ctx context.Context, req *request) admission.Response {
-	start := time.Now()
+// handle decides req and counts and logs the decision; start is when the
+// Pod began to be decoded, so the latency metric covers the decode as well.
+func (h *Handler) handle(ctx context.Context, req *request, start time.Time) admission.Response {
 	r := h.decide(ctx, req)
 	h.Metrics.observe(r.outcome, time.Since(start))
 	if r.outcome != outcomeIgnored {

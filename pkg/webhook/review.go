@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -31,12 +32,15 @@ var metaTypeV1Review = metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: 
 // webhook is registered for; the framework would decode anything into a v1
 // review and answer a Pod or a v9 review as if it were one.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	review, code, err := readReview(r)
 	if err != nil {
+		// No decision was made, but the metrics count what was answered.
+		h.Metrics.observe(outcomeError, time.Since(start))
 		writeResponse(w, admission.Errored(code, err))
 		return
 	}
-	resp := h.handleSafely(r, review.Request)
+	resp := h.handleSafely(r, review.Request, start)
 	if err := resp.Complete(admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{UID: review.Request.UID}}); err != nil {
 		resp = admission.Errored(http.StatusInternalServerError, fmt.Errorf("encode patch: %w", err))
 		resp.UID = review.Request.UID
@@ -54,7 +58,7 @@ type review struct {
 
 // handleSafely turns a panic in handle into an error answer: one bad Pod
 // must not take the connection, or the process, down with it.
-func (h *Handler) handleSafely(r *http.Request, req *request) (resp admission.Response) {
+func (h *Handler) handleSafely(r *http.Request, req *request, start time.Time) (resp admission.Response) {
 	defer func() {
 		if p := recover(); p != nil {
 			log.FromContext(r.Context()).Error(fmt.Errorf("%v", p), "panic while handling an admission review",
@@ -62,7 +66,7 @@ func (h *Handler) handleSafely(r *http.Request, req *request) (resp admission.Re
 			resp = admission.Errored(http.StatusInternalServerError, errors.New("internal error while handling the admission review"))
 		}
 	}()
-	return h.handle(r.Context(), req)
+	return h.handle(r.Context(), req, start)
 }
 
 // readReview reads and decodes the request's AdmissionReview. An error comes
