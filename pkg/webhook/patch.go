@@ -71,30 +71,32 @@ func appended[T any](p *patchBuilder, path string, original, mutated []T, enc fu
 	if p.err != nil {
 		return
 	}
+	var err error
 	switch {
 	case len(mutated) < len(original):
 		p.err = fmt.Errorf("mutation removed elements of %s; only additions can be patched", path)
+		return
 	case len(mutated) == len(original):
 	case len(original) == 0:
 		// "add" sets the member whatever it held: absent, null or empty.
 		p.op(path, -1)
 		p.buf = append(p.buf, '[')
-		for i := 0; i < len(mutated) && p.err == nil; i++ {
+		for i := 0; i < len(mutated) && err == nil; i++ {
 			if i > 0 {
 				p.buf = append(p.buf, ',')
 			}
-			p.buf, p.err = enc(p.buf, &mutated[i])
+			p.buf, err = enc(p.buf, &mutated[i])
 		}
 		p.buf = append(p.buf, "]}"...)
 	default:
-		for i := len(original); i < len(mutated) && p.err == nil; i++ {
+		for i := len(original); i < len(mutated) && err == nil; i++ {
 			p.op(path, i)
-			p.buf, p.err = enc(p.buf, &mutated[i])
+			p.buf, err = enc(p.buf, &mutated[i])
 			p.buf = append(p.buf, '}')
 		}
 	}
-	if p.err != nil {
-		p.err = fmt.Errorf("encode the patch of %s: %w", path, p.err)
+	if err != nil {
+		p.err = fmt.Errorf("encode the patch of %s: %w", path, err)
 	}
 }
 
