@@ -159,14 +159,19 @@ func (r *run) checkServiceAccount(ctx context.Context) {
 			"annotation %s %v", roleKey, err)
 		return
 	}
-	d := identity.Resolve(identity.Defaults{
-		Prefix:            r.cfg.AnnotationPrefix,
-		Audience:          r.cfg.TokenAudience,
-		ExpirationSeconds: r.cfg.TokenExpiration,
-		// doctor does not know the webhook's --spiffe-helper-image; any
-		// value lets Resolve decide the rest of a token-source spiffe plan.
-		SPIFFE: identity.SPIFFE{HelperImage: "unknown"},
-	}, sa.Annotations, nil, nil)
+	d := identity.Decide(identity.Request{
+		Defaults: identity.Defaults{
+			Prefix:            r.cfg.AnnotationPrefix,
+			Audience:          r.cfg.TokenAudience,
+			ExpirationSeconds: r.cfg.TokenExpiration,
+			// doctor does not know the webhook's --spiffe-helper-image; any
+			// value lets Decide work out the rest of a token-source spiffe plan.
+			SPIFFE: identity.SPIFFE{HelperImage: "unknown"},
+		},
+		Namespace:            r.cfg.Namespace,
+		ServiceAccount:       r.cfg.ServiceAccount,
+		LookupServiceAccount: func() (map[string]string, error) { return sa.Annotations, nil },
+	})
 	r.plan = d.Plan
 	r.add(CheckRoleARN, StatusPass, "", "annotation %s is role %s", roleKey, arn)
 	for _, w := range d.Warnings {

@@ -52,11 +52,14 @@ type Plan struct {
 	SkipContainers map[string]bool
 }
 
-// Decision is the outcome of Resolve: a Plan when the Pod is to be given an
-// identity, and warnings for the person who created it either way.
+// Decision is the outcome of Decide: a Plan when the Pod is to be given an
+// identity, a Refusal when it must not be admitted, and warnings for the
+// person who created it either way.
 type Decision struct {
 	// Plan is nil when the Pod gets nothing.
 	Plan *Plan
+	// Refusal, when not nil, says why the Pod must not be admitted.
+	Refusal *Refusal
 	// Reason says why Plan is nil, for logs ("not opted in", "opted out", ...).
 	Reason   string
 	Warnings []string
@@ -76,134 +79,173 @@ const (
 	ReasonSPIFFEUnconfigured = "spiffe token source not configured"
 )
 
-// Resolve decides what a Pod gets from its ServiceAccount's annotations, its
-// own labels and annotations, and the flag defaults.
+// resolve decides what a Pod that did not opt out gets from its
+// ServiceAccount's annotations, its own annotations and the flag defaults.
 //
 // Precedence, for every value that more than one source can set:
 // Pod annotation > ServiceAccount annotation > flag. A value that does not
 // parse is reported as a warning and the next source down applies; a token
 // lifetime outside [MinTokenExpiration, MaxTokenExpiration] is clamped, with
-// a warning.
-func Resolve(d Defaults, saAnnotations, podLabels, podAnnotations map[string]string) Decision {
-	k := Keys{Prefix: d.Prefix}
-	optOut := k.Key(SkipPodIdentityWebhook)
-	if _, ok := podLabels[optOut]; ok {
-		return Decision{Reason: ReasonOptedOut}
-	}
-	if _, ok := podAnnotations[optOut]; ok {
-		return Decision{Reason: ReasonOptedOut}
-	}
-
-	arn, ok := saAnnotations[k.Key(RoleARN)]
+// a warning. Each value is read in one function below.
+func resolve(d Defaults, sa, pod map[string]string) Decision {
+	v := values{k: Keys{Prefix: d.Prefix}, sa: sa, pod: pod}
+	arn, ok := sa[v.k.Key(RoleARN)]
 	if !ok {
 		return Decision{Reason: ReasonNotOptedIn}
 	}
 	if err := ValidateRoleARN(arn); err != nil {
 		return Decision{
 			Reason:   ReasonInvalidARN,
-			Warnings: []string{fmt.Sprintf("service account annotation %s %v; no AWS credentials were injected", k.Key(RoleARN), err)},
+			Warnings: []string{fmt.Sprintf("service account annotation %s %v; no AWS credentials were injected", v.k.Key(RoleARN), err)},
 		}
 	}
-
-	source := TokenSourceServiceAccount
-	if v, ok := saAnnotations[k.Key(TokenSource)]; ok {
-		switch strings.TrimSpace(v) {
-		case TokenSourceServiceAccount, TokenSourceSPIFFE:
-			source = strings.TrimSpace(v)
-		default:
-			return Decision{
-				Reason: ReasonInvalidTokenSource,
-				Warnings: []string{fmt.Sprintf("service account annotation %s is %q, want %q or %q; no AWS credentials were injected",
-					k.Key(TokenSource), v, TokenSourceServiceAccount, TokenSourceSPIFFE)},
-			}
-		}
+	source, refused := v.tokenSource(d)
+	if refused != nil {
+		return *refused
 	}
-
-	if source == TokenSourceSPIFFE && d.SPIFFE.HelperImage == "" {
-		return Decision{
-			Reason: ReasonSPIFFEUnconfigured,
-			Warnings: []string{fmt.Sprintf("service account annotation %s is %q but the webhook runs without --spiffe-helper-image; no AWS credentials were injected, ask the cluster admin",
-				k.Key(TokenSource), TokenSourceSPIFFE)},
-		}
-	}
-
-	var warnings []string
-	warn := func(format string, args ...any) { warnings = append(warnings, fmt.Sprintf(format, args...)) }
-
-	plan := &Plan{
-		RoleARN:           arn,
-		Audience:          d.Audience,
-		ExpirationSeconds: d.ExpirationSeconds,
-		Region:            d.Region,
-		RegionalSTS:       d.RegionalSTS,
-		MountPath:         d.MountPath,
-		TokenSource:       source,
-	}
+	// The order of the reads is the order of the warnings.
+	plan := &Plan{RoleARN: arn, Region: d.Region, MountPath: d.MountPath, TokenSource: source}
 	if source == TokenSourceSPIFFE {
 		plan.SPIFFE = d.SPIFFE
-		plan.SPIFFE.ID = ""
-		for _, src := range []struct {
-			kind string
-			ann  map[string]string
-		}{{"service account", saAnnotations}, {"pod", podAnnotations}} {
-			v, ok := src.ann[k.Key(SPIFFEID)]
-			if !ok {
-				continue
+		plan.SPIFFE.ID = v.spiffeID()
+	}
+	plan.Audience = v.audience(d.Audience)
+	plan.RegionalSTS = v.regionalSTS(d.RegionalSTS)
+	plan.ExpirationSeconds = v.expiration(d.ExpirationSeconds)
+	plan.SkipContainers = v.skipContainers()
+	return Decision{Plan: plan, Warnings: v.warnings}
+}
+
+// values reads each setting from the annotations that may hold it,
+// collecting a warning for each value that does not parse.
+type values struct {
+	k        Keys
+	sa, pod  map[string]string
+	warnings []string
+}
+
+func (v *values) warn(format string, args ...any) {
+	v.warnings = append(v.warnings, fmt.Sprintf(format, args...))
+}
+
+// source is one annotation map, named for the messages.
+type source struct {
+	kind string
+	ann  map[string]string
+}
+
+// saThenPod lists the sources of a value a Pod may override, lowest
+// precedence first.
+func (v *values) saThenPod() []source {
+	return []source{{"service account", v.sa}, {"pod", v.pod}}
+}
+
+// tokenSource: ServiceAccount only. A value that is neither source, or the
+// SPIFFE source on a webhook not configured for it, gives the Pod nothing:
+// falling back would hand out a token the role's trust policy was not
+// written for.
+func (v *values) tokenSource(d Defaults) (string, *Decision) {
+	key := v.k.Key(TokenSource)
+	s, ok := v.sa[key]
+	if !ok {
+		return TokenSourceServiceAccount, nil
+	}
+	switch s = strings.TrimSpace(s); s {
+	case TokenSourceServiceAccount:
+		return s, nil
+	case TokenSourceSPIFFE:
+		if d.SPIFFE.HelperImage == "" {
+			return "", &Decision{
+				Reason: ReasonSPIFFEUnconfigured,
+				Warnings: []string{fmt.Sprintf("service account annotation %s is %q but the webhook runs without --spiffe-helper-image; no AWS credentials were injected, ask the cluster admin",
+					key, TokenSourceSPIFFE)},
 			}
-			if err := ValidateSPIFFEID(v); err != nil {
-				warn("%s annotation %s %v; ignored", src.kind, k.Key(SPIFFEID), err)
-				continue
-			}
-			plan.SPIFFE.ID = v
 		}
+		return s, nil
 	}
-
-	if v, ok := saAnnotations[k.Key(Audience)]; ok {
-		if err := ValidateAudience(v); err != nil {
-			warn("service account annotation %s %v; using the default audience %q", k.Key(Audience), err, d.Audience)
-		} else {
-			plan.Audience = v
-		}
+	return "", &Decision{
+		Reason: ReasonInvalidTokenSource,
+		Warnings: []string{fmt.Sprintf("service account annotation %s is %q, want %q or %q; no AWS credentials were injected",
+			key, v.sa[key], TokenSourceServiceAccount, TokenSourceSPIFFE)},
 	}
+}
 
-	if v, ok := saAnnotations[k.Key(STSRegionalEndpoints)]; ok {
-		switch strings.TrimSpace(v) {
-		case "true":
-			plan.RegionalSTS = true
-		case "false":
-			plan.RegionalSTS = false
-		default:
-			warn("service account annotation %s is %q, want \"true\" or \"false\"; using the default (%t)", k.Key(STSRegionalEndpoints), v, d.RegionalSTS)
-		}
-	}
-
-	// Token lifetime: flag, then the ServiceAccount, then the Pod, each
-	// overriding the one before when it parses.
-	for _, src := range []struct {
-		kind string
-		ann  map[string]string
-	}{{"service account", saAnnotations}, {"pod", podAnnotations}} {
-		v, ok := src.ann[k.Key(TokenExpiration)]
+// spiffeID: Pod > ServiceAccount; empty means the Workload API's default.
+func (v *values) spiffeID() string {
+	id := ""
+	for _, src := range v.saThenPod() {
+		s, ok := src.ann[v.k.Key(SPIFFEID)]
 		if !ok {
 			continue
 		}
-		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-		if err != nil {
-			warn("%s annotation %s is %q, not a whole number of seconds; ignored", src.kind, k.Key(TokenExpiration), v)
+		if err := ValidateSPIFFEID(s); err != nil {
+			v.warn("%s annotation %s %v; ignored", src.kind, v.k.Key(SPIFFEID), err)
 			continue
 		}
-		plan.ExpirationSeconds = n
-		if c := clamp(n); c != n {
-			warn("%s annotation %s is %d seconds, outside [%d, %d]; using %d", src.kind, k.Key(TokenExpiration), n, MinTokenExpiration, MaxTokenExpiration, c)
-			plan.ExpirationSeconds = c
+		id = s
+	}
+	return id
+}
+
+// audience: ServiceAccount > flag.
+func (v *values) audience(def string) string {
+	s, ok := v.sa[v.k.Key(Audience)]
+	if !ok {
+		return def
+	}
+	if err := ValidateAudience(s); err != nil {
+		v.warn("service account annotation %s %v; using the default audience %q", v.k.Key(Audience), err, def)
+		return def
+	}
+	return s
+}
+
+// regionalSTS: ServiceAccount > flag, in both directions.
+func (v *values) regionalSTS(def bool) bool {
+	s, ok := v.sa[v.k.Key(STSRegionalEndpoints)]
+	if !ok {
+		return def
+	}
+	switch strings.TrimSpace(s) {
+	case "true":
+		return true
+	case "false":
+		return false
+	}
+	v.warn("service account annotation %s is %q, want \"true\" or \"false\"; using the default (%t)", v.k.Key(STSRegionalEndpoints), s, def)
+	return def
+}
+
+// expiration: Pod > ServiceAccount > flag, each overriding the one before
+// when it parses; clamped to what the API server and AWS accept.
+func (v *values) expiration(def int64) int64 {
+	n := def
+	for _, src := range v.saThenPod() {
+		s, ok := src.ann[v.k.Key(TokenExpiration)]
+		if !ok {
+			continue
+		}
+		parsed, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+		if err != nil {
+			v.warn("%s annotation %s is %q, not a whole number of seconds; ignored", src.kind, v.k.Key(TokenExpiration), s)
+			continue
+		}
+		n = parsed
+		if c := clamp(parsed); c != parsed {
+			v.warn("%s annotation %s is %d seconds, outside [%d, %d]; using %d", src.kind, v.k.Key(TokenExpiration), parsed, MinTokenExpiration, MaxTokenExpiration, c)
+			n = c
 		}
 	}
+	return n
+}
 
-	if v, ok := podAnnotations[k.Key(SkipContainers)]; ok {
-		plan.SkipContainers = parseList(v)
+// skipContainers: Pod only.
+func (v *values) skipContainers() map[string]bool {
+	s, ok := v.pod[v.k.Key(SkipContainers)]
+	if !ok {
+		return nil
 	}
-
-	return Decision{Plan: plan, Warnings: warnings}
+	return parseList(s)
 }
 
 func clamp(n int64) int64 {

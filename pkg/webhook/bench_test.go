@@ -128,7 +128,9 @@ func BenchmarkPatch(b *testing.B) {
 		if err := sigsjson.UnmarshalCaseSensitivePreserveInts(bc.raw, original); err != nil {
 			b.Fatal(err)
 		}
-		d := identity.Resolve(h.Defaults, map[string]string{"eks.amazonaws.com/role-arn": testARN}, nil, nil)
+		d := identity.Decide(identity.Request{Defaults: h.Defaults, LookupServiceAccount: func() (map[string]string, error) {
+			return map[string]string{"eks.amazonaws.com/role-arn": testARN}, nil
+		}})
 		mutated, _ := mutate.Apply(original, *d.Plan)
 		b.Run(bc.name+"/whole", func(b *testing.B) {
 			b.ReportAllocs()

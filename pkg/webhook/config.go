@@ -47,18 +47,10 @@ type Config struct {
 
 	// RolePolicyAction is what happens to a Pod whose ServiceAccount asks
 	// for a role its namespace's identity.AllowedRoleARNs annotation does
-	// not allow: RolePolicyDeny or RolePolicyWarn. Either way the role is
+	// not allow: identity.RolePolicyDeny or identity.RolePolicyWarn. Either way the role is
 	// not injected.
 	RolePolicyAction string
 }
-
-// RolePolicyAction values.
-const (
-	// RolePolicyDeny refuses the Pod.
-	RolePolicyDeny = "deny"
-	// RolePolicyWarn admits the Pod without credentials, with a warning.
-	RolePolicyWarn = "warn"
-)
 
 // NewConfig returns the defaults, which AddFlags shows in --help.
 func NewConfig() *Config {
@@ -76,7 +68,7 @@ func NewConfig() *Config {
 		TokenExpiration:             identity.DefaultTokenExpiration,
 		SPIFFESocketName:            "spire-agent.sock",
 		ServiceAccountLookupTimeout: 2 * time.Second,
-		RolePolicyAction:            RolePolicyDeny,
+		RolePolicyAction:            identity.RolePolicyDeny,
 	}
 }
 
@@ -160,7 +152,7 @@ func (c *Config) Validate() error {
 	if c.ServiceAccountLookupTimeout <= 0 || c.ServiceAccountLookupTimeout > 10*time.Second {
 		bad("service-account-lookup-timeout", "%s is outside (0, 10s]", c.ServiceAccountLookupTimeout)
 	}
-	if c.RolePolicyAction != RolePolicyDeny && c.RolePolicyAction != RolePolicyWarn {
+	if c.RolePolicyAction != identity.RolePolicyDeny && c.RolePolicyAction != identity.RolePolicyWarn {
 		bad("role-policy-action", "%q is not deny or warn", c.RolePolicyAction)
 	}
 	return errors.Join(errs...)

@@ -42,7 +42,7 @@ func TestConfigParsesFlags(t *testing.T) {
 			c.TokenExpiration, c.AWSDefaultRegion, c.STSRegionalEndpoints = 3600, "eu-central-1", true
 			c.ServiceAccountLookupTimeout = 500 * time.Millisecond
 			c.TLSCipherSuites = []string{"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"}
-			c.RolePolicyAction = RolePolicyWarn
+			c.RolePolicyAction = identity.RolePolicyWarn
 		}},
 		"boolean false form": {[]string{"--sts-regional-endpoints=false"}, func(*Config) {}},
 		"bare boolean":       {[]string{"--sts-regional-endpoints"}, func(c *Config) { c.STSRegionalEndpoints = true }},

@@ -31,7 +31,7 @@ type Handler struct {
 	ServiceAccounts ServiceAccounts
 	// Namespaces, when not nil, enables the namespace role policy (see
 	// identity.AllowedRoleARNs); RolePolicyAction says what a role outside
-	// it earns: RolePolicyDeny (also when empty) or RolePolicyWarn.
+	// it earns: identity.RolePolicyDeny (also when empty) or identity.RolePolicyWarn.
 	Namespaces       Namespaces
 	RolePolicyAction string
 	// Metrics may be nil.
@@ -110,24 +110,26 @@ func (h *Handler) decide(ctx context.Context, req *request) result {
 		namespace = pod.Namespace
 	}
 
-	// The opt-out needs no lookup; check it before paying for one.
-	if d := identity.Resolve(h.Defaults, nil, pod.Labels, pod.Annotations); d.Reason == identity.ReasonOptedOut {
-		return r.with(outcomeSkipped, d.Reason, admission.Allowed(""))
-	}
-
-	sa, err := h.ServiceAccounts.Get(ctx, namespace, r.serviceAccount)
-	if err != nil {
-		return r.with(outcomeDenied, err.Error(), denied(fmt.Sprintf(
-			"irsa-webhook could not look up service account %s/%s to decide whether this pod gets AWS credentials: %v; "+
-				"the pod was not admitted without them, retry shortly", namespace, r.serviceAccount, err)))
-	}
-
-	d := identity.Resolve(h.Defaults, sa.Annotations, pod.Labels, pod.Annotations)
-	if d.Plan == nil {
+	d := identity.Decide(identity.Request{
+		Defaults:       h.Defaults,
+		Namespace:      namespace,
+		ServiceAccount: r.serviceAccount,
+		PodLabels:      pod.Labels,
+		PodAnnotations: pod.Annotations,
+		PolicyAction:   h.RolePolicyAction,
+		LookupServiceAccount: func() (map[string]string, error) {
+			sa, err := h.ServiceAccounts.Get(ctx, namespace, r.serviceAccount)
+			return sa.Annotations, err
+		},
+		LookupNamespacePolicy: h.namespacePolicy(ctx, namespace),
+	})
+	switch {
+	case d.Refusal != nil && d.Refusal.Retry:
+		return r.with(outcomeDenied, d.Reason, denied(d.Refusal.Message))
+	case d.Refusal != nil:
+		return r.with(outcomeRefused, d.Reason, admission.Denied(d.Refusal.Message).WithWarnings(d.Warnings...))
+	case d.Plan == nil:
 		return r.with(outcomeSkipped, d.Reason, admission.Allowed("").WithWarnings(d.Warnings...))
-	}
-	if res, ok := h.checkRolePolicy(ctx, namespace, r, d); !ok {
-		return res
 	}
 
 	mutated, warnings := mutate.Apply(pod, *d.Plan)
@@ -152,7 +154,9 @@ func errored(code int32, err error) result {
 }
 
 // denied refuses the Pod with 503, which tells clients the refusal is
-// temporary. Unlike an error it holds whatever the webhook's failurePolicy.
+// temporary. It is an answer, not a failure to answer, so it holds even
+// under failurePolicy Ignore (which only covers a webhook that cannot be
+// reached or answers with an error).
 func denied(message string) admission.Response {
 	resp := admission.Denied(message)
 	resp.Result.Code = http.StatusServiceUnavailable

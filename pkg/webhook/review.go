@@ -15,6 +15,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
 )
 
 // MaxRequestBytes bounds an AdmissionReview body: two objects of at most
@@ -77,7 +79,7 @@ func readReview(r *http.Request) (*review, int32, error) {
 	}
 	defer r.Body.Close()
 	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
-		return nil, http.StatusBadRequest, fmt.Errorf("contentType=%s, expected application/json", shorten(ct, 64))
+		return nil, http.StatusBadRequest, fmt.Errorf("contentType=%s, expected application/json", identity.Shorten(ct, 64))
 	}
 	buf := getBuffer()
 	defer putBuffer(buf)
@@ -104,7 +106,7 @@ func readReview(r *http.Request) (*review, int32, error) {
 	}
 	if review.APIVersion != metaTypeV1Review.APIVersion || review.Kind != metaTypeV1Review.Kind {
 		return nil, http.StatusBadRequest, fmt.Errorf("got apiVersion %q kind %q, want an admission.k8s.io/v1 AdmissionReview",
-			shorten(review.APIVersion, 64), shorten(review.Kind, 64))
+			identity.Shorten(review.APIVersion, 64), identity.Shorten(review.Kind, 64))
 	}
 	if review.Request == nil {
 		return nil, http.StatusBadRequest, errors.New("admission review has no request")

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
 	"github.com/irsa-webhook/irsa-webhook/pkg/nscache"
 )
 
@@ -20,7 +21,7 @@ func (f failingNamespaces) Get(context.Context, string) (nscache.Entry, error) {
 // A policy that cannot be read is never taken as "no policy": the pod is
 // refused as retryable, under either action.
 func TestRolePolicyLookupFailureDenies(t *testing.T) {
-	for _, action := range []string{RolePolicyDeny, RolePolicyWarn} {
+	for _, action := range []string{identity.RolePolicyDeny, identity.RolePolicyWarn} {
 		t.Run(action, func(t *testing.T) {
 			h := &Handler{
 				Defaults:         NewConfig().Defaults(),
@@ -51,13 +52,5 @@ func TestRolePolicyNotConsultedWithoutRole(t *testing.T) {
 	}
 	if resp := h.Handle(context.Background(), podCreate([]byte(plainPod))); !resp.Allowed || len(resp.Patch) > 0 {
 		t.Fatalf("allowed %t, %d patches; want allowed untouched", resp.Allowed, len(resp.Patch))
-	}
-}
-
-func TestShorten(t *testing.T) {
-	for in, want := range map[string]string{"abc": "abc", "abcdef": "abcd...", "ab\u00e9\u00e9": "ab\u00e9..."} {
-		if got := shorten(in, 4); got != want {
-			t.Errorf("shorten(%q, 4) = %q, want %q", in, got, want)
-		}
 	}
 }

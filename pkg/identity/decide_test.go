@@ -1,0 +1,240 @@
+package identity
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+const (
+	testRole  = "arn:aws:iam::111122223333:role/app"
+	otherRole = "arn:aws:iam::111122223333:role/other"
+)
+
+func testDefaults() Defaults {
+	return Defaults{
+		Prefix: DefaultPrefix, Audience: DefaultAudience, MountPath: "/var/run/secrets/eks.amazonaws.com/serviceaccount",
+		ExpirationSeconds: DefaultTokenExpiration, Region: "us-west-2", RegionalSTS: true,
+	}
+}
+
+func key(name string) string { return DefaultPrefix + "/" + name }
+
+// basePlan is the Plan of a ServiceAccount with only a role under testDefaults.
+func basePlan() *Plan {
+	d := testDefaults()
+	return &Plan{RoleARN: testRole, Audience: d.Audience, ExpirationSeconds: d.ExpirationSeconds, Region: d.Region,
+		RegionalSTS: true, MountPath: d.MountPath, TokenSource: TokenSourceServiceAccount}
+}
+
+// TestDecidePrecedence holds every rule of Decide: the opt-out first, then
+// Pod annotation > ServiceAccount annotation > flag for each value, then
+// the namespace policy; and that a bad value warns and falls back.
+func TestDecidePrecedence(t *testing.T) {
+	withPlan := func(f func(*Plan)) *Plan { p := basePlan(); f(p); return p }
+	spiffeDefaults := testDefaults()
+	spiffeDefaults.SPIFFE = SPIFFE{HelperImage: "helper:1", SocketName: "agent.sock"}
+	for name, tc := range map[string]struct {
+		defaults      *Defaults
+		sa            map[string]string
+		podLabels     map[string]string
+		podAnnots     map[string]string
+		policy        *string
+		action        string
+		wantPlan      *Plan
+		wantReason    string
+		wantRefusal   bool
+		wantRetry     bool
+		wantWarnings  []string // substrings, one per warning, in order
+		wantNoSALooks bool
+	}{
+		"role only: the flags": {sa: map[string]string{key(RoleARN): testRole}, wantPlan: basePlan()},
+		"no role: nothing":     {sa: map[string]string{key(Audience): "x"}, wantReason: ReasonNotOptedIn},
+		"opt-out label wins over a role, without a lookup": {
+			sa: map[string]string{key(RoleARN): testRole}, podLabels: map[string]string{key(SkipPodIdentityWebhook): "false"},
+			wantReason: ReasonOptedOut, wantNoSALooks: true,
+		},
+		"opt-out annotation, any value": {
+			sa: map[string]string{key(RoleARN): testRole}, podAnnots: map[string]string{key(SkipPodIdentityWebhook): ""},
+			wantReason: ReasonOptedOut, wantNoSALooks: true,
+		},
+		"invalid role: nothing, warned": {
+			sa: map[string]string{key(RoleARN): "arn:aws:iam::1:role/x"}, wantReason: ReasonInvalidARN, wantWarnings: []string{key(RoleARN)},
+		},
+		"service account audience over the flag": {
+			sa:       map[string]string{key(RoleARN): testRole, key(Audience): "other-aud"},
+			wantPlan: withPlan(func(p *Plan) { p.Audience = "other-aud" }),
+		},
+		"bad audience: the flag, warned": {
+			sa: map[string]string{key(RoleARN): testRole, key(Audience): "a b"}, wantPlan: basePlan(), wantWarnings: []string{key(Audience)},
+		},
+		"service account turns regional STS off": {
+			sa:       map[string]string{key(RoleARN): testRole, key(STSRegionalEndpoints): "false"},
+			wantPlan: withPlan(func(p *Plan) { p.RegionalSTS = false }),
+		},
+		"bad regional STS value: the flag, warned": {
+			sa: map[string]string{key(RoleARN): testRole, key(STSRegionalEndpoints): "yes"}, wantPlan: basePlan(),
+			wantWarnings: []string{key(STSRegionalEndpoints)},
+		},
+		"pod expiration over the service account's over the flag": {
+			sa:        map[string]string{key(RoleARN): testRole, key(TokenExpiration): "3600"},
+			podAnnots: map[string]string{key(TokenExpiration): "7200"},
+			wantPlan:  withPlan(func(p *Plan) { p.ExpirationSeconds = 7200 }),
+		},
+		"service account expiration over the flag": {
+			sa:       map[string]string{key(RoleARN): testRole, key(TokenExpiration): "3600"},
+			wantPlan: withPlan(func(p *Plan) { p.ExpirationSeconds = 3600 }),
+		},
+		"bad pod expiration: the service account's, warned": {
+			sa:        map[string]string{key(RoleARN): testRole, key(TokenExpiration): "3600"},
+			podAnnots: map[string]string{key(TokenExpiration): "1h"},
+			wantPlan:  withPlan(func(p *Plan) { p.ExpirationSeconds = 3600 }), wantWarnings: []string{"pod annotation " + key(TokenExpiration)},
+		},
+		"expiration clamped, warned": {
+			sa: map[string]string{key(RoleARN): testRole, key(TokenExpiration): "60"}, wantPlan: withPlan(func(p *Plan) { p.ExpirationSeconds = MinTokenExpiration }),
+			wantWarnings: []string{"outside"},
+		},
+		"skip containers from the pod": {
+			sa: map[string]string{key(RoleARN): testRole}, podAnnots: map[string]string{key(SkipContainers): " a, ,b "},
+			wantPlan: withPlan(func(p *Plan) { p.SkipContainers = map[string]bool{"a": true, "b": true} }),
+		},
+		"bad token source: nothing, warned": {
+			sa: map[string]string{key(RoleARN): testRole, key(TokenSource): "vault"}, wantReason: ReasonInvalidTokenSource,
+			wantWarnings: []string{key(TokenSource)},
+		},
+		"spiffe without a helper image: nothing, warned": {
+			sa: map[string]string{key(RoleARN): testRole, key(TokenSource): TokenSourceSPIFFE}, wantReason: ReasonSPIFFEUnconfigured,
+			wantWarnings: []string{"--spiffe-helper-image"},
+		},
+		"spiffe: pod ID over the service account's; a bad one warned before the audience's": {
+			defaults: &spiffeDefaults,
+			sa: map[string]string{key(RoleARN): testRole, key(TokenSource): TokenSourceSPIFFE, key(SPIFFEID): "spiffe://example.org/sa",
+				key(Audience): "a b"},
+			podAnnots: map[string]string{key(SPIFFEID): "not-an-id"},
+			wantPlan: withPlan(func(p *Plan) {
+				p.TokenSource = TokenSourceSPIFFE
+				p.SPIFFE = SPIFFE{ID: "spiffe://example.org/sa", HelperImage: "helper:1", SocketName: "agent.sock"}
+			}),
+			wantWarnings: []string{"pod annotation " + key(SPIFFEID), key(Audience)},
+		},
+		"namespace policy absent: allowed": {
+			sa: map[string]string{key(RoleARN): testRole}, wantPlan: basePlan(),
+		},
+		"namespace policy allows the role": {
+			sa: map[string]string{key(RoleARN): testRole}, policy: ptr("arn:aws:iam::111122223333:role/a*"), wantPlan: basePlan(),
+		},
+		"namespace policy refuses another role": {
+			sa: map[string]string{key(RoleARN): otherRole}, policy: ptr("arn:aws:iam::111122223333:role/app"),
+			wantReason: ReasonRoleNotAllowed, wantRefusal: true,
+		},
+		"empty namespace policy allows no role": {
+			sa: map[string]string{key(RoleARN): testRole}, policy: ptr(""), wantReason: ReasonRoleNotAllowed, wantRefusal: true,
+		},
+		"namespace policy under warn: nothing, warned": {
+			sa: map[string]string{key(RoleARN): otherRole}, policy: ptr("arn:aws:iam::111122223333:role/app"), action: RolePolicyWarn,
+			wantReason: ReasonRoleNotAllowed, wantWarnings: []string{"admitted without AWS credentials"},
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			d := testDefaults()
+			if tc.defaults != nil {
+				d = *tc.defaults
+			}
+			saLookups := 0
+			req := Request{
+				Defaults: d, Namespace: "team-a", ServiceAccount: "app", PodLabels: tc.podLabels, PodAnnotations: tc.podAnnots,
+				PolicyAction:         tc.action,
+				LookupServiceAccount: func() (map[string]string, error) { saLookups++; return tc.sa, nil },
+			}
+			if tc.policy != nil {
+				req.LookupNamespacePolicy = func() (string, bool, error) { return *tc.policy, true, nil }
+			} else {
+				req.LookupNamespacePolicy = func() (string, bool, error) { return "", false, nil }
+			}
+			got := Decide(req)
+			if diff := cmp.Diff(tc.wantPlan, got.Plan); diff != "" {
+				t.Errorf("plan (-want +got):\n%s", diff)
+			}
+			if got.Plan == nil && got.Reason != tc.wantReason {
+				t.Errorf("reason %q, want %q", got.Reason, tc.wantReason)
+			}
+			if (got.Refusal != nil) != tc.wantRefusal || (got.Refusal != nil && got.Refusal.Retry != tc.wantRetry) {
+				t.Errorf("refusal %+v, want refused %t (retry %t)", got.Refusal, tc.wantRefusal, tc.wantRetry)
+			}
+			if len(got.Warnings) != len(tc.wantWarnings) {
+				t.Fatalf("warnings %q, want %d containing %q", got.Warnings, len(tc.wantWarnings), tc.wantWarnings)
+			}
+			for i, w := range tc.wantWarnings {
+				if !strings.Contains(got.Warnings[i], w) {
+					t.Errorf("warning %d %q does not mention %q", i, got.Warnings[i], w)
+				}
+			}
+			if tc.wantNoSALooks && saLookups != 0 {
+				t.Errorf("%d service account lookups, want none", saLookups)
+			}
+		})
+	}
+}
+
+// Lookups are asked only when a rule needs them, and a failed one refuses
+// the Pod as retryable, never admits it on a guess.
+func TestDecideLookups(t *testing.T) {
+	boom := errors.New("connection refused")
+	t.Run("service account lookup fails", func(t *testing.T) {
+		d := Decide(Request{Defaults: testDefaults(), Namespace: "team-a", ServiceAccount: "app",
+			LookupServiceAccount: func() (map[string]string, error) { return nil, boom }})
+		if d.Plan != nil || d.Refusal == nil || !d.Refusal.Retry {
+			t.Fatalf("got %+v, want a retryable refusal", d)
+		}
+		for _, want := range []string{"team-a/app", "connection refused", "retry"} {
+			if !strings.Contains(d.Refusal.Message, want) {
+				t.Errorf("message %q does not mention %q", d.Refusal.Message, want)
+			}
+		}
+	})
+	t.Run("namespace lookup fails", func(t *testing.T) {
+		for _, action := range []string{RolePolicyDeny, RolePolicyWarn} {
+			d := Decide(Request{Defaults: testDefaults(), Namespace: "team-a", ServiceAccount: "app", PolicyAction: action,
+				LookupServiceAccount:  func() (map[string]string, error) { return map[string]string{key(RoleARN): testRole}, nil },
+				LookupNamespacePolicy: func() (string, bool, error) { return "", false, boom }})
+			if d.Plan != nil || d.Refusal == nil || !d.Refusal.Retry {
+				t.Fatalf("%s: got %+v, want a retryable refusal", action, d)
+			}
+			for _, want := range []string{"namespace team-a", AllowedRoleARNs, testRole, "connection refused"} {
+				if !strings.Contains(d.Refusal.Message, want) {
+					t.Errorf("%s: message %q does not mention %q", action, d.Refusal.Message, want)
+				}
+			}
+		}
+	})
+	t.Run("no role: the namespace is never asked", func(t *testing.T) {
+		d := Decide(Request{Defaults: testDefaults(),
+			LookupServiceAccount:  func() (map[string]string, error) { return nil, nil },
+			LookupNamespacePolicy: func() (string, bool, error) { t.Fatal("namespace looked up"); return "", false, nil }})
+		if d.Reason != ReasonNotOptedIn {
+			t.Fatalf("reason %q, want %q", d.Reason, ReasonNotOptedIn)
+		}
+	})
+	t.Run("the refusal names the policy and invalid patterns", func(t *testing.T) {
+		d := Decide(Request{Defaults: testDefaults(), Namespace: "team-a", ServiceAccount: "app",
+			LookupServiceAccount:  func() (map[string]string, error) { return map[string]string{key(RoleARN): otherRole}, nil },
+			LookupNamespacePolicy: func() (string, bool, error) { return testRole + ",arn:aws:s3:::x", true, nil }})
+		for _, want := range []string{"team-a/app", otherRole, "roles matching " + testRole, "invalid patterns"} {
+			if d.Refusal == nil || !strings.Contains(d.Refusal.Message, want) {
+				t.Errorf("refusal %+v does not mention %q", d.Refusal, want)
+			}
+		}
+	})
+}
+
+func TestShorten(t *testing.T) {
+	for in, want := range map[string]string{"abc": "abc", "abcdef": "abcd...", "ab\u00e9\u00e9": "ab\u00e9..."} {
+		if got := Shorten(in, 4); got != want {
+			t.Errorf("Shorten(%q, 4) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func ptr(s string) *string { return &s }
