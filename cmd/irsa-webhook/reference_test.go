@@ -99,7 +99,7 @@ func TestReadmeAnnotationReference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := annotationNames(t, "../../pkg/identity/keys.go")
+	names := annotationNames(t, "../../pkg/identity/keys.go", "Annotation names")
 	if len(names) < 6 {
 		t.Fatalf("found only %d annotation names in pkg/identity/keys.go: %v", len(names), names)
 	}
@@ -108,11 +108,21 @@ func TestReadmeAnnotationReference(t *testing.T) {
 			t.Errorf("README.md does not document the annotation `eks.amazonaws.com/%s`", name)
 		}
 	}
+	// The project's own keys are whole keys, under their fixed prefix.
+	own := annotationNames(t, "../../pkg/identity/keys.go", "Project annotation names")
+	if len(own) < 2 {
+		t.Fatalf("found only %d project annotation names in pkg/identity/keys.go: %v", len(own), own)
+	}
+	for _, key := range own {
+		if !strings.HasPrefix(key, "irsa-webhook.io/") || !bytes.Contains(readme, []byte("`"+key+"`")) {
+			t.Errorf("README.md does not document the annotation `%s` (or it is not under irsa-webhook.io/)", key)
+		}
+	}
 }
 
 // annotationNames parses the string constants of the declaration block whose
-// comment starts with "Annotation names".
-func annotationNames(t *testing.T, path string) []string {
+// comment starts with heading.
+func annotationNames(t *testing.T, path, heading string) []string {
 	t.Helper()
 	f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ParseComments)
 	if err != nil {
@@ -121,7 +131,7 @@ func annotationNames(t *testing.T, path string) []string {
 	var names []string
 	for _, decl := range f.Decls {
 		gd, ok := decl.(*ast.GenDecl)
-		if !ok || gd.Tok != token.CONST || gd.Doc == nil || !strings.HasPrefix(gd.Doc.Text(), "Annotation names") {
+		if !ok || gd.Tok != token.CONST || gd.Doc == nil || !strings.HasPrefix(gd.Doc.Text(), heading) {
 			continue
 		}
 		for _, spec := range gd.Specs {

@@ -108,6 +108,7 @@ func runServe(ctx context.Context, cfg *webhook.Config, selfSigned *selfsigned.C
 	}
 	sas := sacache.New(meta, sacache.Options{
 		Prefix:        cfg.AnnotationPrefix,
+		AlsoPrefixes:  []string{identity.ProjectPrefix},
 		LookupTimeout: cfg.ServiceAccountLookupTimeout,
 		Metrics:       sacache.NewMetrics(ctrlmetrics.Registry),
 		// The initial list of a large cluster is most of the process's

@@ -3,6 +3,7 @@ package harness
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -24,7 +25,8 @@ type ClientResult struct {
 // process would see: exactly the container's env, with the token file placed
 // under root at the path the webhook's volume mount gives it (as kubelet
 // would mount it), plus endpoint overrides that send STS and S3 to MinIO.
-// Env entries that need kubelet (valueFrom) are an error.
+// A valueFrom of the Pod's metadata.name or metadata.namespace is resolved
+// as the kubelet's downward API does; any other valueFrom is an error.
 func (s *Stack) ContainerEnv(pod *corev1.Pod, container, token, root string) ([]string, error) {
 	var c *corev1.Container
 	for i := range pod.Spec.Containers {
@@ -53,10 +55,13 @@ func (s *Stack) ContainerEnv(pod *corev1.Pod, container, token, root string) ([]
 		"AWS_ENDPOINT_URL_S3=" + s.MinIO.Endpoint,
 	}
 	for _, e := range c.Env {
-		if e.ValueFrom != nil {
-			return nil, fmt.Errorf("container %s env %s uses valueFrom, which needs a kubelet", container, e.Name)
-		}
 		v := e.Value
+		if e.ValueFrom != nil {
+			var err error
+			if v, err = downwardValue(pod, e.ValueFrom); err != nil {
+				return nil, fmt.Errorf("container %s env %s: %w", container, e.Name, err)
+			}
+		}
 		if e.Name == mutate.EnvWebIdentityTokenFile {
 			if mountPath == "" || v != path.Join(mountPath, mutate.TokenFile) {
 				return nil, fmt.Errorf("container %s: %s=%q is not in the %s mount (%q)", container, e.Name, v, mutate.VolumeName, mountPath)
@@ -96,4 +101,19 @@ func (s *Stack) RunCLI(ctx context.Context, args ...string) ClientResult {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	return ClientResult{Stdout: stdout.String(), Stderr: stderr.String(), Err: err}
+}
+
+// downwardValue is the value the kubelet gives a valueFrom, for the fields
+// the webhook may use.
+func downwardValue(pod *corev1.Pod, src *corev1.EnvVarSource) (string, error) {
+	if src.FieldRef == nil {
+		return "", errors.New("valueFrom other than fieldRef needs a kubelet")
+	}
+	switch src.FieldRef.FieldPath {
+	case "metadata.name":
+		return pod.Name, nil
+	case "metadata.namespace":
+		return pod.Namespace, nil
+	}
+	return "", fmt.Errorf("fieldRef %s needs a kubelet", src.FieldRef.FieldPath)
 }

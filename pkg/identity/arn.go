@@ -61,3 +61,15 @@ func ValidateSPIFFEID(s string) error {
 	}
 	return nil
 }
+
+// region is the shape of an AWS region name: us-west-2, eu-central-1,
+// us-gov-west-1, cn-north-1, us-iso-east-1, ...
+var region = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+
+// ValidateRegion reports why s is not shaped like an AWS region name, or nil.
+func ValidateRegion(s string) error {
+	if len(s) > 32 || !region.MatchString(s) {
+		return fmt.Errorf("%q does not look like an AWS region (e.g. us-west-2)", Shorten(s, 64))
+	}
+	return nil
+}

@@ -36,6 +36,8 @@ func TestDecidePrecedence(t *testing.T) {
 	withPlan := func(f func(*Plan)) *Plan { p := basePlan(); f(p); return p }
 	spiffeDefaults := testDefaults()
 	spiffeDefaults.SPIFFE = SPIFFE{HelperImage: "helper:1", SocketName: "agent.sock"}
+	sessionDefaults := testDefaults()
+	sessionDefaults.SessionName = SessionNamePod
 	for name, tc := range map[string]struct {
 		defaults      *Defaults
 		sa            map[string]string
@@ -95,6 +97,31 @@ func TestDecidePrecedence(t *testing.T) {
 		"expiration clamped, warned": {
 			sa: map[string]string{key(RoleARN): testRole, key(TokenExpiration): "60"}, wantPlan: withPlan(func(p *Plan) { p.ExpirationSeconds = MinTokenExpiration }),
 			wantWarnings: []string{"outside"},
+		},
+		"service account region over the flag": {
+			sa:       map[string]string{key(RoleARN): testRole, Region: " eu-central-1 "},
+			wantPlan: withPlan(func(p *Plan) { p.Region = "eu-central-1" }),
+		},
+		"bad region: the flag, warned": {
+			sa: map[string]string{key(RoleARN): testRole, Region: "mars-north"}, wantPlan: basePlan(), wantWarnings: []string{Region},
+		},
+		"region is not read under the EKS prefix": {
+			sa: map[string]string{key(RoleARN): testRole, key("region"): "eu-central-1"}, wantPlan: basePlan(),
+		},
+		"session name from the flag": {
+			defaults: &sessionDefaults, sa: map[string]string{key(RoleARN): testRole},
+			wantPlan: withPlan(func(p *Plan) { p.SessionName = SessionNamePod }),
+		},
+		"service account session name over an empty flag": {
+			sa:       map[string]string{key(RoleARN): testRole, RoleSessionName: "pod"},
+			wantPlan: withPlan(func(p *Plan) { p.SessionName = SessionNamePod }),
+		},
+		"service account none turns the flag off": {
+			defaults: &sessionDefaults, sa: map[string]string{key(RoleARN): testRole, RoleSessionName: "none"}, wantPlan: basePlan(),
+		},
+		"bad session name value: the flag, warned": {
+			defaults: &sessionDefaults, sa: map[string]string{key(RoleARN): testRole, RoleSessionName: "yes"},
+			wantPlan: withPlan(func(p *Plan) { p.SessionName = SessionNamePod }), wantWarnings: []string{RoleSessionName},
 		},
 		"skip containers from the pod": {
 			sa: map[string]string{key(RoleARN): testRole}, podAnnots: map[string]string{key(SkipContainers): " a, ,b "},

@@ -32,6 +32,30 @@ const (
 	SPIFFEID = "spiffe-id"
 )
 
+// Project annotation names: this project's own features, under the fixed
+// ProjectPrefix whatever --annotation-prefix says, so the EKS annotation
+// set stays exactly the EKS webhook's.
+const (
+	// RoleSessionName on a ServiceAccount overrides --role-session-name:
+	// SessionNamePod gives each container AWS_ROLE_SESSION_NAME = the Pod's
+	// name, so CloudTrail says which Pod made a call; SessionNameNone turns
+	// a flag default off.
+	RoleSessionName = "irsa-webhook.io/role-session-name"
+	// Region on a ServiceAccount sets AWS_REGION and AWS_DEFAULT_REGION,
+	// overriding --aws-default-region; a container that sets either keeps
+	// its own.
+	Region = "irsa-webhook.io/region"
+)
+
+// ProjectPrefix is the prefix of this project's own annotations.
+const ProjectPrefix = "irsa-webhook.io"
+
+// Values of RoleSessionName and of --role-session-name.
+const (
+	SessionNamePod  = "pod"
+	SessionNameNone = "none"
+)
+
 // Values of the TokenSource annotation.
 const (
 	// TokenSourceServiceAccount: a projected Kubernetes service account token.

@@ -15,6 +15,8 @@ type Defaults struct {
 	ExpirationSeconds int64
 	Region            string
 	RegionalSTS       bool
+	// SessionName is SessionNamePod or empty.
+	SessionName string
 	// SPIFFE holds the flag settings of the SPIFFE token source; its ID is
 	// always empty here.
 	SPIFFE SPIFFE
@@ -42,6 +44,9 @@ type Plan struct {
 	// Region, when not empty, is written as AWS_REGION and AWS_DEFAULT_REGION.
 	Region      string
 	RegionalSTS bool
+	// SessionName is SessionNamePod (AWS_ROLE_SESSION_NAME = the Pod's
+	// name) or empty (the SDK's default).
+	SessionName string
 	MountPath   string
 	// TokenSource is TokenSourceServiceAccount or TokenSourceSPIFFE.
 	TokenSource string
@@ -104,7 +109,7 @@ func resolve(d Defaults, sa, pod map[string]string) Decision {
 		return *refused
 	}
 	// The order of the reads is the order of the warnings.
-	plan := &Plan{RoleARN: arn, Region: d.Region, MountPath: d.MountPath, TokenSource: source}
+	plan := &Plan{RoleARN: arn, MountPath: d.MountPath, TokenSource: source}
 	if source == TokenSourceSPIFFE {
 		plan.SPIFFE = d.SPIFFE
 		plan.SPIFFE.ID = v.spiffeID()
@@ -112,6 +117,8 @@ func resolve(d Defaults, sa, pod map[string]string) Decision {
 	plan.Audience = v.audience(d.Audience)
 	plan.RegionalSTS = v.regionalSTS(d.RegionalSTS)
 	plan.ExpirationSeconds = v.expiration(d.ExpirationSeconds)
+	plan.Region = v.region(d.Region)
+	plan.SessionName = v.sessionName(d.SessionName)
 	plan.SkipContainers = v.skipContainers()
 	return Decision{Plan: plan, Warnings: v.warnings}
 }
@@ -237,6 +244,35 @@ func (v *values) expiration(def int64) int64 {
 		}
 	}
 	return n
+}
+
+// region: ServiceAccount > flag.
+func (v *values) region(def string) string {
+	s, ok := v.sa[Region]
+	if !ok {
+		return def
+	}
+	if err := ValidateRegion(strings.TrimSpace(s)); err != nil {
+		v.warn("service account annotation %s %v; using the default region %q", Region, err, def)
+		return def
+	}
+	return strings.TrimSpace(s)
+}
+
+// sessionName: ServiceAccount > flag.
+func (v *values) sessionName(def string) string {
+	s, ok := v.sa[RoleSessionName]
+	if !ok {
+		return def
+	}
+	switch strings.TrimSpace(s) {
+	case SessionNamePod:
+		return SessionNamePod
+	case SessionNameNone:
+		return ""
+	}
+	v.warn("service account annotation %s is %q, want %q or %q; using the default", RoleSessionName, Shorten(s, 64), SessionNamePod, SessionNameNone)
+	return def
 }
 
 // skipContainers: Pod only.

@@ -23,7 +23,9 @@ import (
 //     AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE (neither, when the
 //     container sets either already), AWS_STS_REGIONAL_ENDPOINTS=regional when
 //     asked for and unset, and AWS_REGION with AWS_DEFAULT_REGION when a
-//     region is planned and the container sets neither.
+//     region is planned and the container sets neither, and
+//     AWS_ROLE_SESSION_NAME from the Pod's name (downward API) when a
+//     session name is planned, the Pod's name can be one, and it is unset.
 //
 // With identity.TokenSourceSPIFFE the token volume is an in-memory emptyDir
 // instead, written by the SVIDHelperName native sidecar appended to the init
@@ -36,6 +38,7 @@ func Apply(pod *corev1.Pod, plan identity.Plan) (*corev1.Pod, []string) {
 	windows := IsWindows(pod)
 	spiffe := plan.TokenSource == identity.TokenSourceSPIFFE
 	m := mutation{plan: plan, tokenPath: tokenPath(plan.MountPath, windows)}
+	m.sessionName = m.sessionNameFor(pod)
 	if spiffe && windows {
 		m.warn("token source %q is not supported for Windows pods; no AWS credentials were injected", identity.TokenSourceSPIFFE)
 		return out, m.warnings
@@ -111,7 +114,33 @@ func isNativeSidecar(c *corev1.Container) bool {
 type mutation struct {
 	plan      identity.Plan
 	tokenPath string
-	warnings  []string
+	// sessionName: each container gets AWS_ROLE_SESSION_NAME from the Pod's
+	// name.
+	sessionName bool
+	warnings    []string
+}
+
+// STS's bounds on a role session name ([\w+=,.@-]{2,64}). A Pod name is
+// a DNS subdomain, always in that alphabet.
+const (
+	minSessionName = 2
+	maxSessionName = 64
+)
+
+// sessionNameFor reports whether the Pod's name can be its session name.
+// The name comes from the downward API (metadata.name): a Pod created from
+// generateName has no name yet at admission, and its generated one is at
+// most 63 characters. An explicit name outside STS's bounds would make
+// every AssumeRoleWithWebIdentity call fail, so it gets none, and a warning.
+func (m *mutation) sessionNameFor(pod *corev1.Pod) bool {
+	if m.plan.SessionName != identity.SessionNamePod {
+		return false
+	}
+	if n := len(pod.Name); pod.Name != "" && (n < minSessionName || n > maxSessionName) {
+		m.warn("pod name is %d characters, outside the %d to %d an STS role session name may have; %s was not set", n, minSessionName, maxSessionName, EnvRoleSessionName)
+		return false
+	}
+	return true
 }
 
 // container mutates c in place and reports whether it is to carry the
@@ -121,7 +150,7 @@ func (m *mutation) container(c *corev1.Container, kind string) bool {
 		return false
 	}
 	// Room for every variable this may add, in one allocation.
-	c.Env = slices.Grow(c.Env, 5)
+	c.Env = slices.Grow(c.Env, 6)
 	m.mount(c, kind)
 
 	role, hasRole := lookupEnv(c.Env, EnvRoleARN)
@@ -148,6 +177,11 @@ func (m *mutation) container(c *corev1.Container, kind string) bool {
 				corev1.EnvVar{Name: EnvRegion, Value: m.plan.Region},
 				corev1.EnvVar{Name: EnvDefaultRegion, Value: m.plan.Region})
 		}
+	}
+	if _, set := lookupEnv(c.Env, EnvRoleSessionName); m.sessionName && !set {
+		c.Env = append(c.Env, corev1.EnvVar{Name: EnvRoleSessionName, ValueFrom: &corev1.EnvVarSource{
+			FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"},
+		}})
 	}
 	return true
 }

@@ -14,6 +14,7 @@ const (
 	EnvSTSRegionalEndpoints = "AWS_STS_REGIONAL_ENDPOINTS"
 	EnvRegion               = "AWS_REGION"
 	EnvDefaultRegion        = "AWS_DEFAULT_REGION"
+	EnvRoleSessionName      = "AWS_ROLE_SESSION_NAME"
 )
 
 // OSLabel is the well-known node label that names a node's operating system.

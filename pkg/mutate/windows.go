@@ -7,10 +7,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// IsWindows reports whether pod can only be scheduled to Windows nodes: its
+// IsWindows reports whether pod can only be scheduled to Windows nodes: it
+// declares spec.os.name windows (the field Kubernetes has for this), its
 // nodeSelector says so, or every required node affinity term admits only
 // windows. A pod that might land on Linux is treated as Linux.
 func IsWindows(pod *corev1.Pod) bool {
+	if pod.Spec.OS != nil && pod.Spec.OS.Name == corev1.Windows {
+		return true
+	}
 	if pod.Spec.NodeSelector[OSLabel] == "windows" {
 		return true
 	}

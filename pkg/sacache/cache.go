@@ -2,6 +2,7 @@ package sacache
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,8 +17,10 @@ var serviceAccounts = schema.GroupVersionResource{Version: "v1", Resource: "serv
 // Options tune the cache. Zero values take the defaults.
 type Options struct {
 	// Prefix selects the annotations kept: those whose key starts with
-	// Prefix + "/".
-	Prefix string
+	// Prefix + "/", or with one of AlsoPrefixes + "/" (the project's own
+	// keys, which --annotation-prefix does not move).
+	Prefix       string
+	AlsoPrefixes []string
 	// LookupTimeout bounds one live GET. Default 2s.
 	LookupTimeout time.Duration
 	// MaxConcurrentLookups bounds live GETs in flight for distinct keys.
@@ -57,12 +60,15 @@ func New(client metadata.Interface, opts Options) *Cache {
 	if opts.YoungFor <= 0 {
 		opts.YoungFor = 30 * time.Second
 	}
-	prefix := opts.Prefix + "/"
+	prefixes := []string{opts.Prefix + "/"}
+	for _, p := range opts.AlsoPrefixes {
+		prefixes = append(prefixes, p+"/")
+	}
 	return &Cache{metacache.New(client, metacache.Options{
 		Resource:              serviceAccounts,
 		Kind:                  "service account",
 		Namespaced:            true,
-		Keep:                  func(a map[string]string) map[string]string { return keepPrefixed(prefix, a) },
+		Keep:                  func(a map[string]string) map[string]string { return keepPrefixed(prefixes, a) },
 		LookupTimeout:         opts.LookupTimeout,
 		MaxConcurrentLookups:  opts.MaxConcurrentLookups,
 		FreshFor:              opts.FreshFor,
@@ -80,10 +86,10 @@ func (c *Cache) Get(ctx context.Context, namespace, name string) (Entry, error) 
 	return c.Cache.Get(ctx, namespace, name)
 }
 
-func keepPrefixed(prefix string, annotations map[string]string) map[string]string {
+func keepPrefixed(prefixes []string, annotations map[string]string) map[string]string {
 	var kept map[string]string
 	for k, v := range annotations {
-		if strings.HasPrefix(k, prefix) {
+		if slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(k, p) }) {
 			if kept == nil {
 				kept = make(map[string]string, 2)
 			}

@@ -222,3 +222,21 @@ func TestReturnMemoryAfterSync(t *testing.T) {
 		t.Errorf("got %+v, %v after %d GETs; want found from the cache", got, err, gets.Load())
 	}
 }
+
+// The project's own keys are kept beside the prefix's, and nothing else.
+func TestAlsoPrefixesAreKept(t *testing.T) {
+	client := fakemeta.NewClient(t, sa("ns", "app", old, map[string]string{
+		prefix + "/role-arn": "arn", "irsa-webhook.io/region": "eu-central-1", "irsa-webhook.iox/y": "z", "other.io/x": "y",
+	}))
+	c := New(client, Options{Prefix: prefix, AlsoPrefixes: []string{"irsa-webhook.io"}})
+	fakemeta.Start(t, c)
+
+	got, err := c.Get(context.Background(), "ns", "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Entry{Found: true, Annotations: map[string]string{prefix + "/role-arn": "arn", "irsa-webhook.io/region": "eu-central-1"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"path"
-	"regexp"
 	"strings"
 	"time"
 
@@ -37,6 +36,8 @@ type Config struct {
 	TokenExpiration      int64
 	AWSDefaultRegion     string
 	STSRegionalEndpoints bool
+	// RoleSessionName is identity.SessionNamePod or empty (no session name).
+	RoleSessionName string
 
 	// SPIFFE token source (<prefix>/token-source: spiffe).
 	SPIFFEHelperImage    string
@@ -89,6 +90,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.TokenMountPath, "token-mount-path", c.TokenMountPath, "Where the token volume is mounted in each container.")
 	fs.Int64Var(&c.TokenExpiration, "token-expiration", c.TokenExpiration, fmt.Sprintf("Token lifetime in seconds, [%d, %d], unless an annotation says otherwise.", identity.MinTokenExpiration, identity.MaxTokenExpiration))
 	fs.StringVar(&c.AWSDefaultRegion, "aws-default-region", c.AWSDefaultRegion, "When set, containers that set neither get AWS_REGION and AWS_DEFAULT_REGION.")
+	fs.StringVar(&c.RoleSessionName, "role-session-name", c.RoleSessionName, "pod: each container gets AWS_ROLE_SESSION_NAME = the Pod's name (downward API), so CloudTrail names the Pod; empty: the SDK's default. The ServiceAccount's "+identity.RoleSessionName+" (pod or none) overrides it.")
 	fs.BoolVar(&c.STSRegionalEndpoints, "sts-regional-endpoints", c.STSRegionalEndpoints, "Set AWS_STS_REGIONAL_ENDPOINTS=regional, unless the ServiceAccount's <prefix>/sts-regional-endpoints says otherwise.")
 	fs.StringVar(&c.RolePolicyAction, "role-policy-action", c.RolePolicyAction, "When a namespace's "+identity.AllowedRoleARNs+" annotation does not allow the role a ServiceAccount asks for: deny refuses the pod, warn admits it without AWS credentials and with a warning. The role is never injected.")
 	fs.StringVar(&c.SPIFFEHelperImage, "spiffe-helper-image", c.SPIFFEHelperImage, "Image of the SVID helper sidecar for <prefix>/token-source: spiffe; set it to this webhook's own image. Empty: such pods get nothing and a warning.")
@@ -96,8 +98,6 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.SPIFFESocketName, "spiffe-socket-name", c.SPIFFESocketName, "File name of the Workload API socket inside that directory.")
 	fs.DurationVar(&c.ServiceAccountLookupTimeout, "service-account-lookup-timeout", c.ServiceAccountLookupTimeout, "Bound on a live ServiceAccount GET when the cache misses; the pod is denied when it runs out.")
 }
-
-var region = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 
 // Validate reports every bad flag at once, each by its name.
 func (c *Config) Validate() error {
@@ -135,8 +135,13 @@ func (c *Config) Validate() error {
 	if c.TokenExpiration < identity.MinTokenExpiration || c.TokenExpiration > identity.MaxTokenExpiration {
 		bad("token-expiration", "%d is outside [%d, %d] seconds", c.TokenExpiration, identity.MinTokenExpiration, identity.MaxTokenExpiration)
 	}
-	if c.AWSDefaultRegion != "" && !region.MatchString(c.AWSDefaultRegion) {
-		bad("aws-default-region", "%q does not look like an AWS region (e.g. us-west-2)", c.AWSDefaultRegion)
+	if c.AWSDefaultRegion != "" {
+		if err := identity.ValidateRegion(c.AWSDefaultRegion); err != nil {
+			bad("aws-default-region", "%v", err)
+		}
+	}
+	if c.RoleSessionName != "" && c.RoleSessionName != identity.SessionNamePod {
+		bad("role-session-name", "%q is not %q or empty", c.RoleSessionName, identity.SessionNamePod)
 	}
 	if c.SPIFFEHelperImage != "" && strings.ContainsAny(c.SPIFFEHelperImage, " \t\n") {
 		bad("spiffe-helper-image", "%q contains white space", c.SPIFFEHelperImage)
@@ -167,6 +172,7 @@ func (c *Config) Defaults() identity.Defaults {
 		ExpirationSeconds: c.TokenExpiration,
 		Region:            c.AWSDefaultRegion,
 		RegionalSTS:       c.STSRegionalEndpoints,
+		SessionName:       c.RoleSessionName,
 		SPIFFE: identity.SPIFFE{
 			HelperImage:    c.SPIFFEHelperImage,
 			SocketHostPath: cleanPath(c.SPIFFESocketHostPath),

@@ -8,9 +8,9 @@ import (
 )
 
 // admittedPod is what the handler and mutate.Apply read of a Pod: its name,
-// labels and annotations, its ServiceAccount, where it may run (for the
-// Windows check), and of each container its name, restart policy, env and
-// volume mounts; of each volume its name. Decoding only this skips what the
+// labels and annotations, its ServiceAccount, where it may run and its
+// declared OS (for the Windows check), and of each container its name,
+// restart policy, env and volume mounts; of each volume its name. Decoding only this skips what the
 // typed Pod would build and nobody reads: images, resources (whose
 // quantities are parsed), probes, managedFields. The typed Pod decode was a
 // quarter of the handler's time (docs/benchmarks.md).
@@ -32,6 +32,7 @@ type admittedPod struct {
 		Affinity           *struct {
 			NodeAffinity *corev1.NodeAffinity `json:"nodeAffinity"`
 		} `json:"affinity"`
+		OS             *corev1.PodOS       `json:"os"`
 		InitContainers []admittedContainer `json:"initContainers"`
 		Containers     []admittedContainer `json:"containers"`
 		Volumes        []struct {
@@ -107,6 +108,7 @@ func (p *admittedPod) pod() *corev1.Pod {
 	}}
 	pod.Spec.ServiceAccountName = p.Spec.ServiceAccountName
 	pod.Spec.NodeSelector = p.Spec.NodeSelector
+	pod.Spec.OS = p.Spec.OS
 	if p.Spec.Affinity != nil {
 		pod.Spec.Affinity = &corev1.Affinity{NodeAffinity: p.Spec.Affinity.NodeAffinity}
 	}
