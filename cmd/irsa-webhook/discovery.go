@@ -42,7 +42,7 @@ hosting (discovery export), from the cluster's signing keys.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newDiscoveryServeCommand(), newDiscoveryExportCommand())
+	cmd.AddCommand(newDiscoveryServeCommand(), newDiscoveryExportCommand(), newDiscoveryPublishCommand())
 	return cmd
 }
 

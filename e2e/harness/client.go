@@ -95,8 +95,13 @@ func (s *Stack) RunS3Get(ctx context.Context, env []string, bucket, key string) 
 // doctor) with the admin kubeconfig in $KUBECONFIG and nothing else from the
 // environment of the test.
 func (s *Stack) RunCLI(ctx context.Context, args ...string) ClientResult {
+	return s.RunCLIWithEnv(ctx, nil, args...)
+}
+
+// RunCLIWithEnv is RunCLI with env added to that environment.
+func (s *Stack) RunCLIWithEnv(ctx context.Context, env []string, args ...string) ClientResult {
 	cmd := exec.CommandContext(ctx, s.Binaries.IrsaWebhook, args...)
-	cmd.Env = []string{"HOME=" + s.Dir, "KUBECONFIG=" + s.APIServer.AdminKubeconfig}
+	cmd.Env = append([]string{"HOME=" + s.Dir, "KUBECONFIG=" + s.APIServer.AdminKubeconfig}, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

@@ -166,6 +166,16 @@ func (m *MinIO) RootS3() *s3.Client {
 	return m.s3
 }
 
+// RootEnv is the environment an AWS SDK process needs to act as MinIO's
+// root user (the way a bootstrap publisher gets static credentials from a
+// Secret): its keys, a region, and trust in the Stack's CA.
+func (m *MinIO) RootEnv(caFile string) []string {
+	return []string{
+		"AWS_ACCESS_KEY_ID=" + m.rootUser, "AWS_SECRET_ACCESS_KEY=" + m.rootPassword,
+		"AWS_REGION=" + Region, "SSL_CERT_FILE=" + caFile,
+	}
+}
+
 // PutObject creates the bucket if needed and writes key with content.
 func (m *MinIO) PutObject(ctx context.Context, bucket, key, content string) error {
 	c := m.RootS3()

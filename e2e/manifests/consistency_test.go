@@ -350,36 +350,78 @@ func TestDiscoveryWiring(t *testing.T) {
 			objs := decode(t, overlay, render(t, overlay))
 			d := get[*appsv1.Deployment](t, objs, discoveryDeploy)
 			c := container(t, d, "discovery")
-			cfg := discovery.NewConfig()
-			fs := pflag.NewFlagSet("discovery serve", pflag.ContinueOnError)
-			cfg.AddFlags(fs)
-			fs.String("log-format", "json", "")
-			fs.IntP("v", "v", 0, "")
-			parseArgs(t, c, []string{"discovery", "serve"}, fs)
-			if err := cfg.Validate(); err != nil {
-				t.Errorf("discovery args %v: %v", c.Args, err)
+			if overlay == publishOverlay {
+				checkPublisher(t, objs, c)
+			} else {
+				checkDiscoveryServer(t, objs, c)
 			}
-			if !cfg.FromAPIServer {
-				t.Error("discovery does not read the keys from the API server; its RBAC is for that")
-			}
-
-			svc := get[*corev1.Service](t, objs, discoveryDeploy)
-			deps := selected(objs, svc.Namespace, svc.Spec.Selector)
-			if len(deps) != 1 || nameOf(deps[0]) != discoveryDeploy {
-				t.Fatalf("service %s selects %d deployments, want exactly %s", nameOf(svc), len(deps), discoveryDeploy)
-			}
-			if got := containerPort(t, c, svc.Spec.Ports[0].TargetPort); got != int32(cfg.Port) {
-				t.Errorf("service targets container port %d, discovery listens on --port %d", got, cfg.Port)
-			}
-			// Only "keys loaded": a stale replica keeps serving the last good
-			// documents (see the manifest's comment).
-			checkProbes(t, c, cfg.HealthProbeBindAddress, "/readyz/keys")
 
 			rules, builtIn := rulesOf(t, objs, d.Namespace, d.Spec.Template.Spec.ServiceAccountName)
 			if len(rules) != 0 || !slices.Equal(builtIn, []string{"ClusterRole/system:service-account-issuer-discovery"}) {
 				t.Errorf("discovery rights: rules %v, built-in roles %v; want only ClusterRole/system:service-account-issuer-discovery", rules, builtIn)
 			}
 		})
+	}
+}
+
+// publishOverlay runs the discovery Deployment as `discovery publish`.
+const publishOverlay = "deploy/overlays/discovery-s3"
+
+// checkDiscoveryServer: `discovery serve` from the API server's keys,
+// behind its Service, ready once keys are loaded.
+func checkDiscoveryServer(t *testing.T, objs []object, c *corev1.Container) {
+	t.Helper()
+	cfg := discovery.NewConfig()
+	fs := pflag.NewFlagSet("discovery serve", pflag.ContinueOnError)
+	cfg.AddFlags(fs)
+	fs.String("log-format", "json", "")
+	fs.IntP("v", "v", 0, "")
+	parseArgs(t, c, []string{"discovery", "serve"}, fs)
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("discovery args %v: %v", c.Args, err)
+	}
+	if !cfg.FromAPIServer {
+		t.Error("discovery does not read the keys from the API server; its RBAC is for that")
+	}
+
+	svc := get[*corev1.Service](t, objs, discoveryDeploy)
+	deps := selected(objs, svc.Namespace, svc.Spec.Selector)
+	if len(deps) != 1 || nameOf(deps[0]) != discoveryDeploy {
+		t.Fatalf("service %s selects %d deployments, want exactly %s", nameOf(svc), len(deps), discoveryDeploy)
+	}
+	if got := containerPort(t, c, svc.Spec.Ports[0].TargetPort); got != int32(cfg.Port) {
+		t.Errorf("service targets container port %d, discovery listens on --port %d", got, cfg.Port)
+	}
+	// Only "keys loaded": a stale replica keeps serving the last good
+	// documents (see the manifest's comment).
+	checkProbes(t, c, cfg.HealthProbeBindAddress, "/readyz/keys")
+}
+
+// checkPublisher: `discovery publish` from the API server's keys, with
+// valid flags, no Service (AWS reads the bucket), ready once the bucket
+// holds the keys, and its credentials from a Secret file.
+func checkPublisher(t *testing.T, objs []object, c *corev1.Container) {
+	t.Helper()
+	cfg := discovery.NewPublishConfig()
+	fs := pflag.NewFlagSet("discovery publish", pflag.ContinueOnError)
+	cfg.AddFlags(fs)
+	fs.String("log-format", "json", "")
+	fs.IntP("v", "v", 0, "")
+	parseArgs(t, c, []string{"discovery", "publish"}, fs)
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("publish args %v: %v", c.Args, err)
+	}
+	if !cfg.FromAPIServer || cfg.Once {
+		t.Errorf("publisher: from-apiserver %t, once %t; want a long-running publisher of the API server's keys", cfg.FromAPIServer, cfg.Once)
+	}
+	for _, s := range all[*corev1.Service](objs) {
+		if s.Name == discoveryDeploy {
+			t.Errorf("service %s is left with nothing to serve", s.Name)
+		}
+	}
+	checkProbes(t, c, cfg.HealthProbeBindAddress, "/readyz/bucket")
+	if !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "AWS_SHARED_CREDENTIALS_FILE" }) {
+		t.Error("publisher has no AWS_SHARED_CREDENTIALS_FILE for its bootstrap credentials")
 	}
 }
 

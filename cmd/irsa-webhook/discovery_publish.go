@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os/signal"
+	"syscall"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/go-logr/logr"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/irsa-webhook/irsa-webhook/pkg/discovery"
+)
+
+func newDiscoveryPublishCommand() *cobra.Command {
+	cfg := discovery.NewPublishConfig()
+	logs := &logOptions{}
+	cmd := &cobra.Command{
+		Use:   "publish",
+		Short: "Publish the OIDC discovery documents to an S3 bucket and keep them current",
+		Long: `Write <prefix>/.well-known/openid-configuration, <prefix>/openid/v1/jwks and
+<prefix>/keys.json to an S3 bucket, byte for byte what "discovery serve" would
+return, with the same content types and cache header; then keep running and
+publish again within one --refresh-interval whenever the key source changes
+(old and new keys side by side, as the source lists them). For a private
+cluster whose API server and Ingress AWS cannot reach: the issuer URL is the
+bucket's https URL, e.g. https://<bucket>.s3.<region>.amazonaws.com/<prefix>.
+With --from-apiserver, documents whose issuer differs from the API server's
+are never published. --once publishes once and exits, for a Job.
+Its own AWS credentials cannot come from IRSA before the issuer is published:
+give it a Secret (shared credentials file) or the node's role; it needs only
+s3:PutObject on the three keys.`,
+		Example: `  # Keep a bucket current from the API server's keys:
+  irsa-webhook discovery publish --issuer https://oidc-prod.s3.us-west-2.amazonaws.com/prod \
+    --bucket oidc-prod --prefix prod --region us-west-2 --from-apiserver
+
+  # Once, from key files, into an S3-compatible store:
+  irsa-webhook discovery publish --once --issuer https://s3.example.com/oidc --bucket oidc \
+    --endpoint-url https://s3.example.com --path-style --key-file sa.pub`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := errors.Join(cfg.Validate(), logs.validate()); err != nil {
+				return err
+			}
+			log, closeLogs := logs.setup()
+			defer closeLogs()
+			ctx, stop := signal.NotifyContext(contextOf(cmd), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return runDiscoveryPublish(logr.NewContext(ctx, log), cfg)
+		},
+	}
+	cfg.AddFlags(cmd.Flags())
+	logs.addFlags(cmd.Flags())
+	return cmd
+}
+
+// newS3Bucket is the bucket cfg names, with the SDK's credential chain.
+func newS3Bucket(ctx context.Context, cfg *discovery.PublishConfig) (discovery.Bucket, error) {
+	var opts []func(*awsconfig.LoadOptions) error
+	if cfg.Region != "" {
+		opts = append(opts, awsconfig.WithRegion(cfg.Region))
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		if cfg.EndpointURL != "" {
+			o.BaseEndpoint = aws.String(cfg.EndpointURL)
+		}
+		o.UsePathStyle = cfg.PathStyle
+	})
+	return discovery.S3Bucket{Client: client, Name: cfg.Bucket}, nil
+}
+
+func runDiscoveryPublish(ctx context.Context, cfg *discovery.PublishConfig) error {
+	log := logr.FromContextOrDiscard(ctx)
+	metrics := discovery.NewMetrics(ctrlmetrics.Registry)
+	staleness := 3 * cfg.RefreshInterval
+	pub := discovery.NewPublisher(cfg.Issuer, cfg.EffectiveJWKSURI(), discovery.PublisherOptions{MaxStaleness: staleness, Metrics: metrics})
+	source, err := newKeySource(cfg.SourceConfig, cfg.Kubeconfig, cfg.RefreshInterval, pub)
+	if err != nil {
+		return err
+	}
+	bucket, err := newS3Bucket(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	mirror := &discovery.Mirror{Publisher: pub, Bucket: bucket, Prefix: cfg.Prefix, MaxStaleness: staleness}
+
+	if cfg.Once {
+		if err := source.Refresh(ctx); err != nil {
+			return err
+		}
+		if _, err := mirror.Sync(ctx); err != nil {
+			return err
+		}
+		docs := pub.Documents()
+		log.Info("published the discovery documents", "bucket", cfg.Bucket, "prefix", cfg.Prefix, "keys", docs.KeyIDs)
+		return nil
+	}
+
+	g, ctx := errgroup.WithContext(ctx)
+	if cfg.HealthProbeBindAddress != "0" {
+		health := &discovery.Server{Name: "health", Addr: cfg.HealthProbeBindAddress, Handler: publishHealthMux(pub, mirror)}
+		g.Go(func() error { return health.Start(ctx) })
+	}
+	ms, err := metricsserver.NewServer(metricsserver.Options{BindAddress: cfg.MetricsBindAddress}, nil, nil)
+	if err != nil {
+		return fmt.Errorf("metrics server: %w", err)
+	}
+	if ms != nil { // nil when --metrics-bind-address is "0"
+		g.Go(func() error { return ms.Start(ctx) })
+	}
+	g.Go(func() error {
+		if err := source.Run(ctx); err != nil {
+			return fmt.Errorf("key source: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error { return mirror.Run(ctx) })
+	log.Info("starting discovery publisher", "issuer", cfg.Issuer, "bucket", cfg.Bucket, "prefix", cfg.Prefix,
+		"fromAPIServer", cfg.FromAPIServer, "fromSPIFFE", cfg.FromSPIFFE, "keyFiles", cfg.KeyFiles, "refresh", cfg.RefreshInterval.String())
+	return g.Wait()
+}
+
+// publishHealthMux serves /healthz and /readyz: "keys" and "keys-fresh" as
+// for discovery serve, and "bucket" until the bucket holds the keys.
+func publishHealthMux(pub *discovery.Publisher, m *discovery.Mirror) http.Handler {
+	mux := http.NewServeMux()
+	live := &healthz.Handler{Checks: map[string]healthz.Checker{"ping": healthz.Ping}}
+	ready := &healthz.Handler{Checks: map[string]healthz.Checker{
+		"keys":       pub.ReadyCheck,
+		"keys-fresh": pub.FreshCheck,
+		"bucket":     func(*http.Request) error { return m.Ready() },
+	}}
+	mux.Handle("/healthz", http.StripPrefix("/healthz", live))
+	mux.Handle("/healthz/", http.StripPrefix("/healthz", live))
+	mux.Handle("/readyz", http.StripPrefix("/readyz", ready))
+	mux.Handle("/readyz/", http.StripPrefix("/readyz", ready))
+	return mux
+}
