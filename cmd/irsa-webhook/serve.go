@@ -21,8 +21,7 @@ import (
 
 	"github.com/irsa-webhook/irsa-webhook/pkg/discovery"
 	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
-	"github.com/irsa-webhook/irsa-webhook/pkg/nscache"
-	"github.com/irsa-webhook/irsa-webhook/pkg/sacache"
+	"github.com/irsa-webhook/irsa-webhook/pkg/metacache"
 	"github.com/irsa-webhook/irsa-webhook/pkg/selfsigned"
 	"github.com/irsa-webhook/irsa-webhook/pkg/webhook"
 )
@@ -106,11 +105,9 @@ func runServe(ctx context.Context, cfg *webhook.Config, selfSigned *selfsigned.C
 	if err != nil {
 		return fmt.Errorf("metadata client: %w", err)
 	}
-	sas := sacache.New(meta, sacache.Options{
-		Prefix:        cfg.AnnotationPrefix,
-		AlsoPrefixes:  []string{identity.ProjectPrefix},
+	sas := metacache.NewServiceAccounts(meta, []string{cfg.AnnotationPrefix, identity.ProjectPrefix}, metacache.Options{
 		LookupTimeout: cfg.ServiceAccountLookupTimeout,
-		Metrics:       sacache.NewMetrics(ctrlmetrics.Registry),
+		Observer:      metacache.NewServiceAccountMetrics(ctrlmetrics.Registry),
 		// The initial list of a large cluster is most of the process's
 		// garbage; hand it back before reporting ready.
 		ReturnMemoryAfterSync: true,
@@ -135,10 +132,9 @@ func runServe(ctx context.Context, cfg *webhook.Config, selfSigned *selfsigned.C
 	}
 
 	// The namespace role policy: only the one annotation is kept.
-	nss := nscache.New(meta, nscache.Options{
-		Keys:          []string{identity.AllowedRoleARNs},
+	nss := metacache.NewNamespaces(meta, []string{identity.AllowedRoleARNs}, metacache.Options{
 		LookupTimeout: cfg.ServiceAccountLookupTimeout,
-		Metrics:       nscache.NewMetrics(ctrlmetrics.Registry),
+		Observer:      metacache.NewNamespaceMetrics(ctrlmetrics.Registry),
 	})
 	if err := mgr.Add(nss); err != nil {
 		return err

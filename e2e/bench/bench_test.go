@@ -15,7 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	admissionv1 "k8s.io/api/admission/v1"
 
-	"github.com/irsa-webhook/irsa-webhook/pkg/sacache"
+	"github.com/irsa-webhook/irsa-webhook/pkg/metacache"
 	"github.com/irsa-webhook/irsa-webhook/pkg/webhook"
 )
 
@@ -140,8 +140,8 @@ func TestMerge(t *testing.T) {
 // names a role, as the bench's does.
 type annotatedServiceAccount struct{}
 
-func (annotatedServiceAccount) Get(context.Context, string, string) (sacache.Entry, error) {
-	return sacache.Entry{Found: true, Annotations: map[string]string{"eks.amazonaws.com/role-arn": "arn:aws:iam::111122223333:role/bench"}}, nil
+func (annotatedServiceAccount) Get(context.Context, string, string) (metacache.Entry, error) {
+	return metacache.Entry{Found: true, Annotations: map[string]string{"eks.amazonaws.com/role-arn": "arn:aws:iam::111122223333:role/bench"}}, nil
 }
 
 // TestAllowedIsEarlyInAnswers: the load steps keep only the first

@@ -82,9 +82,3 @@ type Keys struct{ Prefix string }
 
 // Key returns "<prefix>/<name>".
 func (k Keys) Key(name string) string { return k.Prefix + "/" + name }
-
-// ServiceAccountKeys lists the ServiceAccount annotations the webhook reads,
-// so a cache can keep those and drop everything else.
-func (k Keys) ServiceAccountKeys() []string {
-	return []string{k.Key(RoleARN), k.Key(Audience), k.Key(STSRegionalEndpoints), k.Key(TokenExpiration), k.Key(TokenSource), k.Key(SPIFFEID)}
-}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -28,14 +29,25 @@ type Options struct {
 	Namespaced bool
 	// Keep chooses the annotations kept of each object. Required.
 	Keep KeepFunc
-	// LookupTimeout bounds one live GET. Default 2s.
+	// LookupTimeout bounds one live lookup, its wait for a slot and a
+	// token included. Default 2s.
 	LookupTimeout time.Duration
 	// MaxConcurrentLookups bounds live GETs in flight for distinct keys.
 	// Default 32.
 	MaxConcurrentLookups int
+	// LookupRate bounds live GETs per second, sustained; LookupBurst is
+	// how many may go at once after a quiet spell. Defaults 50 and 100.
+	LookupRate  float64
+	LookupBurst int
 	// FreshFor is how long a live answer is used before the watched copy is
 	// trusted again. Default 5s.
 	FreshFor time.Duration
+	// NotFoundFor is how long a live "not found" is remembered, unless the
+	// watch shows the object sooner. Default 5s.
+	NotFoundFor time.Duration
+	// MaxRemembered bounds the live answers remembered, found and not found
+	// each; the oldest is forgotten first. Default 4096.
+	MaxRemembered int
 	// YoungFor: an object created less than this long ago that shows no
 	// kept annotation is checked live, since its annotation may have been
 	// added moments ago and not yet reached the watch. 0 checks none.
@@ -50,7 +62,8 @@ type Options struct {
 	ReturnMemoryAfterSync bool
 	// Observer is told what the cache does; nil tells nobody.
 	Observer Observer
-	// Now is the clock; tests replace it.
+	// Now is the clock of the remembered answers and of YoungFor; tests
+	// replace it. The rate limit runs on the real clock.
 	Now func() time.Time
 }
 
@@ -62,8 +75,12 @@ type Observer interface {
 	Young()
 	// Lookup: a live GET is sent.
 	Lookup()
-	// LookupFailure: a live GET failed.
+	// LookupFailure: a live GET failed, or could not be sent in time.
 	LookupFailure()
+	// Wait: a live lookup found no free slot or token and waited.
+	Wait()
+	// NotFoundHit: a miss was answered by a remembered "not found".
+	NotFoundHit()
 	// Cached: the store now holds n objects.
 	Cached(n int)
 }
@@ -74,6 +91,8 @@ func (noObserver) Miss()          {}
 func (noObserver) Young()         {}
 func (noObserver) Lookup()        {}
 func (noObserver) LookupFailure() {}
+func (noObserver) Wait()          {}
+func (noObserver) NotFoundHit()   {}
 func (noObserver) Cached(int)     {}
 
 // Entry is what the cache knows of one object.
@@ -102,21 +121,20 @@ type Cache struct {
 	// waiting counts callers waiting on a live lookup.
 	waiting atomic.Int64
 	slots   chan struct{}
+	tokens  *rate.Limiter
+	// changes tells waiting lookups that the watch stored their object.
+	changes *changes
 
-	mu   sync.Mutex
-	live map[name]liveEntry
+	mu       sync.Mutex
+	found    *memo // live answers of objects that exist
+	notFound *memo // live answers of objects that do not
 }
 
 type name struct{ namespace, name string }
 
-type liveEntry struct {
-	entry   Entry
-	expires time.Time
-}
-
-// maxLive is the number of remembered live answers above which expired
-// ones are swept when another is added.
-const maxLive = 1024
+// notFoundWait bounds how long a remembered "not found" waits for the
+// watch to show the object before it is the answer.
+const notFoundWait = time.Second
 
 // New returns a cache of opts.Resource through client. Start runs it.
 func New(client metadata.Interface, opts Options) *Cache {
@@ -126,8 +144,20 @@ func New(client metadata.Interface, opts Options) *Cache {
 	if opts.MaxConcurrentLookups <= 0 {
 		opts.MaxConcurrentLookups = 32
 	}
+	if opts.LookupRate <= 0 {
+		opts.LookupRate = 50
+	}
+	if opts.LookupBurst <= 0 {
+		opts.LookupBurst = 100
+	}
 	if opts.FreshFor <= 0 {
 		opts.FreshFor = 5 * time.Second
+	}
+	if opts.NotFoundFor <= 0 {
+		opts.NotFoundFor = 5 * time.Second
+	}
+	if opts.MaxRemembered <= 0 {
+		opts.MaxRemembered = 4096
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -136,12 +166,16 @@ func New(client metadata.Interface, opts Options) *Cache {
 		opts.Observer = noObserver{}
 	}
 	c := &Cache{
-		client: client,
-		opts:   opts,
-		slots:  make(chan struct{}, opts.MaxConcurrentLookups),
-		live:   map[name]liveEntry{},
+		client:   client,
+		opts:     opts,
+		slots:    make(chan struct{}, opts.MaxConcurrentLookups),
+		tokens:   rate.NewLimiter(rate.Limit(opts.LookupRate), opts.LookupBurst),
+		changes:  newChanges(),
+		found:    newMemo(opts.MaxRemembered),
+		notFound: newMemo(opts.MaxRemembered),
 	}
 	c.store = NewStore(opts.Keep, opts.Observer.Cached)
+	c.store.stored = c.changes.stored
 	resource := client.Resource(opts.Resource)
 	var list cache.ListWatch
 	if opts.Namespaced {
@@ -197,53 +231,95 @@ func (c *Cache) HasSynced() bool { return c.settled.Load() }
 // Len is the number of objects held.
 func (c *Cache) Len() int { return c.store.Len() }
 
+// watchState is what the watched copy says of an object.
+type watchState int
+
+const (
+	// watchAnswers: the store holds the object, and its copy is trusted.
+	watchAnswers watchState = iota
+	// watchYoung: the store holds the object, young and without kept
+	// annotations, which may be on their way.
+	watchYoung
+	// watchMisses: the store does not hold the object.
+	watchMisses
+)
+
+func (c *Cache) watched(key name) (Entry, watchState) {
+	annotations, created, ok := c.store.Lookup(key.namespace, key.name)
+	if !ok {
+		return Entry{}, watchMisses
+	}
+	if annotations == nil && c.opts.YoungFor > 0 && c.opts.Now().Sub(time.Unix(created, 0)) < c.opts.YoungFor {
+		return Entry{}, watchYoung
+	}
+	return Entry{Found: true, Annotations: annotations}, watchAnswers
+}
+
 // Get returns what is known of object namespace/name (namespace is "" for
 // a cluster-scoped resource). An error means the answer is unknown: the
 // cache had nothing trustworthy and the API server did not answer.
 func (c *Cache) Get(ctx context.Context, namespace, objName string) (Entry, error) {
 	key := name{namespace, objName}
-	if e, ok := c.fresh(key); ok {
+	if e, ok := c.remembered(c.found, key); ok {
 		return e, nil
 	}
-	annotations, created, ok := c.store.Lookup(namespace, objName)
-	if ok {
-		young := c.opts.YoungFor > 0 && c.opts.Now().Sub(time.Unix(created, 0)) < c.opts.YoungFor
-		if annotations != nil || !young {
-			return Entry{Found: true, Annotations: annotations}, nil
-		}
+	e, state := c.watched(key)
+	switch state {
+	case watchAnswers:
+		return e, nil
+	case watchYoung:
 		c.opts.Observer.Young()
-	} else {
+	case watchMisses:
 		c.opts.Observer.Miss()
+		// The watch overrides a remembered "not found": it is asked first,
+		// and once more after a short wait for it (see the package doc).
+		if _, ok := c.remembered(c.notFound, key); ok {
+			c.opts.Observer.NotFoundHit()
+			return c.waitForWatch(ctx, key), nil
+		}
 	}
 	return c.lookup(ctx, key)
 }
 
-func (c *Cache) fresh(key name) (Entry, bool) {
+// waitForWatch answers a remembered "not found": the object, if the watch
+// shows it within notFoundWait (or ctx), else not found.
+func (c *Cache) waitForWatch(ctx context.Context, key name) Entry {
+	changed, done := c.changes.wait(key)
+	defer func() { done() }()
+	timer := time.NewTimer(notFoundWait)
+	defer timer.Stop()
+	for {
+		if e, state := c.watched(key); state != watchMisses {
+			// A young copy still says the object exists; its annotations
+			// are what the watch shows.
+			return Entry{Found: true, Annotations: e.Annotations}
+		}
+		select {
+		case <-changed:
+			done()
+			changed, done = c.changes.wait(key)
+		case <-timer.C:
+			return Entry{Found: false}
+		case <-ctx.Done():
+			return Entry{Found: false}
+		}
+	}
+}
+
+func (c *Cache) remembered(m *memo, key name) (Entry, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	le, ok := c.live[key]
-	if !ok {
-		return Entry{}, false
-	}
-	if c.opts.Now().After(le.expires) {
-		delete(c.live, key)
-		return Entry{}, false
-	}
-	return le.entry, true
+	return m.get(key, c.opts.Now())
 }
 
 func (c *Cache) remember(key name, e Entry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := c.opts.Now()
-	if len(c.live) >= maxLive {
-		for k, le := range c.live {
-			if now.After(le.expires) {
-				delete(c.live, k)
-			}
-		}
+	if e.Found {
+		c.found.put(key, e, c.opts.Now().Add(c.opts.FreshFor))
+	} else {
+		c.notFound.put(key, e, c.opts.Now().Add(c.opts.NotFoundFor))
 	}
-	c.live[key] = liveEntry{entry: e, expires: now.Add(c.opts.FreshFor)}
 }
 
 func (k name) String() string {
@@ -261,21 +337,22 @@ func (c *Cache) lookup(ctx context.Context, key name) (Entry, error) {
 	ch := c.flights.DoChan(id, func() (any, error) {
 		lctx, cancel := context.WithTimeout(context.Background(), c.opts.LookupTimeout)
 		defer cancel()
-		select {
-		case c.slots <- struct{}{}:
-			defer func() { <-c.slots }()
-		case <-lctx.Done():
-			return nil, fmt.Errorf("too many %s lookups in flight: %w", c.opts.Kind, lctx.Err())
+		release, e, answered, err := c.admit(lctx, key)
+		if err != nil {
+			c.opts.Observer.LookupFailure()
+			return nil, err
 		}
+		if answered {
+			return e, nil
+		}
+		defer release()
 		c.opts.Observer.Lookup()
 		var m *metav1.PartialObjectMetadata
-		var err error
 		if c.opts.Namespaced {
 			m, err = c.client.Resource(c.opts.Resource).Namespace(key.namespace).Get(lctx, key.name, metav1.GetOptions{})
 		} else {
 			m, err = c.client.Resource(c.opts.Resource).Get(lctx, key.name, metav1.GetOptions{})
 		}
-		var e Entry
 		switch {
 		case apierrors.IsNotFound(err):
 			e = Entry{Found: false}
@@ -301,9 +378,76 @@ func (c *Cache) lookup(ctx context.Context, key name) (Entry, error) {
 	}
 }
 
+// admit waits, until ctx ends, for a lookup slot and then a token of the
+// rate limit. If the watch answers for key meanwhile, answered is true and
+// e is its answer: no GET is needed. Otherwise release gives the slot back
+// once the GET is done.
+func (c *Cache) admit(ctx context.Context, key name) (release func(), e Entry, answered bool, err error) {
+	changed, done := c.changes.wait(key)
+	defer func() { done() }()
+	// watchAnswered re-registers first, so no change is missed between
+	// the look and the next wait.
+	watchAnswered := func() bool {
+		done()
+		changed, done = c.changes.wait(key)
+		var state watchState
+		e, state = c.watched(key)
+		return state == watchAnswers
+	}
+	if watchAnswered() {
+		return nil, e, true, nil
+	}
+	waited := false
+	for got := false; !got; {
+		select {
+		case c.slots <- struct{}{}:
+			got = true
+		default:
+			if !waited {
+				waited = true
+				c.opts.Observer.Wait()
+			}
+			select {
+			case c.slots <- struct{}{}:
+				got = true
+			case <-changed:
+				if watchAnswered() {
+					return nil, e, true, nil
+				}
+			case <-ctx.Done():
+				return nil, Entry{}, false, fmt.Errorf("too many %s lookups in flight: %w", c.opts.Kind, ctx.Err())
+			}
+		}
+	}
+	release = func() { <-c.slots }
+	r := c.tokens.Reserve()
+	delay := r.Delay()
+	if delay == 0 {
+		return release, Entry{}, false, nil
+	}
+	if !waited {
+		c.opts.Observer.Wait()
+	}
+	timer := time.NewTimer(delay)
+	defer timer.Stop()
+	for {
+		select {
+		case <-timer.C:
+			return release, Entry{}, false, nil
+		case <-changed:
+			if watchAnswered() {
+				r.Cancel()
+				release()
+				return nil, e, true, nil
+			}
+		case <-ctx.Done():
+			r.Cancel()
+			release()
+			return nil, Entry{}, false, fmt.Errorf("%s lookups over their rate limit: %w", c.opts.Kind, ctx.Err())
+		}
+	}
+}
+
 // Waiting is the number of callers waiting on a live lookup; tests use it
 // to know a burst has gathered.
 func (c *Cache) Waiting() int64 { return c.waiting.Load() }
-
-// Store is the cache's store.
-func (c *Cache) Store() *Store { return c.store }

@@ -9,14 +9,17 @@ type Metrics struct {
 	young          prometheus.Counter // nil when the cache checks no young objects
 	lookups        prometheus.Counter
 	lookupFailures prometheus.Counter
+	waits          prometheus.Counter
+	notFoundHits   prometheus.Counter
 	cached         prometheus.Gauge
 }
 
 var _ Observer = (*Metrics)(nil)
 
 // NewMetrics creates a cache's metrics and registers them with reg:
-// irsa_webhook_<object>_cache_misses_total, _live_lookups_total and
-// _live_lookup_failures_total, irsa_webhook_<objects>_cached and, with
+// irsa_webhook_<object>_cache_misses_total, _live_lookups_total,
+// _live_lookup_failures_total, _lookup_waits_total and
+// _not_found_hits_total, irsa_webhook_<objects>_cached and, with
 // young, irsa_webhook_<object>_young_checks_total. object and objects are
 // snake case ("service_account", "service_accounts"); kind names the
 // object in the help texts ("service account").
@@ -27,13 +30,15 @@ func NewMetrics(reg prometheus.Registerer, object, objects, kind string, young b
 	m := &Metrics{
 		misses:         counter(object+"_cache_misses_total", "Lookups of a "+kind+" the watch cache could not answer."),
 		lookups:        counter(object+"_live_lookups_total", "Live GETs of a "+kind+" sent to the API server."),
-		lookupFailures: counter(object+"_live_lookup_failures_total", "Live GETs of a "+kind+" that failed (the pod was denied)."),
+		lookupFailures: counter(object+"_live_lookup_failures_total", "Live GETs of a "+kind+" that failed or could not be sent in time (the pod was denied)."),
+		waits:          counter(object+"_lookup_waits_total", "Live lookups of a "+kind+" that waited for a free slot or for the rate limit."),
+		notFoundHits:   counter(object+"_not_found_hits_total", "Cache misses of a "+kind+" answered by a recently remembered not found, without a GET."),
 		cached: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "irsa_webhook_" + objects + "_cached",
 			Help: "Objects of kind " + kind + " held in the watch cache.",
 		}),
 	}
-	collectors := []prometheus.Collector{m.misses, m.lookups, m.lookupFailures, m.cached}
+	collectors := []prometheus.Collector{m.misses, m.lookups, m.lookupFailures, m.waits, m.notFoundHits, m.cached}
 	if young {
 		m.young = counter(object+"_young_checks_total", "Cached objects of kind "+kind+", created moments ago and not yet annotated, checked live.")
 		collectors = append(collectors, m.young)
@@ -67,6 +72,20 @@ func (m *Metrics) Lookup() {
 func (m *Metrics) LookupFailure() {
 	if m != nil {
 		m.lookupFailures.Inc()
+	}
+}
+
+// Wait counts a live lookup that waited for a slot or a token.
+func (m *Metrics) Wait() {
+	if m != nil {
+		m.waits.Inc()
+	}
+}
+
+// NotFoundHit counts a miss answered by a remembered not found.
+func (m *Metrics) NotFoundHit() {
+	if m != nil {
+		m.notFoundHits.Inc()
 	}
 }
 

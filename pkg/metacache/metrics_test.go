@@ -16,10 +16,12 @@ func TestMetricsNames(t *testing.T) {
 	}{
 		"with young checks": {true, []string{
 			"irsa_webhook_thing_cache_misses_total", "irsa_webhook_thing_live_lookup_failures_total",
-			"irsa_webhook_thing_live_lookups_total", "irsa_webhook_thing_young_checks_total", "irsa_webhook_things_cached"}},
+			"irsa_webhook_thing_live_lookups_total", "irsa_webhook_thing_lookup_waits_total", "irsa_webhook_thing_not_found_hits_total",
+			"irsa_webhook_thing_young_checks_total", "irsa_webhook_things_cached"}},
 		"without": {false, []string{
 			"irsa_webhook_thing_cache_misses_total", "irsa_webhook_thing_live_lookup_failures_total",
-			"irsa_webhook_thing_live_lookups_total", "irsa_webhook_things_cached"}},
+			"irsa_webhook_thing_live_lookups_total", "irsa_webhook_thing_lookup_waits_total", "irsa_webhook_thing_not_found_hits_total",
+			"irsa_webhook_things_cached"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			reg := prometheus.NewRegistry()
@@ -28,6 +30,8 @@ func TestMetricsNames(t *testing.T) {
 			m.Young()
 			m.Lookup()
 			m.LookupFailure()
+			m.Wait()
+			m.NotFoundHit()
 			m.Cached(3)
 			families, err := reg.Gather()
 			if err != nil {

@@ -54,6 +54,10 @@ type annotationSet struct {
 type Store struct {
 	keep     KeepFunc
 	onChange func(n int) // called with the number of objects after each change
+	// stored, if not nil, is told of each object added or updated (all is
+	// true when the whole contents were replaced), while the store is
+	// locked; the Cache wakes lookups waiting on the watch with it.
+	stored func(namespace, name string, all bool)
 
 	mu      sync.RWMutex
 	objects map[string]*table         // by namespace
@@ -174,6 +178,9 @@ func (s *Store) Update(obj any) error {
 	added, err := put(s.objects, s.sets, o)
 	s.n += added
 	s.onChange(s.n)
+	if s.stored != nil {
+		s.stored(o.Namespace, o.Name, false)
+	}
 	return err
 }
 
@@ -253,6 +260,9 @@ func (s *Store) Replace(list []any, _ string) error {
 	s.mu.Lock()
 	s.objects, s.sets, s.n = objects, sets, n
 	s.onChange(n)
+	if s.stored != nil {
+		s.stored("", "", true)
+	}
 	if !s.HasSynced() {
 		close(s.synced)
 	}

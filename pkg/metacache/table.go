@@ -145,15 +145,3 @@ func (t *table) compact() {
 	}
 	*t = *newTable(names, recs)
 }
-
-// each calls f with every record held.
-func (t *table) each(f func(name string, r record)) {
-	for i, r := range t.recs {
-		if r.set != tombstone {
-			f(t.name(i), r)
-		}
-	}
-	for n, r := range t.added {
-		f(n, r)
-	}
-}

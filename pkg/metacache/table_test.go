@@ -73,3 +73,15 @@ func TestTableMatchesAMap(t *testing.T) {
 		})
 	}
 }
+
+// each calls f with every record held.
+func (t *table) each(f func(name string, r record)) {
+	for i, r := range t.recs {
+		if r.set != tombstone {
+			f(t.name(i), r)
+		}
+	}
+	for n, r := range t.added {
+		f(n, r)
+	}
+}

@@ -15,14 +15,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
+	"github.com/irsa-webhook/irsa-webhook/pkg/metacache"
 	"github.com/irsa-webhook/irsa-webhook/pkg/mutate"
-	"github.com/irsa-webhook/irsa-webhook/pkg/sacache"
 )
 
 // ServiceAccounts looks up a ServiceAccount's annotations. An error means the
 // answer is unknown, and the Pod is denied rather than guessed about.
 type ServiceAccounts interface {
-	Get(ctx context.Context, namespace, name string) (sacache.Entry, error)
+	Get(ctx context.Context, namespace, name string) (metacache.Entry, error)
 }
 
 // Handler is the Pod mutating admission handler.

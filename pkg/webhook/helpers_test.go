@@ -14,33 +14,32 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
-	"github.com/irsa-webhook/irsa-webhook/pkg/nscache"
-	"github.com/irsa-webhook/irsa-webhook/pkg/sacache"
+	"github.com/irsa-webhook/irsa-webhook/pkg/metacache"
 )
 
 // staticServiceAccounts answers lookups from a map of "ns/name" to
 // annotations; a missing key is a ServiceAccount that does not exist.
 type staticServiceAccounts map[string]map[string]string
 
-func (s staticServiceAccounts) Get(_ context.Context, namespace, name string) (sacache.Entry, error) {
+func (s staticServiceAccounts) Get(_ context.Context, namespace, name string) (metacache.Entry, error) {
 	ann, ok := s[namespace+"/"+name]
-	return sacache.Entry{Found: ok, Annotations: ann}, nil
+	return metacache.Entry{Found: ok, Annotations: ann}, nil
 }
 
 // staticNamespaces answers namespace lookups from a map of name to
 // annotations; a missing name is a Namespace that does not exist.
 type staticNamespaces map[string]map[string]string
 
-func (s staticNamespaces) Get(_ context.Context, name string) (nscache.Entry, error) {
+func (s staticNamespaces) Get(_ context.Context, _, name string) (metacache.Entry, error) {
 	ann, ok := s[name]
-	return nscache.Entry{Found: ok, Annotations: ann}, nil
+	return metacache.Entry{Found: ok, Annotations: ann}, nil
 }
 
 // failingServiceAccounts is a lookup whose API server does not answer.
 type failingServiceAccounts struct{ err error }
 
-func (f failingServiceAccounts) Get(context.Context, string, string) (sacache.Entry, error) {
-	return sacache.Entry{}, f.err
+func (f failingServiceAccounts) Get(context.Context, string, string) (metacache.Entry, error) {
+	return metacache.Entry{}, f.err
 }
 
 func podCreate(raw []byte) admission.Request {

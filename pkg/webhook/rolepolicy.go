@@ -4,13 +4,14 @@ import (
 	"context"
 
 	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
-	"github.com/irsa-webhook/irsa-webhook/pkg/nscache"
+	"github.com/irsa-webhook/irsa-webhook/pkg/metacache"
 )
 
-// Namespaces looks up the policy annotations of a Namespace. An error means
-// the policy is unknown, and the Pod is denied rather than guessed about.
+// Namespaces looks up the policy annotations of a Namespace; namespace is
+// always "" (Namespaces are cluster-scoped). An error means the policy is
+// unknown, and the Pod is denied rather than guessed about.
 type Namespaces interface {
-	Get(ctx context.Context, name string) (nscache.Entry, error)
+	Get(ctx context.Context, namespace, name string) (metacache.Entry, error)
 }
 
 // namespacePolicy is the lookup identity.Decide asks for the namespace's
@@ -20,7 +21,7 @@ func (h *Handler) namespacePolicy(ctx context.Context, namespace string) func() 
 		return nil
 	}
 	return func() (string, bool, error) {
-		ns, err := h.Namespaces.Get(ctx, namespace)
+		ns, err := h.Namespaces.Get(ctx, "", namespace)
 		if err != nil {
 			return "", false, err
 		}

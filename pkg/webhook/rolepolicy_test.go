@@ -8,14 +8,14 @@ import (
 	"testing"
 
 	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
-	"github.com/irsa-webhook/irsa-webhook/pkg/nscache"
+	"github.com/irsa-webhook/irsa-webhook/pkg/metacache"
 )
 
 // failingNamespaces is a namespace lookup whose API server does not answer.
 type failingNamespaces struct{ err error }
 
-func (f failingNamespaces) Get(context.Context, string) (nscache.Entry, error) {
-	return nscache.Entry{}, f.err
+func (f failingNamespaces) Get(context.Context, string, string) (metacache.Entry, error) {
+	return metacache.Entry{}, f.err
 }
 
 // A policy that cannot be read is never taken as "no policy": the pod is

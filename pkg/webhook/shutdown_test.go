@@ -16,7 +16,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 
 	"github.com/irsa-webhook/irsa-webhook/internal/testcerts"
-	"github.com/irsa-webhook/irsa-webhook/pkg/sacache"
+	"github.com/irsa-webhook/irsa-webhook/pkg/metacache"
 )
 
 // blockingServiceAccounts answers a lookup only once released, as a live
@@ -28,13 +28,13 @@ type blockingServiceAccounts struct {
 	release chan struct{}
 }
 
-func (b blockingServiceAccounts) Get(ctx context.Context, _, _ string) (sacache.Entry, error) {
+func (b blockingServiceAccounts) Get(ctx context.Context, _, _ string) (metacache.Entry, error) {
 	b.started <- struct{}{}
 	select {
 	case <-b.release:
-		return sacache.Entry{Found: true, Annotations: map[string]string{"eks.amazonaws.com/role-arn": testARN}}, nil
+		return metacache.Entry{Found: true, Annotations: map[string]string{"eks.amazonaws.com/role-arn": testARN}}, nil
 	case <-ctx.Done():
-		return sacache.Entry{}, fmt.Errorf("lookup: %w", ctx.Err())
+		return metacache.Entry{}, fmt.Errorf("lookup: %w", ctx.Err())
 	}
 }
 

@@ -1,4 +1,4 @@
-package nscache
+package metacache
 
 import (
 	"context"
@@ -12,9 +12,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-const key = "irsa-webhook.io/allowed-role-arns"
+const policyKey = "irsa-webhook.io/allowed-role-arns"
 
-func ns(name string, annotations map[string]string) *metav1.PartialObjectMetadata {
+func namespace(name string, annotations map[string]string) *metav1.PartialObjectMetadata {
 	return &metav1.PartialObjectMetadata{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
 		ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: annotations, Labels: map[string]string{"dropped": "yes"}},
@@ -23,18 +23,18 @@ func ns(name string, annotations map[string]string) *metav1.PartialObjectMetadat
 
 func TestCachedNamespaceKeepsOnlyThePolicy(t *testing.T) {
 	client := fakemeta.NewClient(t,
-		ns("team-a", map[string]string{key: "arn:aws:iam::111122223333:role/a-*", "other.io/x": strings.Repeat("y", 4096)}),
-		ns("team-b", map[string]string{"other.io/x": "y"}))
+		namespace("team-a", map[string]string{policyKey: "arn:aws:iam::111122223333:role/a-*", "other.io/x": strings.Repeat("y", 4096)}),
+		namespace("team-b", map[string]string{"other.io/x": "y"}))
 	gets := fakemeta.CountGets(client, "namespaces", nil, nil)
-	c := New(client, Options{Keys: []string{key}})
+	c := NewNamespaces(client, []string{policyKey}, Options{})
 	fakemeta.Start(t, c)
 
 	tests := map[string]Entry{
-		"team-a": {Found: true, Annotations: map[string]string{key: "arn:aws:iam::111122223333:role/a-*"}},
+		"team-a": {Found: true, Annotations: map[string]string{policyKey: "arn:aws:iam::111122223333:role/a-*"}},
 		"team-b": {Found: true},
 	}
 	for name, want := range tests {
-		got, err := c.Get(context.Background(), name)
+		got, err := c.Get(context.Background(), "", name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,24 +45,24 @@ func TestCachedNamespaceKeepsOnlyThePolicy(t *testing.T) {
 	if n := gets.Load(); n != 0 {
 		t.Errorf("%d live GETs for cached namespaces", n)
 	}
-	if kept, _, _ := c.Store().Lookup("", "team-a"); len(kept) != 1 {
+	if kept, _, _ := c.store.Lookup("", "team-a"); len(kept) != 1 {
 		t.Errorf("cache keeps more than the policy annotation: %v", kept)
 	}
 }
 
-func TestMissIsLookedUpLive(t *testing.T) {
-	client := fakemeta.NewClient(t, ns("new", map[string]string{key: "arn:aws:iam::111122223333:role/x", "other.io/x": "y"}))
+func TestNamespaceMissIsLookedUpLive(t *testing.T) {
+	client := fakemeta.NewClient(t, namespace("new", map[string]string{policyKey: "arn:aws:iam::111122223333:role/x", "other.io/x": "y"}))
 	gets := fakemeta.CountGets(client, "namespaces", nil, nil)
-	c := New(client, Options{Keys: []string{key}}) // not started: every key misses
+	c := NewNamespaces(client, []string{policyKey}, Options{}) // not started: every key misses
 
-	got, err := c.Get(context.Background(), "new")
+	got, err := c.Get(context.Background(), "", "new")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(Entry{Found: true, Annotations: map[string]string{key: "arn:aws:iam::111122223333:role/x"}}, got); diff != "" {
+	if diff := cmp.Diff(Entry{Found: true, Annotations: map[string]string{policyKey: "arn:aws:iam::111122223333:role/x"}}, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
-	got, err = c.Get(context.Background(), "gone")
+	got, err = c.Get(context.Background(), "", "gone")
 	if err != nil || got.Found {
 		t.Errorf("missing namespace: %+v, %v; want not found, no error", got, err)
 	}
@@ -73,11 +73,11 @@ func TestMissIsLookedUpLive(t *testing.T) {
 
 // When the API server cannot answer, the policy is unknown: an error, never
 // an empty entry that would read as "no restriction".
-func TestUnreachableIsAnError(t *testing.T) {
+func TestNamespaceUnreachableIsAnError(t *testing.T) {
 	client := fakemeta.NewClient(t)
 	fakemeta.CountGets(client, "namespaces", nil, errors.New("connection refused"))
-	c := New(client, Options{Keys: []string{key}})
-	got, err := c.Get(context.Background(), "team-a")
+	c := NewNamespaces(client, []string{policyKey}, Options{})
+	got, err := c.Get(context.Background(), "", "team-a")
 	if err == nil || !strings.Contains(err.Error(), "get namespace team-a") || !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("got %+v, %v; want an error naming the namespace and the cause", got, err)
 	}

@@ -1,9 +1,8 @@
-package sacache
+package metacache
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -17,7 +16,10 @@ import (
 	clienttesting "k8s.io/client-go/testing"
 )
 
-const prefix = "eks.amazonaws.com"
+// saPrefix is the ServiceAccount cache's prefix, without the slash.
+const saPrefix = "eks.amazonaws.com"
+
+var saPrefixes = []string{saPrefix}
 
 func sa(namespace, name string, created time.Time, annotations map[string]string) *metav1.PartialObjectMetadata {
 	return &metav1.PartialObjectMetadata{
@@ -32,16 +34,16 @@ func sa(namespace, name string, created time.Time, annotations map[string]string
 var old = time.Now().Add(-time.Hour)
 
 func TestCachedServiceAccountNeedsNoLookup(t *testing.T) {
-	client := fakemeta.NewClient(t, sa("ns", "app", old, map[string]string{prefix + "/role-arn": "arn", "other.io/x": "y"}))
+	client := fakemeta.NewClient(t, sa("ns", "app", old, map[string]string{saPrefix + "/role-arn": "arn", "other.io/x": "y"}))
 	gets := fakemeta.CountGets(client, "serviceaccounts", nil, nil)
-	c := New(client, Options{Prefix: prefix})
+	c := NewServiceAccounts(client, saPrefixes, Options{})
 	fakemeta.Start(t, c)
 
 	got, err := c.Get(context.Background(), "ns", "app")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Entry{Found: true, Annotations: map[string]string{prefix + "/role-arn": "arn"}}
+	want := Entry{Found: true, Annotations: map[string]string{saPrefix + "/role-arn": "arn"}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
@@ -49,7 +51,7 @@ func TestCachedServiceAccountNeedsNoLookup(t *testing.T) {
 		t.Errorf("%d live GETs for a cached service account", n)
 	}
 	// Only what Get needs is stored.
-	if kept, _, _ := c.Store().Lookup("ns", "app"); len(kept) != 1 {
+	if kept, _, _ := c.store.Lookup("ns", "app"); len(kept) != 1 {
 		t.Errorf("cache keeps more than the prefixed annotations: %v", kept)
 	}
 }
@@ -57,7 +59,7 @@ func TestCachedServiceAccountNeedsNoLookup(t *testing.T) {
 func TestOldUnannotatedServiceAccountIsTrusted(t *testing.T) {
 	client := fakemeta.NewClient(t, sa("ns", "plain", old, nil))
 	gets := fakemeta.CountGets(client, "serviceaccounts", nil, nil)
-	c := New(client, Options{Prefix: prefix})
+	c := NewServiceAccounts(client, saPrefixes, Options{})
 	fakemeta.Start(t, c)
 	got, err := c.Get(context.Background(), "ns", "plain")
 	if err != nil || !got.Found || got.Annotations != nil || gets.Load() != 0 {
@@ -68,10 +70,10 @@ func TestOldUnannotatedServiceAccountIsTrusted(t *testing.T) {
 // A miss goes to the API server; concurrent misses for one key share one
 // GET, and the answer is remembered.
 func TestMissSharesOneLiveLookup(t *testing.T) {
-	client := fakemeta.NewClient(t, sa("ns", "new", time.Now(), map[string]string{prefix + "/role-arn": "arn"}))
+	client := fakemeta.NewClient(t, sa("ns", "new", time.Now(), map[string]string{saPrefix + "/role-arn": "arn"}))
 	gate := make(chan struct{})
 	gets := fakemeta.CountGets(client, "serviceaccounts", gate, nil)
-	c := New(client, Options{Prefix: prefix}) // not started: every key misses
+	c := NewServiceAccounts(client, saPrefixes, Options{}) // not started: every key misses
 
 	const callers = 20
 	var wg sync.WaitGroup
@@ -92,7 +94,7 @@ func TestMissSharesOneLiveLookup(t *testing.T) {
 	wg.Wait()
 	close(results)
 	for e := range results {
-		if !e.Found || e.Annotations[prefix+"/role-arn"] != "arn" {
+		if !e.Found || e.Annotations[saPrefix+"/role-arn"] != "arn" {
 			t.Errorf("caller got %+v", e)
 		}
 	}
@@ -106,15 +108,15 @@ func TestMissSharesOneLiveLookup(t *testing.T) {
 
 func TestYoungUnannotatedServiceAccountIsCheckedLive(t *testing.T) {
 	client := fakemeta.NewClient(t, sa("ns", "young", time.Now(), nil))
-	c := New(client, Options{Prefix: prefix})
+	c := NewServiceAccounts(client, saPrefixes, Options{})
 	fakemeta.Start(t, c)
 	// The annotation lands on the API server; the watch has not delivered it.
 	client.PrependReactor("get", "serviceaccounts", func(clienttesting.Action) (bool, runtime.Object, error) {
-		return true, sa("ns", "young", time.Now(), map[string]string{prefix + "/role-arn": "arn"}), nil
+		return true, sa("ns", "young", time.Now(), map[string]string{saPrefix + "/role-arn": "arn"}), nil
 	})
 	gets := fakemeta.CountGets(client, "serviceaccounts", nil, nil) // runs first, then falls through
 	got, err := c.Get(context.Background(), "ns", "young")
-	if err != nil || got.Annotations[prefix+"/role-arn"] != "arn" {
+	if err != nil || got.Annotations[saPrefix+"/role-arn"] != "arn" {
 		t.Fatalf("got %+v, %v; want the live annotation", got, err)
 	}
 	if gets.Load() != 1 {
@@ -123,7 +125,7 @@ func TestYoungUnannotatedServiceAccountIsCheckedLive(t *testing.T) {
 }
 
 func TestMissingServiceAccountIsNotAnError(t *testing.T) {
-	c := New(fakemeta.NewClient(t), Options{Prefix: prefix})
+	c := NewServiceAccounts(fakemeta.NewClient(t), saPrefixes, Options{})
 	got, err := c.Get(context.Background(), "ns", "nobody")
 	if err != nil || got.Found {
 		t.Errorf("got %+v, %v; want not found and no error", got, err)
@@ -133,7 +135,7 @@ func TestMissingServiceAccountIsNotAnError(t *testing.T) {
 func TestFailedLookupIsAnError(t *testing.T) {
 	client := fakemeta.NewClient(t)
 	gets := fakemeta.CountGets(client, "serviceaccounts", nil, errors.New("connection refused"))
-	c := New(client, Options{Prefix: prefix})
+	c := NewServiceAccounts(client, saPrefixes, Options{})
 	_, err := c.Get(context.Background(), "ns", "app")
 	if err == nil || err.Error() != "get service account ns/app: connection refused" {
 		t.Errorf("got %v", err)
@@ -152,7 +154,7 @@ func TestLookupIsBoundedInTime(t *testing.T) {
 		<-gate // a server that never answers; the fake ignores contexts
 		return true, nil, errors.New("too late")
 	})
-	c := New(client, Options{Prefix: prefix, LookupTimeout: 50 * time.Millisecond})
+	c := NewServiceAccounts(client, saPrefixes, Options{LookupTimeout: 50 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	if _, err := c.Get(ctx, "ns", "app"); !errors.Is(err, context.DeadlineExceeded) {
@@ -160,23 +162,12 @@ func TestLookupIsBoundedInTime(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal(fmt.Errorf("condition not met within 10s"))
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // The cached gauge follows the watch: the initial list, then adds and
 // deletes.
 func TestCachedGaugeFollowsTheWatch(t *testing.T) {
-	client := fakemeta.NewClient(t, sa("ns", "a", old, nil), sa("ns", "b", old, map[string]string{prefix + "/role-arn": "arn"}))
+	client := fakemeta.NewClient(t, sa("ns", "a", old, nil), sa("ns", "b", old, map[string]string{saPrefix + "/role-arn": "arn"}))
 	reg := prometheus.NewRegistry()
-	c := New(client, Options{Prefix: prefix, Metrics: NewMetrics(reg)})
+	c := NewServiceAccounts(client, saPrefixes, Options{Observer: NewServiceAccountMetrics(reg)})
 	fakemeta.Start(t, c)
 	gauge := func() int {
 		families, err := reg.Gather()
@@ -206,7 +197,7 @@ func TestCachedGaugeFollowsTheWatch(t *testing.T) {
 	waitFor(t, func() bool { return gauge() == 2 && c.Len() == 2 })
 	// A delete leaves the others as they were.
 	got, err := c.Get(context.Background(), "ns", "b")
-	if err != nil || !got.Found || got.Annotations[prefix+"/role-arn"] != "arn" {
+	if err != nil || !got.Found || got.Annotations[saPrefix+"/role-arn"] != "arn" {
 		t.Errorf("ns/b after a delete: %+v, %v", got, err)
 	}
 }
@@ -216,7 +207,7 @@ func TestCachedGaugeFollowsTheWatch(t *testing.T) {
 func TestReturnMemoryAfterSync(t *testing.T) {
 	client := fakemeta.NewClient(t, sa("ns", "a", old, nil))
 	gets := fakemeta.CountGets(client, "serviceaccounts", nil, nil)
-	c := New(client, Options{Prefix: prefix, ReturnMemoryAfterSync: true})
+	c := NewServiceAccounts(client, saPrefixes, Options{ReturnMemoryAfterSync: true})
 	fakemeta.Start(t, c)
 	if got, err := c.Get(context.Background(), "ns", "a"); err != nil || !got.Found || gets.Load() != 0 {
 		t.Errorf("got %+v, %v after %d GETs; want found from the cache", got, err, gets.Load())
@@ -226,16 +217,16 @@ func TestReturnMemoryAfterSync(t *testing.T) {
 // The project's own keys are kept beside the prefix's, and nothing else.
 func TestAlsoPrefixesAreKept(t *testing.T) {
 	client := fakemeta.NewClient(t, sa("ns", "app", old, map[string]string{
-		prefix + "/role-arn": "arn", "irsa-webhook.io/region": "eu-central-1", "irsa-webhook.iox/y": "z", "other.io/x": "y",
+		saPrefix + "/role-arn": "arn", "irsa-webhook.io/region": "eu-central-1", "irsa-webhook.iox/y": "z", "other.io/x": "y",
 	}))
-	c := New(client, Options{Prefix: prefix, AlsoPrefixes: []string{"irsa-webhook.io"}})
+	c := NewServiceAccounts(client, []string{saPrefix, "irsa-webhook.io"}, Options{})
 	fakemeta.Start(t, c)
 
 	got, err := c.Get(context.Background(), "ns", "app")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Entry{Found: true, Annotations: map[string]string{prefix + "/role-arn": "arn", "irsa-webhook.io/region": "eu-central-1"}}
+	want := Entry{Found: true, Annotations: map[string]string{saPrefix + "/role-arn": "arn", "irsa-webhook.io/region": "eu-central-1"}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
