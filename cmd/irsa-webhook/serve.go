@@ -94,10 +94,11 @@ func runServe(ctx context.Context, cfg *webhook.Config, selfSigned *selfsigned.C
 		return fmt.Errorf("set up manager: %w", err)
 	}
 
-	// Live ServiceAccount lookups are bounded by the cache (in flight, and
-	// shared per key) and by the API server's priority and fairness; the
-	// client's default token bucket (5 per second) would instead queue a
-	// burst of Pods for new ServiceAccounts past the lookup timeout and
+	// Live lookups are bounded by each cache (shared per key, in flight,
+	// and by --live-lookup-rate, where a waiting lookup can still be
+	// answered by the watch) and by the API server's priority and fairness;
+	// the client's default token bucket (5 per second) would instead queue
+	// a burst of Pods for new ServiceAccounts past the lookup timeout and
 	// deny them.
 	metaCfg := rest.CopyConfig(restCfg)
 	metaCfg.QPS = -1
@@ -107,6 +108,8 @@ func runServe(ctx context.Context, cfg *webhook.Config, selfSigned *selfsigned.C
 	}
 	sas := metacache.NewServiceAccounts(meta, []string{cfg.AnnotationPrefix, identity.ProjectPrefix}, metacache.Options{
 		LookupTimeout: cfg.ServiceAccountLookupTimeout,
+		LookupRate:    cfg.LiveLookupRate,
+		LookupBurst:   cfg.LiveLookupBurst,
 		Observer:      metacache.NewServiceAccountMetrics(ctrlmetrics.Registry),
 		// The initial list of a large cluster is most of the process's
 		// garbage; hand it back before reporting ready.
@@ -134,6 +137,8 @@ func runServe(ctx context.Context, cfg *webhook.Config, selfSigned *selfsigned.C
 	// The namespace role policy: only the one annotation is kept.
 	nss := metacache.NewNamespaces(meta, []string{identity.AllowedRoleARNs}, metacache.Options{
 		LookupTimeout: cfg.ServiceAccountLookupTimeout,
+		LookupRate:    cfg.LiveLookupRate,
+		LookupBurst:   cfg.LiveLookupBurst,
 		Observer:      metacache.NewNamespaceMetrics(ctrlmetrics.Registry),
 	})
 	if err := mgr.Add(nss); err != nil {
@@ -145,6 +150,7 @@ func runServe(ctx context.Context, cfg *webhook.Config, selfSigned *selfsigned.C
 		ServiceAccounts:  sas,
 		Namespaces:       nss,
 		RolePolicyAction: cfg.RolePolicyAction,
+		LookupTimeout:    cfg.ServiceAccountLookupTimeout,
 		Metrics:          webhook.NewMetrics(ctrlmetrics.Registry),
 	}, tlsOpts...)
 	if err := mgr.Add(srv); err != nil {

@@ -2,7 +2,6 @@ package identity
 
 import (
 	"fmt"
-	"strings"
 	"unicode/utf8"
 )
 
@@ -112,16 +111,18 @@ func (r Request) checkNamespacePolicy(d Decision) Decision {
 		return d
 	}
 
-	allowed := "no role"
-	if len(policy.Patterns) > 0 {
-		allowed = "roles matching " + Shorten(strings.Join(policy.Patterns, ", "), 1024)
+	// The answer goes to whoever sent the review, which may not be the API
+	// server: it names the role asked for, never the patterns allowed.
+	allowed := "does not allow it"
+	if len(policy.Patterns) == 0 {
+		allowed = "allows no role"
 	}
-	msg := fmt.Sprintf("service account %s/%s asks for role %s, which namespace %s does not allow: its annotation %s allows %s",
+	msg := fmt.Sprintf("service account %s/%s asks for role %s, which namespace %s does not allow: its annotation %s %s",
 		r.Namespace, r.ServiceAccount, arn, r.Namespace, AllowedRoleARNs, allowed)
-	if len(policy.Invalid) > 0 {
-		msg += fmt.Sprintf(" (invalid patterns, which match nothing: %s)", Shorten(strings.Join(policy.Invalid, "; "), 1024))
+	if n := len(policy.Invalid); n > 0 {
+		msg += fmt.Sprintf(" (%d of its patterns are invalid and match nothing)", n)
 	}
-	msg += "; use an allowed role or ask a cluster administrator to change the annotation"
+	msg += "; use an allowed role or ask a cluster administrator which roles the annotation allows"
 
 	if r.PolicyAction == RolePolicyWarn {
 		return Decision{Reason: ReasonRoleNotAllowed, Warnings: append(d.Warnings, msg+"; the pod was admitted without AWS credentials")}

@@ -244,13 +244,23 @@ func TestDecideLookups(t *testing.T) {
 			t.Fatalf("reason %q, want %q", d.Reason, ReasonNotOptedIn)
 		}
 	})
-	t.Run("the refusal names the policy and invalid patterns", func(t *testing.T) {
+	// Whoever sent the review reads the refusal: it names the role and the
+	// annotation, counts the invalid patterns, and quotes no pattern.
+	t.Run("the refusal names the role and annotation, not the patterns", func(t *testing.T) {
 		d := Decide(Request{Defaults: testDefaults(), Namespace: "team-a", ServiceAccount: "app",
 			LookupServiceAccount:  func() (map[string]string, error) { return map[string]string{key(RoleARN): otherRole}, nil },
 			LookupNamespacePolicy: func() (string, bool, error) { return testRole + ",arn:aws:s3:::x", true, nil }})
-		for _, want := range []string{"team-a/app", otherRole, "roles matching " + testRole, "invalid patterns"} {
-			if d.Refusal == nil || !strings.Contains(d.Refusal.Message, want) {
-				t.Errorf("refusal %+v does not mention %q", d.Refusal, want)
+		if d.Refusal == nil {
+			t.Fatalf("decision %+v, want a refusal", d)
+		}
+		for _, want := range []string{"team-a/app", otherRole, AllowedRoleARNs, "1 of its patterns are invalid"} {
+			if !strings.Contains(d.Refusal.Message, want) {
+				t.Errorf("refusal %q does not mention %q", d.Refusal.Message, want)
+			}
+		}
+		for _, secret := range []string{testRole, "arn:aws:s3:::x"} {
+			if strings.Contains(d.Refusal.Message, secret) {
+				t.Errorf("refusal %q quotes the pattern %q", d.Refusal.Message, secret)
 			}
 		}
 	})

@@ -125,16 +125,16 @@ type Cache struct {
 	// changes tells waiting lookups that the watch stored their object.
 	changes *changes
 
+	// notFoundWait bounds how long a remembered "not found" waits for the
+	// watch to show the object before it is the answer.
+	notFoundWait time.Duration
+
 	mu       sync.Mutex
 	found    *memo // live answers of objects that exist
 	notFound *memo // live answers of objects that do not
 }
 
 type name struct{ namespace, name string }
-
-// notFoundWait bounds how long a remembered "not found" waits for the
-// watch to show the object before it is the answer.
-const notFoundWait = time.Second
 
 // New returns a cache of opts.Resource through client. Start runs it.
 func New(client metadata.Interface, opts Options) *Cache {
@@ -173,6 +173,9 @@ func New(client metadata.Interface, opts Options) *Cache {
 		changes:  newChanges(),
 		found:    newMemo(opts.MaxRemembered),
 		notFound: newMemo(opts.MaxRemembered),
+		// Far longer than the watch takes to deliver an object, and short
+		// enough for most callers' deadlines.
+		notFoundWait: time.Second,
 	}
 	c.store = NewStore(opts.Keep, opts.Observer.Cached)
 	c.store.stored = c.changes.stored
@@ -282,11 +285,11 @@ func (c *Cache) Get(ctx context.Context, namespace, objName string) (Entry, erro
 }
 
 // waitForWatch answers a remembered "not found": the object, if the watch
-// shows it within notFoundWait (or ctx), else not found.
+// shows it within c.notFoundWait (or ctx), else not found.
 func (c *Cache) waitForWatch(ctx context.Context, key name) Entry {
 	changed, done := c.changes.wait(key)
 	defer func() { done() }()
-	timer := time.NewTimer(notFoundWait)
+	timer := time.NewTimer(c.notFoundWait)
 	defer timer.Stop()
 	for {
 		if e, state := c.watched(key); state != watchMisses {

@@ -53,3 +53,38 @@ func TestMetricsNames(t *testing.T) {
 	var nothing *Metrics
 	nothing.Miss() // a nil *Metrics counts nothing, and does not panic
 }
+
+// Dashboards use these names: the two caches keep them.
+func TestCacheMetricNamesAreStable(t *testing.T) {
+	for kind, tc := range map[string]struct {
+		register func(prometheus.Registerer) *Metrics
+		want     []string
+	}{
+		"service accounts": {NewServiceAccountMetrics, []string{
+			"irsa_webhook_service_account_cache_misses_total", "irsa_webhook_service_account_live_lookup_failures_total",
+			"irsa_webhook_service_account_live_lookups_total", "irsa_webhook_service_account_lookup_waits_total",
+			"irsa_webhook_service_account_not_found_hits_total", "irsa_webhook_service_account_young_checks_total",
+			"irsa_webhook_service_accounts_cached"}},
+		"namespaces": {NewNamespaceMetrics, []string{
+			"irsa_webhook_namespace_cache_misses_total", "irsa_webhook_namespace_live_lookup_failures_total",
+			"irsa_webhook_namespace_live_lookups_total", "irsa_webhook_namespace_lookup_waits_total",
+			"irsa_webhook_namespace_not_found_hits_total", "irsa_webhook_namespaces_cached"}},
+	} {
+		reg := prometheus.NewRegistry()
+		m := tc.register(reg)
+		m.Miss()
+		m.Young()
+		m.Cached(1)
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, f := range families {
+			got = append(got, f.GetName())
+		}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("%s metrics (-want +got):\n%s", kind, diff)
+		}
+	}
+}

@@ -44,7 +44,13 @@ type Config struct {
 	SPIFFESocketHostPath string
 	SPIFFESocketName     string
 
+	// ServiceAccountLookupTimeout bounds the lookups of one admission
+	// together: the ServiceAccount and the namespace policy.
 	ServiceAccountLookupTimeout time.Duration
+	// LiveLookupRate and LiveLookupBurst bound the live GETs of each cache
+	// (see metacache.Options.LookupRate).
+	LiveLookupRate  float64
+	LiveLookupBurst int
 
 	// RolePolicyAction is what happens to a Pod whose ServiceAccount asks
 	// for a role its namespace's identity.AllowedRoleARNs annotation does
@@ -69,6 +75,8 @@ func NewConfig() *Config {
 		TokenExpiration:             identity.DefaultTokenExpiration,
 		SPIFFESocketName:            "spire-agent.sock",
 		ServiceAccountLookupTimeout: 2 * time.Second,
+		LiveLookupRate:              50,
+		LiveLookupBurst:             100,
 		RolePolicyAction:            identity.RolePolicyDeny,
 	}
 }
@@ -96,8 +104,14 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.SPIFFEHelperImage, "spiffe-helper-image", c.SPIFFEHelperImage, "Image of the SVID helper sidecar for <prefix>/token-source: spiffe; set it to this webhook's own image. Empty: such pods get nothing and a warning.")
 	fs.StringVar(&c.SPIFFESocketHostPath, "spiffe-socket-host-path", c.SPIFFESocketHostPath, "Node directory holding the SPIRE agent's Workload API socket, mounted into the SVID helper with hostPath. Empty: the SPIFFE CSI driver (csi.spiffe.io) provides it.")
 	fs.StringVar(&c.SPIFFESocketName, "spiffe-socket-name", c.SPIFFESocketName, "File name of the Workload API socket inside that directory.")
-	fs.DurationVar(&c.ServiceAccountLookupTimeout, "service-account-lookup-timeout", c.ServiceAccountLookupTimeout, "Bound on a live ServiceAccount GET when the cache misses; the pod is denied when it runs out.")
+	fs.DurationVar(&c.ServiceAccountLookupTimeout, "service-account-lookup-timeout", c.ServiceAccountLookupTimeout, "Bound on the lookups of one admission together (its ServiceAccount, then its namespace's role policy) when the caches cannot answer; the pod is denied when it runs out. Keep it below the webhook configuration's timeoutSeconds.")
+	fs.Float64Var(&c.LiveLookupRate, "live-lookup-rate", c.LiveLookupRate, "Live GETs per second each cache (ServiceAccounts, Namespaces) may send to the API server when the watch cannot answer; lookups beyond it wait, and are answered by the watch if it shows the object meanwhile.")
+	fs.IntVar(&c.LiveLookupBurst, "live-lookup-burst", c.LiveLookupBurst, "Live GETs each cache may send at once after a quiet spell, above --live-lookup-rate.")
 }
+
+// maxLookupTimeout is the longest --service-account-lookup-timeout: a
+// second below the 10s timeoutSeconds of the install, for the answer.
+const maxLookupTimeout = 9 * time.Second
 
 // Validate reports every bad flag at once, each by its name.
 func (c *Config) Validate() error {
@@ -152,10 +166,16 @@ func (c *Config) Validate() error {
 	if c.SPIFFESocketName == "" || strings.Contains(c.SPIFFESocketName, "/") || c.SPIFFESocketName == "." || c.SPIFFESocketName == ".." {
 		bad("spiffe-socket-name", "%q must be a file name without /", c.SPIFFESocketName)
 	}
-	// The API server waits at most 30s for a webhook; the lookup must leave
-	// time to answer.
-	if c.ServiceAccountLookupTimeout <= 0 || c.ServiceAccountLookupTimeout > 10*time.Second {
-		bad("service-account-lookup-timeout", "%s is outside (0, 10s]", c.ServiceAccountLookupTimeout)
+	// The lookups must leave time to answer within the webhook
+	// configuration's timeoutSeconds (10s in deploy/).
+	if c.ServiceAccountLookupTimeout <= 0 || c.ServiceAccountLookupTimeout > maxLookupTimeout {
+		bad("service-account-lookup-timeout", "%s is outside (0, %s]", c.ServiceAccountLookupTimeout, maxLookupTimeout)
+	}
+	if !(c.LiveLookupRate > 0 && c.LiveLookupRate <= 10000) {
+		bad("live-lookup-rate", "%v is outside (0, 10000] per second", c.LiveLookupRate)
+	}
+	if c.LiveLookupBurst < 1 || c.LiveLookupBurst > 10000 {
+		bad("live-lookup-burst", "%d is outside [1, 10000]", c.LiveLookupBurst)
 	}
 	if c.RolePolicyAction != identity.RolePolicyDeny && c.RolePolicyAction != identity.RolePolicyWarn {
 		bad("role-policy-action", "%q is not deny or warn", c.RolePolicyAction)

@@ -34,7 +34,7 @@ func TestConfigParsesFlags(t *testing.T) {
 			"--annotation-prefix=irsa.example.com", "--token-audience=minio", "--token-mount-path=/var/run/aws",
 			"--token-expiration=3600", "--aws-default-region=eu-central-1", "--sts-regional-endpoints=true",
 			"--service-account-lookup-timeout=500ms", "--tls-cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
-			"--role-policy-action=warn",
+			"--role-policy-action=warn", "--live-lookup-rate=2.5", "--live-lookup-burst=7",
 		}, func(c *Config) {
 			c.Kubeconfig, c.BindAddress, c.Port, c.CertDir = "/k", "127.0.0.1", 10250, "/certs"
 			c.MetricsBindAddress, c.HealthProbeBindAddress, c.TLSMinVersion = ":9090", ":9091", "1.3"
@@ -43,6 +43,7 @@ func TestConfigParsesFlags(t *testing.T) {
 			c.ServiceAccountLookupTimeout = 500 * time.Millisecond
 			c.TLSCipherSuites = []string{"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"}
 			c.RolePolicyAction = identity.RolePolicyWarn
+			c.LiveLookupRate, c.LiveLookupBurst = 2.5, 7
 		}},
 		"boolean false form": {[]string{"--sts-regional-endpoints=false"}, func(*Config) {}},
 		"bare boolean":       {[]string{"--sts-regional-endpoints"}, func(c *Config) { c.STSRegionalEndpoints = true }},
@@ -76,14 +77,15 @@ func TestConfigValidateNamesEveryBadFlag(t *testing.T) {
 		"--annotation-prefix=Not_A_Domain", "--token-audience=", "--token-mount-path=relative",
 		"--token-expiration=60", "--aws-default-region=Mars", "--service-account-lookup-timeout=0s",
 		"--tls-cipher-suites=TLS_RSA_WITH_RC4_128_SHA", "--role-policy-action=allow", "--spiffe-helper-image=a b",
-		"--spiffe-socket-host-path=relative", "--spiffe-socket-name=dir/api.sock")
+		"--spiffe-socket-host-path=relative", "--spiffe-socket-name=dir/api.sock",
+		"--live-lookup-rate=0", "--live-lookup-burst=0")
 	if err == nil {
 		t.Fatal("no error")
 	}
 	for _, flag := range []string{"--bind-address", "--port", "--cert-dir", "--tls-min-version", "--annotation-prefix",
 		"--token-audience", "--token-mount-path", "--token-expiration", "--aws-default-region",
 		"--service-account-lookup-timeout", "--tls-cipher-suites", "--role-policy-action", "--spiffe-helper-image",
-		"--spiffe-socket-host-path", "--spiffe-socket-name"} {
+		"--spiffe-socket-host-path", "--spiffe-socket-name", "--live-lookup-rate", "--live-lookup-burst"} {
 		if !strings.Contains(err.Error(), flag+":") {
 			t.Errorf("error does not name %s:\n%v", flag, err)
 		}
@@ -102,5 +104,26 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, cfg.Defaults()); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// The lookups of one admission must end before the API server's 10s
+// timeoutSeconds of the install; a NaN rate is refused too.
+func TestConfigLookupBounds(t *testing.T) {
+	for args, want := range map[string]string{
+		"--service-account-lookup-timeout=9s":  "",
+		"--service-account-lookup-timeout=10s": "--service-account-lookup-timeout: 10s is outside (0, 9s]",
+		"--live-lookup-rate=NaN":               "--live-lookup-rate: NaN is outside (0, 10000] per second",
+		"--live-lookup-rate=10001":             "--live-lookup-rate: 10001 is outside (0, 10000] per second",
+		"--live-lookup-burst=10001":            "--live-lookup-burst: 10001 is outside [1, 10000]",
+	} {
+		_, err := parse(t, args)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if got != want {
+			t.Errorf("%s: got %q, want %q", args, got, want)
+		}
 	}
 }

@@ -34,6 +34,10 @@ type Handler struct {
 	// it earns: identity.RolePolicyDeny (also when empty) or identity.RolePolicyWarn.
 	Namespaces       Namespaces
 	RolePolicyAction string
+	// LookupTimeout, when not 0, bounds the lookups of one admission
+	// together (the ServiceAccount, then the namespace policy), so the
+	// webhook answers before the API server stops waiting for it.
+	LookupTimeout time.Duration
 	// Metrics may be nil.
 	Metrics *Metrics
 }
@@ -110,6 +114,11 @@ func (h *Handler) decide(ctx context.Context, req *request) result {
 		namespace = pod.Namespace
 	}
 
+	if h.LookupTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, h.LookupTimeout)
+		defer cancel()
+	}
 	d := identity.Decide(identity.Request{
 		Defaults:       h.Defaults,
 		Namespace:      namespace,

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
 	"github.com/irsa-webhook/irsa-webhook/pkg/metacache"
@@ -52,5 +53,49 @@ func TestRolePolicyNotConsultedWithoutRole(t *testing.T) {
 	}
 	if resp := h.Handle(context.Background(), podCreate([]byte(plainPod))); !resp.Allowed || len(resp.Patch) > 0 {
 		t.Fatalf("allowed %t, %d patches; want allowed untouched", resp.Allowed, len(resp.Patch))
+	}
+}
+
+// deadlineLookup records the deadline of each lookup's context and answers
+// with annotations.
+type deadlineLookup struct {
+	annotations map[string]string
+	deadlines   *[]time.Time
+}
+
+func (d deadlineLookup) Get(ctx context.Context, _, _ string) (metacache.Entry, error) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return metacache.Entry{}, errors.New("lookup without a deadline")
+	}
+	*d.deadlines = append(*d.deadlines, deadline)
+	return metacache.Entry{Found: true, Annotations: d.annotations}, nil
+}
+
+// The ServiceAccount and the namespace policy are looked up under one
+// deadline, LookupTimeout from the start of the admission: two slow lookups
+// cannot add up past the API server's timeoutSeconds.
+func TestLookupsShareOneDeadline(t *testing.T) {
+	var deadlines []time.Time
+	h := &Handler{
+		Defaults:        NewConfig().Defaults(),
+		ServiceAccounts: deadlineLookup{map[string]string{"eks.amazonaws.com/role-arn": testARN}, &deadlines},
+		Namespaces:      deadlineLookup{nil, &deadlines},
+		LookupTimeout:   time.Hour,
+	}
+	before := time.Now()
+	resp := h.Handle(context.Background(), podCreate([]byte(plainPod)))
+	after := time.Now()
+	if !resp.Allowed || len(resp.Patch) == 0 {
+		t.Fatalf("allowed %t, %d patches, %v; want injected", resp.Allowed, len(resp.Patch), resp.Result)
+	}
+	if len(deadlines) != 2 {
+		t.Fatalf("%d lookups, want the service account and the namespace", len(deadlines))
+	}
+	if !deadlines[0].Equal(deadlines[1]) {
+		t.Errorf("deadlines %v and %v differ, want one shared", deadlines[0], deadlines[1])
+	}
+	if d := deadlines[0]; d.Before(before.Add(time.Hour)) || d.After(after.Add(time.Hour)) {
+		t.Errorf("deadline %v after the start, want LookupTimeout (1h)", d.Sub(before))
 	}
 }
