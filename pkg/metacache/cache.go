@@ -278,33 +278,35 @@ func (c *Cache) Get(ctx context.Context, namespace, objName string) (Entry, erro
 		// and once more after a short wait for it (see the package doc).
 		if _, ok := c.remembered(c.notFound, key); ok {
 			c.opts.Observer.NotFoundHit()
-			return c.waitForWatch(ctx, key), nil
+			if e, state = c.waitForWatch(ctx, key); state != watchYoung {
+				return e, nil
+			}
+			// Created meanwhile, and too young to trust: checked live.
 		}
 	}
 	return c.lookup(ctx, key)
 }
 
-// waitForWatch answers a remembered "not found": the object, if the watch
-// shows it within c.notFoundWait (or ctx), else not found.
-func (c *Cache) waitForWatch(ctx context.Context, key name) Entry {
+// waitForWatch answers a remembered "not found": what the watch shows of
+// the object, if it shows it within c.notFoundWait (or ctx), else not
+// found.
+func (c *Cache) waitForWatch(ctx context.Context, key name) (Entry, watchState) {
 	changed, done := c.changes.wait(key)
 	defer func() { done() }()
 	timer := time.NewTimer(c.notFoundWait)
 	defer timer.Stop()
 	for {
 		if e, state := c.watched(key); state != watchMisses {
-			// A young copy still says the object exists; its annotations
-			// are what the watch shows.
-			return Entry{Found: true, Annotations: e.Annotations}
+			return e, state
 		}
 		select {
 		case <-changed:
 			done()
 			changed, done = c.changes.wait(key)
 		case <-timer.C:
-			return Entry{Found: false}
+			return Entry{Found: false}, watchMisses
 		case <-ctx.Done():
-			return Entry{Found: false}
+			return Entry{Found: false}, watchMisses
 		}
 	}
 }
