@@ -37,6 +37,7 @@ type Options struct {
 	MaxConcurrentLookups int
 	// LookupRate bounds live GETs per second, sustained; LookupBurst is
 	// how many may go at once after a quiet spell. Defaults 50 and 100.
+	// Misses and young checks are bounded apart, each by all three.
 	LookupRate  float64
 	LookupBurst int
 	// FreshFor is how long a live answer is used before the watched copy is
@@ -120,8 +121,9 @@ type Cache struct {
 	flights singleflight.Group
 	// waiting counts callers waiting on a live lookup.
 	waiting atomic.Int64
-	slots   chan struct{}
-	tokens  *rate.Limiter
+	// Misses and young checks have a pool each (slots, token bucket), so a
+	// flood of made-up names cannot starve the checks of real new objects.
+	misses, young pool
 	// changes tells waiting lookups that the watch stored their object.
 	changes *changes
 
@@ -135,6 +137,19 @@ type Cache struct {
 }
 
 type name struct{ namespace, name string }
+
+// pool bounds one kind of live lookup: in flight, and in rate.
+type pool struct {
+	slots  chan struct{}
+	tokens *rate.Limiter
+}
+
+func newPool(opts Options) pool {
+	return pool{
+		slots:  make(chan struct{}, opts.MaxConcurrentLookups),
+		tokens: rate.NewLimiter(rate.Limit(opts.LookupRate), opts.LookupBurst),
+	}
+}
 
 // New returns a cache of opts.Resource through client. Start runs it.
 func New(client metadata.Interface, opts Options) *Cache {
@@ -168,8 +183,8 @@ func New(client metadata.Interface, opts Options) *Cache {
 	c := &Cache{
 		client:   client,
 		opts:     opts,
-		slots:    make(chan struct{}, opts.MaxConcurrentLookups),
-		tokens:   rate.NewLimiter(rate.Limit(opts.LookupRate), opts.LookupBurst),
+		misses:   newPool(opts),
+		young:    newPool(opts),
 		changes:  newChanges(),
 		found:    newMemo(opts.MaxRemembered),
 		notFound: newMemo(opts.MaxRemembered),
@@ -284,7 +299,10 @@ func (c *Cache) Get(ctx context.Context, namespace, objName string) (Entry, erro
 			// Created meanwhile, and too young to trust: checked live.
 		}
 	}
-	return c.lookup(ctx, key)
+	if state == watchYoung {
+		return c.lookup(ctx, key, &c.young)
+	}
+	return c.lookup(ctx, key, &c.misses)
 }
 
 // waitForWatch answers a remembered "not found": what the watch shows of
@@ -337,12 +355,12 @@ func (k name) String() string {
 // lookup GETs the object live. Concurrent callers for one key share one
 // request; its time bound is the cache's, not any one caller's, so a
 // caller that gives up does not fail the others.
-func (c *Cache) lookup(ctx context.Context, key name) (Entry, error) {
+func (c *Cache) lookup(ctx context.Context, key name, p *pool) (Entry, error) {
 	id := key.String()
 	ch := c.flights.DoChan(id, func() (any, error) {
 		lctx, cancel := context.WithTimeout(context.Background(), c.opts.LookupTimeout)
 		defer cancel()
-		release, e, answered, err := c.admit(lctx, key)
+		release, e, answered, err := c.admit(lctx, key, p)
 		if err != nil {
 			c.opts.Observer.LookupFailure()
 			return nil, err
@@ -383,11 +401,10 @@ func (c *Cache) lookup(ctx context.Context, key name) (Entry, error) {
 	}
 }
 
-// admit waits, until ctx ends, for a lookup slot and then a token of the
-// rate limit. If the watch answers for key meanwhile, answered is true and
+// admit waits, until ctx ends, for a slot of p and then a token. If the watch answers for key meanwhile, answered is true and
 // e is its answer: no GET is needed. Otherwise release gives the slot back
 // once the GET is done.
-func (c *Cache) admit(ctx context.Context, key name) (release func(), e Entry, answered bool, err error) {
+func (c *Cache) admit(ctx context.Context, key name, p *pool) (release func(), e Entry, answered bool, err error) {
 	changed, done := c.changes.wait(key)
 	defer func() { done() }()
 	// watchAnswered re-registers first, so no change is missed between
@@ -405,7 +422,7 @@ func (c *Cache) admit(ctx context.Context, key name) (release func(), e Entry, a
 	waited := false
 	for got := false; !got; {
 		select {
-		case c.slots <- struct{}{}:
+		case p.slots <- struct{}{}:
 			got = true
 		default:
 			if !waited {
@@ -413,7 +430,7 @@ func (c *Cache) admit(ctx context.Context, key name) (release func(), e Entry, a
 				c.opts.Observer.Wait()
 			}
 			select {
-			case c.slots <- struct{}{}:
+			case p.slots <- struct{}{}:
 				got = true
 			case <-changed:
 				if watchAnswered() {
@@ -424,8 +441,8 @@ func (c *Cache) admit(ctx context.Context, key name) (release func(), e Entry, a
 			}
 		}
 	}
-	release = func() { <-c.slots }
-	r := c.tokens.Reserve()
+	release = func() { <-p.slots }
+	r := p.tokens.Reserve()
 	delay := r.Delay()
 	if delay == 0 {
 		return release, Entry{}, false, nil

@@ -28,6 +28,9 @@
 //   - At most MaxConcurrentLookups GETs are in flight, and they are sent at
 //     most LookupRate a second (a token bucket of LookupBurst): names that
 //     do not exist cost the API server a bounded rate, whatever the flood.
+//     Misses and young checks have a pool (slots and bucket) each: only
+//     objects that exist, and were created moments ago, are young, so a
+//     flood of made-up names cannot starve their checks.
 //   - A lookup waits for a slot and a token until LookupTimeout, rather
 //     than failing at once, and while it waits the watch can answer it:
 //     when the store gets the object (or the annotations of a young one),

@@ -237,3 +237,39 @@ func TestFloodDoesNotDenyANewObject(t *testing.T) {
 	stopFlood()
 	wg.Wait()
 }
+
+// Young checks have their own slots and tokens: a flood of made-up names
+// that holds every slot and token of the misses does not keep a real,
+// freshly created ServiceAccount without annotations (every namespace's
+// "default" at first) from being checked live.
+func TestFloodDoesNotStarveYoungChecks(t *testing.T) {
+	client := fakemeta.NewClient(t, sa("ns", "default", time.Now(), nil))
+	gets := fakemeta.CountGets(client, "serviceaccounts", nil, nil)
+	c := NewServiceAccounts(client, saPrefix, Options{
+		MaxConcurrentLookups: 2, LookupRate: 1e-6, LookupBurst: 2, LookupTimeout: time.Minute,
+	})
+	fakemeta.Start(t, c)
+
+	const flood = 20
+	floodCtx, stopFlood := context.WithTimeout(context.Background(), time.Minute)
+	defer stopFlood()
+	var wg sync.WaitGroup
+	for i := range flood {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = c.Get(floodCtx, "ns", fmt.Sprintf("random-%d", i))
+		}()
+	}
+	waitFor(t, func() bool { return c.Waiting() == flood-2 && gets.Load() == 2 })
+
+	got, err := c.Get(shortContext(t, 10*time.Second), "ns", "default")
+	if err != nil || !got.Found || got.Annotations != nil {
+		t.Errorf("young service account during the flood: %+v, %v; want found, no annotations", got, err)
+	}
+	if n := gets.Load(); n != 3 {
+		t.Errorf("%d GETs, want the flood's 2 and the young check's", n)
+	}
+	stopFlood()
+	wg.Wait()
+}
