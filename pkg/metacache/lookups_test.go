@@ -55,7 +55,7 @@ func TestNotFoundIsRemembered(t *testing.T) {
 	gets := fakemeta.CountGets(client, "serviceaccounts", nil, nil)
 	clk := &clock{now: time.Now()}
 	obs := &counts{}
-	c := NewServiceAccounts(client, saPrefix, Options{NotFoundFor: 5 * time.Second, Now: clk.Now, Observer: obs})
+	c := NewServiceAccounts(client, saPrefixes, Options{NotFoundFor: 5 * time.Second, Now: clk.Now, Observer: obs})
 	c.notFoundWait = time.Millisecond // nothing will show up; do not wait for it
 
 	for i, step := range []struct {
@@ -81,7 +81,7 @@ func TestNotFoundIsRemembered(t *testing.T) {
 // behind.
 func TestRememberedAnswersAreBounded(t *testing.T) {
 	client := fakemeta.NewClient(t)
-	c := NewServiceAccounts(client, saPrefix, Options{MaxRemembered: 8})
+	c := NewServiceAccounts(client, saPrefixes, Options{MaxRemembered: 8})
 	for i := range 100 {
 		if _, err := c.Get(context.Background(), "ns", fmt.Sprintf("random-%d", i)); err != nil {
 			t.Fatal(err)
@@ -112,7 +112,7 @@ func TestWatchOverridesRememberedNotFound(t *testing.T) {
 			client := fakemeta.NewClient(t)
 			gets := fakemeta.CountGets(client, "serviceaccounts", nil, nil)
 			obs := &counts{}
-			c := NewServiceAccounts(client, saPrefix, Options{NotFoundFor: time.Hour, Observer: obs})
+			c := NewServiceAccounts(client, saPrefixes, Options{NotFoundFor: time.Hour, Observer: obs})
 			c.notFoundWait = time.Minute // the test ends it by the watch, or fails by its deadline
 			fakemeta.Start(t, c)
 			if got, err := c.Get(context.Background(), "ns", "new"); err != nil || got.Found {
@@ -154,7 +154,7 @@ func TestLookupRateIsBounded(t *testing.T) {
 	client := fakemeta.NewClient(t)
 	gets := fakemeta.CountGets(client, "serviceaccounts", nil, nil)
 	obs := &counts{}
-	c := NewServiceAccounts(client, saPrefix, Options{
+	c := NewServiceAccounts(client, saPrefixes, Options{
 		LookupRate: 1e-6, LookupBurst: 3, LookupTimeout: 200 * time.Millisecond, Observer: obs,
 	})
 	const callers = 20
@@ -195,7 +195,7 @@ func TestLookupRateIsBounded(t *testing.T) {
 func TestFloodDoesNotDenyANewObject(t *testing.T) {
 	client := fakemeta.NewClient(t)
 	gets := fakemeta.CountGets(client, "serviceaccounts", nil, nil)
-	c := NewServiceAccounts(client, saPrefix, Options{
+	c := NewServiceAccounts(client, saPrefixes, Options{
 		MaxConcurrentLookups: 2, LookupRate: 1e-6, LookupBurst: 2, LookupTimeout: time.Minute,
 	})
 	fakemeta.Start(t, c)
@@ -245,7 +245,7 @@ func TestFloodDoesNotDenyANewObject(t *testing.T) {
 func TestFloodDoesNotStarveYoungChecks(t *testing.T) {
 	client := fakemeta.NewClient(t, sa("ns", "default", time.Now(), nil))
 	gets := fakemeta.CountGets(client, "serviceaccounts", nil, nil)
-	c := NewServiceAccounts(client, saPrefix, Options{
+	c := NewServiceAccounts(client, saPrefixes, Options{
 		MaxConcurrentLookups: 2, LookupRate: 1e-6, LookupBurst: 2, LookupTimeout: time.Minute,
 	})
 	fakemeta.Start(t, c)
