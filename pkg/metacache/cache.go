@@ -450,6 +450,22 @@ func (c *Cache) admit(ctx context.Context, key name, p *pool) (release func(), e
 	if !waited {
 		c.opts.Observer.Wait()
 	}
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < delay {
+		// The token would come too late: give it and the slot back at
+		// once to lookups that can use them, and wait for the watch only.
+		r.Cancel()
+		release()
+		for {
+			select {
+			case <-changed:
+				if watchAnswered() {
+					return nil, e, true, nil
+				}
+			case <-ctx.Done():
+				return nil, Entry{}, false, fmt.Errorf("%s lookups over their rate limit: %w", c.opts.Kind, ctx.Err())
+			}
+		}
+	}
 	timer := time.NewTimer(delay)
 	defer timer.Stop()
 	for {

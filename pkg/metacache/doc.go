@@ -32,7 +32,9 @@
 //     objects that exist, and were created moments ago, are young, so a
 //     flood of made-up names cannot starve their checks.
 //   - A lookup waits for a slot and a token until LookupTimeout, rather
-//     than failing at once, and while it waits the watch can answer it:
+//     than failing at once (a token that would come later than that is
+//     given back at once, with the slot, so a flood does not queue tokens
+//     it cannot use), and while it waits the watch can answer it:
 //     when the store gets the object (or the annotations of a young one),
 //     the lookup returns that without a GET. A real object created while a
 //     flood of made-up names holds every slot and token is therefore still

@@ -188,8 +188,8 @@ func TestLookupRateIsBounded(t *testing.T) {
 	}
 }
 
-// A flood of names that do not exist spends the burst, then holds every
-// slot waiting for a token; a real ServiceAccount created meanwhile is
+// A flood of names that do not exist spends the burst, then waits for
+// tokens that come too late; a real ServiceAccount created meanwhile is
 // still answered, by the watch, while its lookup waits; and no more GETs
 // than the burst are sent.
 func TestFloodDoesNotDenyANewObject(t *testing.T) {
@@ -272,4 +272,41 @@ func TestFloodDoesNotStarveYoungChecks(t *testing.T) {
 	}
 	stopFlood()
 	wg.Wait()
+}
+
+// A lookup waiting for a slot, all of them held by GETs the API server is
+// slow to answer, is answered by the watch as soon as it shows the object.
+func TestLookupWaitingForASlotIsAnsweredByTheWatch(t *testing.T) {
+	client := fakemeta.NewClient(t)
+	gate := make(chan struct{})
+	gets := fakemeta.CountGets(client, "serviceaccounts", gate, nil)
+	c := NewServiceAccounts(client, saPrefixes, Options{MaxConcurrentLookups: 1, LookupTimeout: time.Minute})
+	fakemeta.Start(t, c)
+	held := make(chan struct{})
+	go func() {
+		defer close(held)
+		_, _ = c.Get(shortContext(t, time.Minute), "ns", "slow")
+	}()
+	waitFor(t, func() bool { return gets.Load() == 1 })
+
+	result := make(chan error, 1)
+	go func() {
+		e, err := c.Get(shortContext(t, 10*time.Second), "ns", "real")
+		if err == nil && (!e.Found || e.Annotations[saPrefix+"/role-arn"] != "arn") {
+			err = fmt.Errorf("got %+v, want the annotated service account", e)
+		}
+		result <- err
+	}()
+	waitFor(t, func() bool { return c.Waiting() == 2 })
+	if err := client.Tracker().Create(serviceAccounts, sa("ns", "real", time.Now(), map[string]string{saPrefix + "/role-arn": "arn"}), "ns", metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-result; err != nil {
+		t.Error(err)
+	}
+	if n := gets.Load(); n != 1 {
+		t.Errorf("%d GETs, want only the slow one", n)
+	}
+	close(gate)
+	<-held
 }
