@@ -8,13 +8,42 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
 
+// partitionExpr matches "aws" and its suffixed forms: aws-cn, aws-us-gov,
+// aws-iso, aws-iso-b, aws-iso-e, aws-iso-f, aws-eusc and any later one of
+// the same shape. accountExpr is an AWS account ID: exactly 12 decimal
+// digits. Every ARN rule here is built from these two.
+const (
+	partitionExpr = `aws(?:-[a-z]+)*`
+	accountExpr   = `[0-9]{12}`
+)
+
+var (
+	partition = regexp.MustCompile(`^` + partitionExpr + `$`)
+	accountID = regexp.MustCompile(`^` + accountExpr + `$`)
+)
+
+// ValidatePartition reports why p is not an AWS partition name, or nil.
+func ValidatePartition(p string) error {
+	if !partition.MatchString(p) {
+		return fmt.Errorf("%q is not an AWS partition (want aws, aws-cn, aws-us-gov, ...)", p)
+	}
+	return nil
+}
+
+// ValidateAccountID reports why id is not an AWS account ID, or nil.
+func ValidateAccountID(id string) error {
+	if !accountID.MatchString(id) {
+		return fmt.Errorf("%q is not an AWS account ID (want exactly 12 digits, e.g. 111122223333)", id)
+	}
+	return nil
+}
+
 // roleARN matches arn:<partition>:iam::<12 digits>:role/<path/><name>.
-// Partitions are "aws" and its suffixed forms (aws-cn, aws-us-gov, aws-iso-b,
-// ...). Path segments and the name use the characters IAM allows in role
+// Path segments and the name use the characters IAM allows in role
 // names; IAM would accept more punctuation in paths, but nothing that a real
 // path needs and a quote, "*" or a newline only ever means an injection
 // attempt or a typo.
-var roleARN = regexp.MustCompile(`^arn:aws(?:-[a-z]+)*:iam::[0-9]{12}:role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$`)
+var roleARN = regexp.MustCompile(`^arn:` + partitionExpr + `:iam::` + accountExpr + `:role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$`)
 
 // maxRoleARNLength bounds the whole ARN: IAM paths are at most 512
 // characters and names 64.
