@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
+	"github.com/irsa-webhook/irsa-webhook/pkg/issuer"
 )
 
 // Output formats of the admin commands.
@@ -117,7 +118,7 @@ func (c *TrustPolicyConfig) provider() (ProviderARN, error) {
 			bad("partition", "%q disagrees with --provider-arn's partition %s; drop --partition", c.Partition, p.Partition)
 		}
 		if c.Issuer != "" {
-			if hp, err := IssuerHostPath(c.Issuer); err != nil {
+			if hp, err := issuer.HostPath(c.Issuer); err != nil {
 				bad("issuer", "%v", err)
 			} else if hp != p.HostPath {
 				bad("issuer", "%q disagrees with --provider-arn, which names issuer https://%s; drop --issuer", c.Issuer, p.HostPath)
@@ -126,12 +127,12 @@ func (c *TrustPolicyConfig) provider() (ProviderARN, error) {
 		return p, errors.Join(errs...)
 	}
 
-	if err := ValidatePartition(c.Partition); err != nil {
+	if err := identity.ValidatePartition(c.Partition); err != nil {
 		bad("partition", "%v", err)
 	}
 	if c.AccountID == "" {
 		bad("account-id", "is required unless --provider-arn is given")
-	} else if err := ValidateAccountID(c.AccountID); err != nil {
+	} else if err := identity.ValidateAccountID(c.AccountID); err != nil {
 		bad("account-id", "%v", err)
 	}
 	var hp string
@@ -139,7 +140,7 @@ func (c *TrustPolicyConfig) provider() (ProviderARN, error) {
 		bad("issuer", "is required unless --provider-arn is given: the https URL in the tokens' iss claim")
 	} else {
 		var err error
-		if hp, err = IssuerHostPath(c.Issuer); err != nil {
+		if hp, err = issuer.HostPath(c.Issuer); err != nil {
 			bad("issuer", "%v", err)
 		}
 	}

@@ -3,7 +3,6 @@ package doctor
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -11,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
+	"github.com/irsa-webhook/irsa-webhook/pkg/issuer"
 )
 
 // Output formats.
@@ -94,8 +94,8 @@ func (c *Config) Validate() error {
 		bad("service-account", "%q is not a ServiceAccount name: %s", c.ServiceAccount, msgs[0])
 	}
 	if c.Issuer != "" {
-		if u, err := url.Parse(c.Issuer); err != nil || u.Scheme != "https" || u.Host == "" {
-			bad("issuer", "%q is not an https URL; AWS only trusts https issuers", c.Issuer)
+		if err := issuer.Validate(c.Issuer); err != nil {
+			bad("issuer", "%v", err)
 		}
 	}
 	if msgs := validation.IsDNS1123Subdomain(c.AnnotationPrefix); len(msgs) > 0 {
