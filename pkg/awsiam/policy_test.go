@@ -373,24 +373,3 @@ func TestParseProviderARN(t *testing.T) {
 		})
 	}
 }
-
-func TestValidateSPIFFEID(t *testing.T) {
-	for id, ok := range map[string]bool{
-		"spiffe://example.org/ns/a/sa/b": true,
-		"spiffe://example.org/ns/*":      true,
-		"spiffe://example.org":           false,
-		"spiffe://example.org/":          false,
-		"spiffe://example.org/*":         false,
-		"spiffe://example.org/a/*/b":     false,
-		"spiffe://example.org/a//b":      false,
-		"spiffe://example.org/a/..":      false,
-		"spiffe://Example.org/a":         false,
-		"spiffe://example.org/a b":       false,
-		"https://example.org/a":          false,
-		"spiffe://example.org/a\"b":      false,
-	} {
-		if err := ValidateSPIFFEID(id); (err == nil) != ok {
-			t.Errorf("ValidateSPIFFEID(%q) = %v, want ok=%t", id, err, ok)
-		}
-	}
-}

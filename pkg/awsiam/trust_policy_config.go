@@ -73,7 +73,7 @@ func (c *TrustPolicyConfig) Validate() error {
 		if c.Namespace != "" || c.ServiceAccount != "" {
 			bad("spiffe-id", "cannot be combined with --namespace or --service-account; give one kind of subject")
 		}
-		if err := ValidateSPIFFEID(c.SPIFFEID); err != nil {
+		if err := identity.ValidateSPIFFEIDPattern(c.SPIFFEID); err != nil {
 			bad("spiffe-id", "%v", err)
 		}
 	} else {

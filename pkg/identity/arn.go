@@ -82,11 +82,39 @@ func ValidateAudience(s string) error {
 	return nil
 }
 
-// ValidateSPIFFEID reports why s is not a SPIFFE ID (spiffe://<trust
-// domain>/<path>), or nil.
+// maxSPIFFEIDLength is the SPIFFE standard's limit on a whole ID.
+const maxSPIFFEIDLength = 2048
+
+// ValidateSPIFFEID reports why s is not a workload's SPIFFE ID
+// (spiffe://<trust domain>/<path>), or nil. The syntax is go-spiffe's; the
+// path must not be empty, since an ID without one names the whole trust
+// domain, which no SVID is issued for.
 func ValidateSPIFFEID(s string) error {
-	if _, err := spiffeid.FromString(s); err != nil {
+	if len(s) > maxSPIFFEIDLength {
+		return fmt.Errorf("is %d characters long (at most %d)", len(s), maxSPIFFEIDLength)
+	}
+	id, err := spiffeid.FromString(s)
+	if err != nil {
 		return fmt.Errorf("%q is not a SPIFFE ID (want spiffe://<trust domain>/<path>): %w", s, err)
+	}
+	if id.Path() == "" {
+		return fmt.Errorf("%q names a whole trust domain; give a workload path (spiffe://%s/...)", s, id.TrustDomain())
+	}
+	return nil
+}
+
+// ValidateSPIFFEIDPattern reports why s is neither a SPIFFE ID nor one
+// followed by a final "/*" segment, or nil. The "/*" form, for trust
+// policies, stands for every ID below that path, so what precedes it must
+// itself be a workload's SPIFFE ID: spiffe://td/* (the whole trust domain)
+// is refused.
+func ValidateSPIFFEIDPattern(s string) error {
+	base, ok := strings.CutSuffix(s, "/*")
+	if !ok {
+		return ValidateSPIFFEID(s)
+	}
+	if err := ValidateSPIFFEID(base); err != nil {
+		return fmt.Errorf("%q: '*' is only accepted as the last segment below a workload path, as in spiffe://<trust domain>/ns/*: %w", s, err)
 	}
 	return nil
 }
