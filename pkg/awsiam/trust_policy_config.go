@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"github.com/spf13/pflag"
-	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
 	"github.com/irsa-webhook/irsa-webhook/pkg/issuer"
@@ -79,7 +78,7 @@ func (c *TrustPolicyConfig) Validate() error {
 	} else {
 		if c.Namespace == "" {
 			bad("namespace", "is required: the namespace of the ServiceAccount that may assume the role")
-		} else if err := ValidateNamespace(c.Namespace); err != nil {
+		} else if err := identity.ValidateNamespaceName(c.Namespace); err != nil {
 			bad("namespace", "%v", err)
 		}
 		if c.ServiceAccount == "" {
@@ -202,25 +201,14 @@ func (r *TrustPolicyResult) Write(w io.Writer, output string) error {
 	return err
 }
 
-// ValidateNamespace reports why ns is not a Kubernetes namespace name (a DNS
-// label), or nil.
-func ValidateNamespace(ns string) error {
-	if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
-		return fmt.Errorf("%q is not a namespace name: %s", ns, msgs[0])
-	}
-	return nil
-}
-
 // ValidateServiceAccountName reports why name is neither a ServiceAccount
-// name nor AllServiceAccounts, or nil. Kubernetes names ServiceAccounts with
-// DNS subdomain rules (lower case alphanumerics, '-' and '.'), which is what
-// this checks.
+// name nor AllServiceAccounts, or nil.
 func ValidateServiceAccountName(name string) error {
 	if name == AllServiceAccounts {
 		return nil
 	}
-	if msgs := validation.IsDNS1123Subdomain(name); len(msgs) > 0 {
-		return fmt.Errorf("%q is not a ServiceAccount name (or '*'): %s", name, msgs[0])
+	if err := identity.ValidateServiceAccountName(name); err != nil {
+		return fmt.Errorf("%w (or '*')", err)
 	}
 	return nil
 }

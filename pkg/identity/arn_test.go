@@ -90,3 +90,31 @@ func TestValidateSPIFFEID(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateNames(t *testing.T) {
+	tests := map[string]struct{ namespace, serviceAccount bool }{
+		"team-a":                  {namespace: true, serviceAccount: true},
+		"a":                       {namespace: true, serviceAccount: true},
+		"ebs-csi.controller":      {serviceAccount: true},
+		strings.Repeat("a", 63):   {namespace: true, serviceAccount: true},
+		strings.Repeat("a", 64):   {serviceAccount: true},
+		strings.Repeat("a", 254):  {},
+		"":                        {},
+		"Team_A":                  {},
+		"app:x":                   {},
+		"*":                       {},
+		"-a":                      {},
+		"a-":                      {},
+		"..":                      {},
+		"a/b":                     {},
+		"system:serviceaccount:a": {},
+	}
+	for name, want := range tests {
+		if err := ValidateNamespaceName(name); (err == nil) != want.namespace {
+			t.Errorf("ValidateNamespaceName(%q) = %v, want ok=%t", name, err, want.namespace)
+		}
+		if err := ValidateServiceAccountName(name); (err == nil) != want.serviceAccount {
+			t.Errorf("ValidateServiceAccountName(%q) = %v, want ok=%t", name, err, want.serviceAccount)
+		}
+	}
+}

@@ -1,7 +1,10 @@
 // Package identity decides what AWS identity a Pod gets.
 //
 // It owns every annotation key the webhook reads, the validation of their
-// values (role ARNs, audiences, token lifetimes), the namespace role policy
+// values (role ARNs, audiences, token lifetimes, SPIFFE IDs), the one rule
+// for each name they are built from, which the admin commands share (AWS
+// partitions and account IDs, SPIFFE IDs and ID patterns, Namespace and
+// ServiceAccount names), the namespace role policy
 // and the one precedence rule: a Pod annotation wins over a ServiceAccount
 // annotation, which wins over the flag default. Decide is the one decision:
 // from the defaults, the Pod's labels and annotations and lookups of the
