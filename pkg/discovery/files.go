@@ -69,19 +69,7 @@ func readBounded(path string) ([]byte, error) {
 // Refresh loads the files and publishes their keys.
 func (s *FileSource) Refresh(ctx context.Context) error {
 	keys, err := s.Load()
-	if err != nil {
-		s.Publisher.Fail()
-		return err
-	}
-	changed, err := s.Publisher.Publish(keys)
-	if err != nil {
-		return fmt.Errorf("publish keys from files: %w", err)
-	}
-	if changed {
-		docs := s.Publisher.Documents()
-		logr.FromContextOrDiscard(ctx).Info("serving keys", "source", "key-file", "keyIDs", docs.KeyIDs, "algorithms", docs.Algorithms)
-	}
-	return nil
+	return s.Publisher.Refresh(ctx, "key-file", "files", keys, err)
 }
 
 // Run loads the files, failing if they cannot be loaded now, then reloads
