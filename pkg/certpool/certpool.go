@@ -5,8 +5,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
-	"os"
+
+	"github.com/irsa-webhook/irsa-webhook/internal/boundedfile"
 )
 
 // MaxFileBytes bounds a CA file: far more than any real bundle (the public
@@ -65,17 +65,9 @@ func Append(pool *x509.CertPool, data []byte) error {
 // PEM bundle of certificates; it returns the bytes, for a caller that
 // reloads the file and compares.
 func ReadFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	data, err := boundedfile.Read(path, MaxFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if len(data) > MaxFileBytes {
-		return nil, fmt.Errorf("%s is larger than %d bytes; not a CA bundle", path, MaxFileBytes)
 	}
 	if _, err := Parse(data); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
