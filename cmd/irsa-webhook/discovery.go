@@ -9,10 +9,8 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os/signal"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -75,14 +73,9 @@ until keys are loaded and when they are older than 3 refresh intervals.`,
     --workload-api-addr unix:///run/spire/sockets/agent.sock --spiffe-trust-domain example.org`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := errors.Join(cfg.Validate(), logs.validate()); err != nil {
-				return err
-			}
-			log, closeLogs := logs.setup()
-			defer closeLogs()
-			ctx, stop := signal.NotifyContext(contextOf(cmd), syscall.SIGTERM, syscall.SIGINT)
-			defer stop()
-			return runDiscoveryServe(logr.NewContext(ctx, log), cfg)
+			return logs.runUntilSignal(cmd, cfg.Validate(), "", func(ctx context.Context) error {
+				return runDiscoveryServe(ctx, cfg)
+			})
 		},
 	}
 	cfg.AddFlags(cmd.Flags())
