@@ -9,10 +9,8 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os/signal"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -75,14 +73,9 @@ until keys are loaded and when they are older than 3 refresh intervals.`,
     --workload-api-addr unix:///run/spire/sockets/agent.sock --spiffe-trust-domain example.org`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := errors.Join(cfg.Validate(), logs.validate()); err != nil {
-				return err
-			}
-			log, closeLogs := logs.setup()
-			defer closeLogs()
-			ctx, stop := signal.NotifyContext(contextOf(cmd), syscall.SIGTERM, syscall.SIGINT)
-			defer stop()
-			return runDiscoveryServe(logr.NewContext(ctx, log), cfg)
+			return logs.runUntilSignal(cmd, cfg.Validate(), "", func(ctx context.Context) error {
+				return runDiscoveryServe(ctx, cfg)
+			})
 		},
 	}
 	cfg.AddFlags(cmd.Flags())
@@ -117,14 +110,22 @@ func newKeySource(src discovery.SourceConfig, kubeconfig string, interval time.D
 	return &discovery.APIServerSource{Client: dc.RESTClient(), Interval: interval, Publisher: pub}, nil
 }
 
-func runDiscoveryServe(ctx context.Context, cfg *discovery.Config) error {
-	log := logr.FromContextOrDiscard(ctx)
+// newDiscoveryPublisher is what `discovery serve` and `serve
+// --discovery-port` both serve: a Publisher with metrics, fed by the key
+// source the flags name.
+func newDiscoveryPublisher(cfg *discovery.Config, kubeconfig string) (*discovery.Publisher, *discovery.Metrics, discovery.Source, error) {
 	metrics := discovery.NewMetrics(ctrlmetrics.Registry)
 	pub := discovery.NewPublisher(cfg.Issuer, cfg.EffectiveJWKSURI(), discovery.PublisherOptions{
 		MaxStaleness: cfg.MaxStaleness(),
 		Metrics:      metrics,
 	})
-	source, err := newKeySource(cfg.SourceConfig, cfg.Kubeconfig, cfg.RefreshInterval, pub)
+	source, err := newKeySource(cfg.SourceConfig, kubeconfig, cfg.RefreshInterval, pub)
+	return pub, metrics, source, err
+}
+
+func runDiscoveryServe(ctx context.Context, cfg *discovery.Config) error {
+	log := logr.FromContextOrDiscard(ctx)
+	pub, metrics, source, err := newDiscoveryPublisher(cfg, cfg.Kubeconfig)
 	if err != nil {
 		return err
 	}
@@ -277,12 +278,7 @@ func validateDiscoveryListener(cfg *webhook.Config, dcfg *discovery.Config) erro
 // listener of the webhook's manager, with the webhook's certificate, and
 // adds its readiness checks.
 func addDiscoveryListener(mgr manager.Manager, cfg *webhook.Config, dcfg *discovery.Config) error {
-	metrics := discovery.NewMetrics(ctrlmetrics.Registry)
-	pub := discovery.NewPublisher(dcfg.Issuer, dcfg.EffectiveJWKSURI(), discovery.PublisherOptions{
-		MaxStaleness: dcfg.MaxStaleness(),
-		Metrics:      metrics,
-	})
-	source, err := newKeySource(dcfg.SourceConfig, cfg.Kubeconfig, dcfg.RefreshInterval, pub)
+	pub, metrics, source, err := newDiscoveryPublisher(dcfg, cfg.Kubeconfig)
 	if err != nil {
 		return err
 	}

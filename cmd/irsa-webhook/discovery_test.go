@@ -59,7 +59,7 @@ func TestDiscoveryCommandFlagErrors(t *testing.T) {
 		"serve with http issuer, two sources, bad port, bad log format": {
 			args: []string{"discovery", "serve", "--issuer", "http://oidc.example.com", "--key-file", "k", "--from-apiserver", "--port", "70000", "--log-format", "xml"},
 			want: []string{
-				`--issuer: "http://oidc.example.com" must be an https URL`,
+				`--issuer: "http://oidc.example.com" is not an https URL; AWS only fetches https`,
 				"--key-file, --from-apiserver, --from-spiffe: give exactly one key source, not several",
 				"--port: 70000 is not a port number (1-65535)",
 				`--log-format: "xml" is not json or console`,

@@ -1,12 +1,17 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"go.uber.org/zap/zapcore"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -64,4 +69,22 @@ func (o *logOptions) setup() (log logr.Logger, close func()) {
 	log = ctrlzap.New(encoder, ctrlzap.UseDevMode(false), ctrlzap.Level(zapcore.Level(-o.verbosity)), ctrlzap.WriteTo(buffered))
 	ctrl.SetLogger(log)
 	return log, func() { _ = buffered.Stop() }
+}
+
+// runUntilSignal is the start of every long-running command: flag errors
+// (flagErr and the log flags') are reported together, then run gets a
+// context that carries the logger (named name, when given) and ends on
+// SIGTERM or SIGINT.
+func (o *logOptions) runUntilSignal(cmd *cobra.Command, flagErr error, name string, run func(context.Context) error) error {
+	if err := errors.Join(flagErr, o.validate()); err != nil {
+		return err
+	}
+	log, closeLogs := o.setup()
+	defer closeLogs()
+	if name != "" {
+		log = log.WithName(name)
+	}
+	ctx, stop := signal.NotifyContext(contextOf(cmd), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return run(logr.NewContext(ctx, log))
 }

@@ -5,11 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os/signal"
-	"syscall"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
@@ -46,15 +43,9 @@ annotated <prefix>/token-source: spiffe; its startup probe is
     --metrics-bind-address 127.0.0.1:9464`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := errors.Join(cfg.Validate(), logs.validate()); err != nil {
-				return err
-			}
-			log, closeLogs := logs.setup()
-			defer closeLogs()
-			log = log.WithName("svid-helper")
-			ctx, stop := signal.NotifyContext(contextOf(cmd), syscall.SIGTERM, syscall.SIGINT)
-			defer stop()
-			return runSVIDHelper(logr.NewContext(ctx, log), cfg)
+			return logs.runUntilSignal(cmd, cfg.Validate(), "svid-helper", func(ctx context.Context) error {
+				return runSVIDHelper(ctx, cfg)
+			})
 		},
 	}
 	cfg.AddFlags(cmd.Flags())

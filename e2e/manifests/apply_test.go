@@ -142,14 +142,17 @@ func tokenKubeconfig(t *testing.T, ctx context.Context, s *harness.Stack, namesp
 	return path, kubernetes.NewForConfigOrDie(cfg)
 }
 
+// freePort is a port for a binary started here with a port flag: one
+// outside the kernel's ephemeral range and claimed for this test process
+// (harness.FreePort), so neither an outgoing connection nor another test
+// process can take it between now and the binary's listen.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := harness.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // run starts the irsa-webhook binary with a Deployment container's args

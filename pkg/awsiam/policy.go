@@ -56,7 +56,7 @@ type Subject struct {
 // ServiceAccountSubject is the "sub" the Kubernetes API server puts in a
 // ServiceAccount's tokens: system:serviceaccount:<namespace>:<name>. Name "*"
 // stands for every ServiceAccount of the namespace. Both must have been
-// validated (ValidateNamespace, ValidateServiceAccountName).
+// validated (identity.ValidateNamespaceName, ValidateServiceAccountName).
 func ServiceAccountSubject(namespace, name string) Subject {
 	return Subject{Value: "system:serviceaccount:" + namespace + ":" + name, Pattern: name == AllServiceAccounts}
 }

@@ -6,9 +6,9 @@ import (
 	"io"
 
 	"github.com/spf13/pflag"
-	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
+	"github.com/irsa-webhook/irsa-webhook/pkg/issuer"
 )
 
 // Output formats of the admin commands.
@@ -72,13 +72,13 @@ func (c *TrustPolicyConfig) Validate() error {
 		if c.Namespace != "" || c.ServiceAccount != "" {
 			bad("spiffe-id", "cannot be combined with --namespace or --service-account; give one kind of subject")
 		}
-		if err := ValidateSPIFFEID(c.SPIFFEID); err != nil {
+		if err := identity.ValidateSPIFFEIDPattern(c.SPIFFEID); err != nil {
 			bad("spiffe-id", "%v", err)
 		}
 	} else {
 		if c.Namespace == "" {
 			bad("namespace", "is required: the namespace of the ServiceAccount that may assume the role")
-		} else if err := ValidateNamespace(c.Namespace); err != nil {
+		} else if err := identity.ValidateNamespaceName(c.Namespace); err != nil {
 			bad("namespace", "%v", err)
 		}
 		if c.ServiceAccount == "" {
@@ -117,7 +117,7 @@ func (c *TrustPolicyConfig) provider() (ProviderARN, error) {
 			bad("partition", "%q disagrees with --provider-arn's partition %s; drop --partition", c.Partition, p.Partition)
 		}
 		if c.Issuer != "" {
-			if hp, err := IssuerHostPath(c.Issuer); err != nil {
+			if hp, err := issuer.HostPath(c.Issuer); err != nil {
 				bad("issuer", "%v", err)
 			} else if hp != p.HostPath {
 				bad("issuer", "%q disagrees with --provider-arn, which names issuer https://%s; drop --issuer", c.Issuer, p.HostPath)
@@ -126,12 +126,12 @@ func (c *TrustPolicyConfig) provider() (ProviderARN, error) {
 		return p, errors.Join(errs...)
 	}
 
-	if err := ValidatePartition(c.Partition); err != nil {
+	if err := identity.ValidatePartition(c.Partition); err != nil {
 		bad("partition", "%v", err)
 	}
 	if c.AccountID == "" {
 		bad("account-id", "is required unless --provider-arn is given")
-	} else if err := ValidateAccountID(c.AccountID); err != nil {
+	} else if err := identity.ValidateAccountID(c.AccountID); err != nil {
 		bad("account-id", "%v", err)
 	}
 	var hp string
@@ -139,7 +139,7 @@ func (c *TrustPolicyConfig) provider() (ProviderARN, error) {
 		bad("issuer", "is required unless --provider-arn is given: the https URL in the tokens' iss claim")
 	} else {
 		var err error
-		if hp, err = IssuerHostPath(c.Issuer); err != nil {
+		if hp, err = issuer.HostPath(c.Issuer); err != nil {
 			bad("issuer", "%v", err)
 		}
 	}
@@ -201,25 +201,14 @@ func (r *TrustPolicyResult) Write(w io.Writer, output string) error {
 	return err
 }
 
-// ValidateNamespace reports why ns is not a Kubernetes namespace name (a DNS
-// label), or nil.
-func ValidateNamespace(ns string) error {
-	if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
-		return fmt.Errorf("%q is not a namespace name: %s", ns, msgs[0])
-	}
-	return nil
-}
-
 // ValidateServiceAccountName reports why name is neither a ServiceAccount
-// name nor AllServiceAccounts, or nil. Kubernetes names ServiceAccounts with
-// DNS subdomain rules (lower case alphanumerics, '-' and '.'), which is what
-// this checks.
+// name nor AllServiceAccounts, or nil.
 func ValidateServiceAccountName(name string) error {
 	if name == AllServiceAccounts {
 		return nil
 	}
-	if msgs := validation.IsDNS1123Subdomain(name); len(msgs) > 0 {
-		return fmt.Errorf("%q is not a ServiceAccount name (or '*'): %s", name, msgs[0])
+	if err := identity.ValidateServiceAccountName(name); err != nil {
+		return fmt.Errorf("%w (or '*')", err)
 	}
 	return nil
 }

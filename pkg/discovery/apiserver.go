@@ -64,19 +64,7 @@ func (s *APIServerSource) Fetch(ctx context.Context) ([]jose.JSONWebKey, error) 
 // documents stay served.
 func (s *APIServerSource) Refresh(ctx context.Context) error {
 	keys, err := s.Fetch(ctx)
-	if err != nil {
-		s.Publisher.Fail()
-		return err
-	}
-	changed, err := s.Publisher.Publish(keys)
-	if err != nil {
-		return fmt.Errorf("publish keys from the API server: %w", err)
-	}
-	if changed {
-		docs := s.Publisher.Documents()
-		logr.FromContextOrDiscard(ctx).Info("serving keys", "source", "apiserver", "keyIDs", docs.KeyIDs, "algorithms", docs.Algorithms)
-	}
-	return nil
+	return s.Publisher.Refresh(ctx, "apiserver", "the API server", keys, err)
 }
 
 // Run refreshes every Interval until ctx ends. Until the first success it

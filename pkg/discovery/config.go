@@ -4,13 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/workloadapi"
+
+	"github.com/irsa-webhook/irsa-webhook/pkg/issuer"
 )
 
 // SourceConfig names the issuer and where its keys come from; `discovery
@@ -45,11 +46,11 @@ func (c *SourceConfig) AddFlags(fs *pflag.FlagSet) {
 // Validate reports every bad source flag, each by name.
 func (c *SourceConfig) Validate() error {
 	var errs []error
-	if err := ValidateIssuer(c.Issuer); err != nil {
+	if err := issuer.Validate(c.Issuer); err != nil {
 		errs = append(errs, fmt.Errorf("--issuer: %w", err))
 	}
 	if c.JWKSURI != "" {
-		if err := validateHTTPSURL(c.JWKSURI); err != nil {
+		if _, err := issuer.ParseHTTPS(c.JWKSURI); err != nil {
 			errs = append(errs, fmt.Errorf("--jwks-uri: %w", err))
 		}
 	}
@@ -92,45 +93,6 @@ func (c *SourceConfig) EffectiveJWKSURI() string {
 		return c.JWKSURI
 	}
 	return c.Issuer + JWKSPath
-}
-
-// ValidateIssuer accepts what AWS IAM accepts as an OIDC provider URL and
-// kube-apiserver as a discovery issuer: an https URL with a host, no user
-// information, query or fragment, and no trailing slash (the documents live
-// at <issuer>/.well-known/openid-configuration). Plain http is refused even
-// for local tests: AWS never fetches it, and kube-apiserver will not serve
-// discovery for it; tests use a local CA instead.
-func ValidateIssuer(issuer string) error {
-	if issuer == "" {
-		return errors.New("required (e.g. https://oidc.example.com/cluster-1)")
-	}
-	if err := validateHTTPSURL(issuer); err != nil {
-		return err
-	}
-	if strings.HasSuffix(issuer, "/") {
-		return fmt.Errorf("%q must not end with /", issuer)
-	}
-	return nil
-}
-
-func validateHTTPSURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil {
-		return fmt.Errorf("%q is not a URL: %w", s, err)
-	}
-	switch {
-	case u.Scheme != "https":
-		return fmt.Errorf("%q must be an https URL", s)
-	case u.Host == "" || u.Hostname() == "":
-		return fmt.Errorf("%q has no host", s)
-	case u.User != nil:
-		return fmt.Errorf("%q must not contain user information", s)
-	case u.RawQuery != "" || u.ForceQuery:
-		return fmt.Errorf("%q must not contain a query", s)
-	case u.Fragment != "" || strings.Contains(s, "#"):
-		return fmt.Errorf("%q must not contain a fragment", s)
-	}
-	return nil
 }
 
 // Config is everything `irsa-webhook discovery serve` is told by flags.

@@ -34,7 +34,7 @@ func TestConfigValidate(t *testing.T) {
 			"--spiffe-trust-domain, --workload-api-addr: only used with --from-spiffe",
 		}},
 		"http issuer": {args: append(base, "--issuer=http://127.0.0.1:8443"), want: []string{
-			`--issuer: "http://127.0.0.1:8443" must be an https URL`,
+			`--issuer: "http://127.0.0.1:8443" is not an https URL; AWS only fetches https`,
 		}},
 		"issuer with query, fragment, slash, user": {args: []string{"--issuer=https://a.example.com?x=1", "--jwks-uri=https://a.example.com/k#f", "--key-file=k", "--insecure-http"}, want: []string{
 			`--issuer: "https://a.example.com?x=1" must not contain a query`,

@@ -3,11 +3,13 @@
 // configuration at /.well-known/openid-configuration and the JSON Web Key Set
 // at /openid/v1/jwks (also at /keys.json).
 //
-// Keys come from exactly one source: PEM files (ParseKeys; private keys are
-// reduced to their public half the moment they are parsed, and nothing else
-// in this package ever sees them) or the API server's own discovery
-// endpoints (APIServerSource). Each key is served with the kid kube-apiserver
-// stamps into the tokens it signs (KeyID).
+// Keys come from exactly one source: PEM files (FileSource, ParseKeys;
+// private keys are reduced to their public half the moment they are parsed,
+// and nothing else in this package ever sees them), the API server's own
+// discovery endpoints (APIServerSource), or a SPIFFE trust domain's JWT
+// bundle from the SPIRE agent's Workload API (SPIFFESource), so that AWS can
+// verify JWT-SVIDs. Each key is served with the kid its tokens carry: the
+// one kube-apiserver stamps into the tokens it signs (KeyID), or SPIRE's.
 //
 // A Publisher renders both documents once per key change and swaps them
 // atomically; the Handler only ever writes those bytes. An empty key set is

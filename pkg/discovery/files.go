@@ -3,14 +3,14 @@ package discovery
 import (
 	"context"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-logr/logr"
+
+	"github.com/irsa-webhook/irsa-webhook/internal/boundedfile"
 )
 
 // maxKeyFileBytes bounds what is read from one key file.
@@ -31,7 +31,7 @@ type FileSource struct {
 func (s *FileSource) Load() ([]jose.JSONWebKey, error) {
 	var keys []jose.JSONWebKey
 	for _, path := range s.Paths {
-		data, err := readBounded(path)
+		data, err := boundedfile.Read(path, maxKeyFileBytes)
 		if err != nil {
 			return nil, fmt.Errorf("read key file %s: %w", path, err)
 		}
@@ -50,38 +50,10 @@ func (s *FileSource) Load() ([]jose.JSONWebKey, error) {
 	return keys, nil
 }
 
-func readBounded(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxKeyFileBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxKeyFileBytes {
-		return nil, fmt.Errorf("larger than %d bytes", maxKeyFileBytes)
-	}
-	return data, nil
-}
-
 // Refresh loads the files and publishes their keys.
 func (s *FileSource) Refresh(ctx context.Context) error {
 	keys, err := s.Load()
-	if err != nil {
-		s.Publisher.Fail()
-		return err
-	}
-	changed, err := s.Publisher.Publish(keys)
-	if err != nil {
-		return fmt.Errorf("publish keys from files: %w", err)
-	}
-	if changed {
-		docs := s.Publisher.Documents()
-		logr.FromContextOrDiscard(ctx).Info("serving keys", "source", "key-file", "keyIDs", docs.KeyIDs, "algorithms", docs.Algorithms)
-	}
-	return nil
+	return s.Publisher.Refresh(ctx, "key-file", "files", keys, err)
 }
 
 // Run loads the files, failing if they cannot be loaded now, then reloads

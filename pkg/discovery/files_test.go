@@ -135,10 +135,16 @@ func TestFileSourceReloadsRotatedSecret(t *testing.T) {
 }
 
 func TestFileSourcePolls(t *testing.T) {
-	// In-place rewrites, found by the poll as well as by notification.
-	dir := t.TempDir()
-	path := filepath.Join(dir, "sa.pub")
-	copyKey(t, "rsa.pub", path)
+	// Only the poll can see this change: the watched directory holds a
+	// symlink to a file in another directory, and that file is rewritten
+	// in place, so the watched directory itself never changes.
+	watched, elsewhere := t.TempDir(), t.TempDir()
+	target := filepath.Join(elsewhere, "sa.pub")
+	copyKey(t, "rsa.pub", target)
+	path := filepath.Join(watched, "sa.pub")
+	if err := os.Symlink(target, path); err != nil {
+		t.Fatal(err)
+	}
 	pub := NewPublisher(testIssuer, testIssuer+JWKSPath, PublisherOptions{})
 	src := &FileSource{Paths: []string{path}, Interval: 20 * time.Millisecond, Publisher: pub}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -146,8 +152,8 @@ func TestFileSourcePolls(t *testing.T) {
 	go func() { done <- src.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 	waitFor(t, 10*time.Second, "the first key", func() bool { return len(servedKIDs(pub)) == 1 })
-	copyKey(t, "ec384-sec1.key", path)
-	waitFor(t, 10*time.Second, "the new key", func() bool {
+	copyKey(t, "ec384-sec1.key", target)
+	waitFor(t, 10*time.Second, "the new key, found by the poll", func() bool {
 		kids := servedKIDs(pub)
 		return len(kids) == 1 && kids[0] == kidEC384
 	})

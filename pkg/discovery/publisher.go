@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-logr/logr"
 )
 
 // Publisher holds the documents being served. Sources hand it key sets;
@@ -74,6 +76,27 @@ func (p *Publisher) Publish(keys []jose.JSONWebKey) (changed bool, err error) {
 	}
 	p.metrics.refreshed(len(docs.KeyIDs), float64(now.UnixNano())/1e9)
 	return changed, nil
+}
+
+// Refresh is one refresh by a source: the keys it loaded are published, and
+// their key IDs logged when the served documents change; an error from
+// loading them (returned as it is) or from publishing them is a failed
+// refresh, and the documents being served stay. source names the source in
+// logs ("key-file"), from in errors ("files").
+func (p *Publisher) Refresh(ctx context.Context, source, from string, keys []jose.JSONWebKey, loadErr error) error {
+	if loadErr != nil {
+		p.Fail()
+		return loadErr
+	}
+	changed, err := p.Publish(keys)
+	if err != nil {
+		return fmt.Errorf("publish keys from %s: %w", from, err)
+	}
+	if changed {
+		docs := p.Documents()
+		logr.FromContextOrDiscard(ctx).Info("serving keys", "source", source, "keyIDs", docs.KeyIDs, "algorithms", docs.Algorithms)
+	}
+	return nil
 }
 
 // Fail records a failed refresh: the documents being served stay.

@@ -87,19 +87,7 @@ func (s *SPIFFESource) Refresh(ctx context.Context) error {
 
 func (s *SPIFFESource) publish(ctx context.Context, set *jwtbundle.Set) error {
 	keys, err := s.Keys(set)
-	if err != nil {
-		s.Publisher.Fail()
-		return err
-	}
-	changed, err := s.Publisher.Publish(keys)
-	if err != nil {
-		return fmt.Errorf("publish keys from the Workload API: %w", err)
-	}
-	if changed {
-		docs := s.Publisher.Documents()
-		logr.FromContextOrDiscard(ctx).Info("serving keys", "source", "spiffe", "keyIDs", docs.KeyIDs, "algorithms", docs.Algorithms)
-	}
-	return nil
+	return s.Publisher.Refresh(ctx, "spiffe", "the Workload API", keys, err)
 }
 
 // Run publishes every bundle update the agent pushes, and refreshes every

@@ -3,7 +3,6 @@ package doctor
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -11,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
+	"github.com/irsa-webhook/irsa-webhook/pkg/issuer"
 )
 
 // Output formats.
@@ -85,17 +85,17 @@ func (c *Config) Validate() error {
 	}
 	if c.Namespace == "" {
 		bad("namespace", "is required: the namespace of the ServiceAccount to check")
-	} else if msgs := validation.IsDNS1123Label(c.Namespace); len(msgs) > 0 {
-		bad("namespace", "%q is not a namespace name: %s", c.Namespace, msgs[0])
+	} else if err := identity.ValidateNamespaceName(c.Namespace); err != nil {
+		bad("namespace", "%v", err)
 	}
 	if c.ServiceAccount == "" {
 		bad("service-account", "is required: the name of the ServiceAccount to check")
-	} else if msgs := validation.IsDNS1123Subdomain(c.ServiceAccount); len(msgs) > 0 {
-		bad("service-account", "%q is not a ServiceAccount name: %s", c.ServiceAccount, msgs[0])
+	} else if err := identity.ValidateServiceAccountName(c.ServiceAccount); err != nil {
+		bad("service-account", "%v", err)
 	}
 	if c.Issuer != "" {
-		if u, err := url.Parse(c.Issuer); err != nil || u.Scheme != "https" || u.Host == "" {
-			bad("issuer", "%q is not an https URL; AWS only trusts https issuers", c.Issuer)
+		if err := issuer.Validate(c.Issuer); err != nil {
+			bad("issuer", "%v", err)
 		}
 	}
 	if msgs := validation.IsDNS1123Subdomain(c.AnnotationPrefix); len(msgs) > 0 {

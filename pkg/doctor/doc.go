@@ -4,13 +4,15 @@
 //
 //	ServiceAccount and its role annotation
 //	→ the MutatingWebhookConfiguration and the webhook's serving certificate
-//	→ a token for the ServiceAccount (TokenRequest API): issuer, audience, lifetime
+//	→ a token for the ServiceAccount (TokenRequest API), or for token-source
+//	  spiffe a JWT-SVID from the SPIRE agent's Workload API: issuer,
+//	  audience, lifetime
 //	→ the public discovery document and its JWKS, fetched the way AWS STS does
 //	→ the token's signature, verified with the published key.
 //
 // It changes nothing in the cluster: it reads the ServiceAccount and the
-// webhook configurations, and requests one token, which the API server
-// does not store. The token is never printed or logged.
+// webhook configurations, and requests one token (or JWT-SVID), which
+// nothing stores. The token is never printed or logged.
 //
 // Run is the whole of it, callable from Go with any kubernetes.Interface
 // (a real clientset or client-go's fake) and an io.Writer.

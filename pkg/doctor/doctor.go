@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -16,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/irsa-webhook/irsa-webhook/pkg/certpool"
 	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
 )
 
@@ -103,12 +103,12 @@ func discoveryClient(cfg *Config) (*http.Client, error) {
 		pool = x509.NewCertPool()
 	}
 	if cfg.CAFile != "" {
-		b, err := os.ReadFile(cfg.CAFile)
+		b, err := certpool.ReadFile(cfg.CAFile)
+		if err == nil {
+			err = certpool.Append(pool, b)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("--ca-file: %w", err)
-		}
-		if !pool.AppendCertsFromPEM(b) {
-			return nil, fmt.Errorf("--ca-file: %s holds no PEM certificate", cfg.CAFile)
 		}
 	}
 	return &http.Client{

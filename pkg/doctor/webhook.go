@@ -3,7 +3,6 @@ package doctor
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -15,6 +14,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/irsa-webhook/irsa-webhook/pkg/certpool"
 )
 
 // webhookName is what identifies irsa-webhook's registration.
@@ -183,9 +184,9 @@ func (r *run) checkCABundle(ctx context.Context, f foundWebhook) {
 		r.add(CheckWebhookCABundle, StatusFail, injectFix, "%s has an empty caBundle; the API server cannot verify it", who)
 		return
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(cc.CABundle) {
-		r.add(CheckWebhookCABundle, StatusFail, injectFix, "%s: caBundle holds no PEM certificate", who)
+	pool, err := certpool.New(cc.CABundle)
+	if err != nil {
+		r.add(CheckWebhookCABundle, StatusFail, injectFix, "%s: caBundle %v", who, err)
 		return
 	}
 

@@ -51,3 +51,70 @@ func TestValidateAudience(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateSPIFFEID holds both SPIFFE rules: an ID (annotations, the SVID
+// helper) and an ID pattern (trust policies), which adds only a final "/*".
+func TestValidateSPIFFEID(t *testing.T) {
+	tests := map[string]struct{ id, pattern bool }{
+		"spiffe://example.org/ns/a/sa/b":                    {id: true, pattern: true},
+		"spiffe://example.org/a.b-c_d/E":                    {id: true, pattern: true},
+		"spiffe://example.org/ns/*":                         {pattern: true},
+		"spiffe://example.org/ns/a/*":                       {pattern: true},
+		"spiffe://example.org":                              {},
+		"spiffe://example.org/":                             {},
+		"spiffe://example.org/*":                            {},
+		"spiffe://example.org/a/*/b":                        {},
+		"spiffe://example.org/a/**":                         {},
+		"spiffe://example.org/a/*/*":                        {},
+		"spiffe://example.org/a//b":                         {},
+		"spiffe://example.org/a/":                           {},
+		"spiffe://example.org/a/..":                         {},
+		"spiffe://example.org/a/.":                          {},
+		"spiffe://Example.org/a":                            {},
+		"spiffe://example.org/a b":                          {},
+		"spiffe://example.org/a\"b":                         {},
+		"spiffe://example.org/a\nb":                         {},
+		"https://example.org/a":                             {},
+		"not-an-id":                                         {},
+		"":                                                  {},
+		"spiffe://u@example.org/a":                          {},
+		"spiffe://example.org:8443/a":                       {},
+		"spiffe://example.org/" + strings.Repeat("a", 2048): {},
+	}
+	for s, want := range tests {
+		if err := ValidateSPIFFEID(s); (err == nil) != want.id {
+			t.Errorf("ValidateSPIFFEID(%q) = %v, want ok=%t", s, err, want.id)
+		}
+		if err := ValidateSPIFFEIDPattern(s); (err == nil) != want.pattern {
+			t.Errorf("ValidateSPIFFEIDPattern(%q) = %v, want ok=%t", s, err, want.pattern)
+		}
+	}
+}
+
+func TestValidateNames(t *testing.T) {
+	tests := map[string]struct{ namespace, serviceAccount bool }{
+		"team-a":                  {namespace: true, serviceAccount: true},
+		"a":                       {namespace: true, serviceAccount: true},
+		"ebs-csi.controller":      {serviceAccount: true},
+		strings.Repeat("a", 63):   {namespace: true, serviceAccount: true},
+		strings.Repeat("a", 64):   {serviceAccount: true},
+		strings.Repeat("a", 254):  {},
+		"":                        {},
+		"Team_A":                  {},
+		"app:x":                   {},
+		"*":                       {},
+		"-a":                      {},
+		"a-":                      {},
+		"..":                      {},
+		"a/b":                     {},
+		"system:serviceaccount:a": {},
+	}
+	for name, want := range tests {
+		if err := ValidateNamespaceName(name); (err == nil) != want.namespace {
+			t.Errorf("ValidateNamespaceName(%q) = %v, want ok=%t", name, err, want.namespace)
+		}
+		if err := ValidateServiceAccountName(name); (err == nil) != want.serviceAccount {
+			t.Errorf("ValidateServiceAccountName(%q) = %v, want ok=%t", name, err, want.serviceAccount)
+		}
+	}
+}

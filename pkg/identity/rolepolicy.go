@@ -3,7 +3,6 @@ package identity
 import (
 	"fmt"
 	"path"
-	"regexp"
 	"strings"
 )
 
@@ -34,13 +33,6 @@ type RolePolicy struct {
 	// nothing.
 	Invalid []string
 }
-
-// Shapes a pattern must have, field by field, once split at ":" into
-// arn:<partition>:iam::<account>:role/<path and name>.
-var (
-	patternPartition = regexp.MustCompile(`^aws(-[a-z]+)*$`)
-	patternAccount   = regexp.MustCompile(`^[0-9]{12}$`)
-)
 
 const maxPatterns = 64
 
@@ -99,10 +91,10 @@ func ValidateRolePattern(s string) error {
 	if len(f) != 6 || f[0] != "arn" || f[2] != "iam" || f[3] != "" || !strings.HasPrefix(f[5], "role/") {
 		return fmt.Errorf("pattern %q is not shaped like a role ARN (%s)", s, want)
 	}
-	if !hasGlob(f[1]) && !patternPartition.MatchString(f[1]) {
+	if !hasGlob(f[1]) && ValidatePartition(f[1]) != nil {
 		return fmt.Errorf("pattern %q names partition %q; partitions are aws, aws-cn, aws-us-gov, ... (or a glob such as aws*)", s, f[1])
 	}
-	if !hasGlob(f[4]) && !patternAccount.MatchString(f[4]) {
+	if !hasGlob(f[4]) && ValidateAccountID(f[4]) != nil {
 		return fmt.Errorf("pattern %q names account %q; an account ID has 12 digits (or use a glob)", s, f[4])
 	}
 	return nil

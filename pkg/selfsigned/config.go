@@ -8,6 +8,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
 )
 
 // Validity bounds: renewal happens at 2/3 of the lifetime, and every replica
@@ -75,8 +77,8 @@ func (c *Config) Validate() error {
 	if msgs := validation.IsDNS1123Subdomain(c.SecretName); len(msgs) > 0 {
 		bad("self-signed-secret-name", "%q is not a valid Secret name: %s", c.SecretName, msgs[0])
 	}
-	if msgs := validation.IsDNS1123Label(c.SecretNamespace); len(msgs) > 0 {
-		bad("self-signed-secret-namespace", "%q is not a valid namespace name: %s", c.SecretNamespace, msgs[0])
+	if err := identity.ValidateNamespaceName(c.SecretNamespace); err != nil {
+		bad("self-signed-secret-namespace", "%v", err)
 	}
 	if msgs := validation.IsDNS1035Label(c.ServiceName); len(msgs) > 0 {
 		bad("self-signed-service-name", "%q is not a valid Service name: %s", c.ServiceName, msgs[0])

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/irsa-webhook/irsa-webhook/pkg/certpool"
 )
 
 // Keys of the Secret's data, as in a kubernetes.io/tls Secret.
@@ -68,9 +70,9 @@ func parseMaterial(data map[string][]byte, dnsNames []string, ips []net.IP, now 
 			return nil, fmt.Errorf("parse tls.crt: %w", err)
 		}
 	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(data[CAKey]) {
-		return nil, errors.New("ca.crt holds no PEM certificate")
+	roots, err := certpool.New(data[CAKey])
+	if err != nil {
+		return nil, fmt.Errorf("ca.crt %w", err)
 	}
 	for _, name := range dnsNames {
 		if _, err := leaf.Verify(x509.VerifyOptions{DNSName: name, Roots: roots, CurrentTime: now}); err != nil {
