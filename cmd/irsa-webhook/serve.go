@@ -24,6 +24,7 @@ import (
 	"github.com/irsa-webhook/irsa-webhook/pkg/nscache"
 	"github.com/irsa-webhook/irsa-webhook/pkg/sacache"
 	"github.com/irsa-webhook/irsa-webhook/pkg/selfsigned"
+	"github.com/irsa-webhook/irsa-webhook/pkg/serving"
 	"github.com/irsa-webhook/irsa-webhook/pkg/webhook"
 )
 
@@ -33,6 +34,7 @@ const shutdownTimeout = 5 * time.Second
 
 func newServeCommand() *cobra.Command {
 	cfg := webhook.NewConfig()
+	clientAuth := serving.NewClientAuthConfig()
 	selfSigned := selfsigned.NewConfig()
 	dcfg := discovery.NewConfig()
 	logs := &logOptions{}
@@ -52,10 +54,15 @@ credentials into Pods whose ServiceAccount carries <prefix>/role-arn.`,
 
   # A role outside its namespace's irsa-webhook.io/allowed-role-arns patterns:
   # admit the pod without AWS credentials and warn, instead of refusing it:
-  irsa-webhook serve --role-policy-action=warn`,
+  irsa-webhook serve --role-policy-action=warn
+
+  # Complete the TLS handshake only with the API server's webhook client
+  # certificate (see docs/install.md, "Client authentication"):
+  irsa-webhook serve --client-ca-file /etc/irsa-webhook/client-ca/ca.crt \
+    --client-allowed-names kube-apiserver-webhook-client`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := errors.Join(cfg.Validate(), selfSigned.Validate(), validateDiscoveryListener(cfg, dcfg), logs.validate()); err != nil {
+			if err := errors.Join(cfg.Validate(), clientAuth.Validate(), selfSigned.Validate(), validateDiscoveryListener(cfg, dcfg), logs.validate()); err != nil {
 				return err
 			}
 			if selfSigned.Enabled && cfg.DiscoveryPort != 0 {
@@ -65,17 +72,18 @@ credentials into Pods whose ServiceAccount carries <prefix>/role-arn.`,
 			}
 			_, closeLogs := logs.setup()
 			defer closeLogs()
-			return runServe(cmd.Context(), cfg, selfSigned, dcfg)
+			return runServe(cmd.Context(), cfg, clientAuth, selfSigned, dcfg)
 		},
 	}
 	cfg.AddFlags(cmd.Flags())
+	clientAuth.AddFlags(cmd.Flags())
 	selfSigned.AddFlags(cmd.Flags())
 	addDiscoveryListenerFlags(cmd.Flags(), dcfg)
 	logs.addFlags(cmd.Flags())
 	return cmd
 }
 
-func runServe(ctx context.Context, cfg *webhook.Config, selfSigned *selfsigned.Config, dcfg *discovery.Config) error {
+func runServe(ctx context.Context, cfg *webhook.Config, clientAuth *serving.ClientAuthConfig, selfSigned *selfsigned.Config, dcfg *discovery.Config) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -130,6 +138,20 @@ func runServe(ctx context.Context, cfg *webhook.Config, selfSigned *selfsigned.C
 		certs := selfsigned.New(kube, *selfSigned, ctrl.Log.WithName("selfsigned"), nil)
 		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.GetCertificate = certs.GetCertificate })
 		if err := errors.Join(mgr.Add(certs), mgr.AddReadyzCheck("self-signed-certificate", certs.Ready)); err != nil {
+			return err
+		}
+	}
+
+	// --client-ca-file: only clients with a certificate from those CAs (the
+	// API server) complete the handshake. The discovery listener stays open:
+	// AWS fetches from it.
+	if clientAuth.Enabled() {
+		auth, err := serving.NewClientAuth(*clientAuth, ctrl.Log.WithName("client-auth"))
+		if err != nil {
+			return err
+		}
+		tlsOpts = append(tlsOpts, auth.ConfigureTLS)
+		if err := mgr.Add(auth); err != nil {
 			return err
 		}
 	}
