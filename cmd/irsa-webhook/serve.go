@@ -205,6 +205,6 @@ func runServe(ctx context.Context, cfg *webhook.Config, clientAuth *serving.Clie
 	gcPercent := setServeGCPercent(os.LookupEnv)
 	ctrl.Log.Info("starting irsa-webhook", "gcPercent", gcPercent, "port", cfg.Port, "annotationPrefix", cfg.AnnotationPrefix,
 		"audience", cfg.TokenAudience, "region", cfg.AWSDefaultRegion, "regionalSTS", cfg.STSRegionalEndpoints,
-		"rolePolicyAction", cfg.RolePolicyAction)
+		"rolePolicyAction", cfg.RolePolicyAction, "clientCAFile", clientAuth.CAFile, "clientAllowedNames", clientAuth.AllowedNames)
 	return mgr.Start(ctrl.SetupSignalHandler())
 }
