@@ -23,6 +23,7 @@ import (
 	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
 	"github.com/irsa-webhook/irsa-webhook/pkg/metacache"
 	"github.com/irsa-webhook/irsa-webhook/pkg/selfsigned"
+	"github.com/irsa-webhook/irsa-webhook/pkg/serving"
 	"github.com/irsa-webhook/irsa-webhook/pkg/webhook"
 )
 
@@ -32,6 +33,7 @@ const shutdownTimeout = 5 * time.Second
 
 func newServeCommand() *cobra.Command {
 	cfg := webhook.NewConfig()
+	clientAuth := serving.NewClientAuthConfig()
 	selfSigned := selfsigned.NewConfig()
 	dcfg := discovery.NewConfig()
 	logs := &logOptions{}
@@ -51,10 +53,15 @@ credentials into Pods whose ServiceAccount carries <prefix>/role-arn.`,
 
   # A role outside its namespace's irsa-webhook.io/allowed-role-arns patterns:
   # admit the pod without AWS credentials and warn, instead of refusing it:
-  irsa-webhook serve --role-policy-action=warn`,
+  irsa-webhook serve --role-policy-action=warn
+
+  # Complete the TLS handshake only with the API server's webhook client
+  # certificate (see docs/install.md, "Client authentication"):
+  irsa-webhook serve --client-ca-file /etc/irsa-webhook/client-ca/ca.crt \
+    --client-allowed-names kube-apiserver-webhook-client`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := errors.Join(cfg.Validate(), selfSigned.Validate(), validateDiscoveryListener(cfg, dcfg), logs.validate()); err != nil {
+			if err := errors.Join(cfg.Validate(), clientAuth.Validate(), selfSigned.Validate(), validateDiscoveryListener(cfg, dcfg), logs.validate()); err != nil {
 				return err
 			}
 			if selfSigned.Enabled && cfg.DiscoveryPort != 0 {
@@ -64,17 +71,18 @@ credentials into Pods whose ServiceAccount carries <prefix>/role-arn.`,
 			}
 			_, closeLogs := logs.setup()
 			defer closeLogs()
-			return runServe(cmd.Context(), cfg, selfSigned, dcfg)
+			return runServe(cmd.Context(), cfg, clientAuth, selfSigned, dcfg)
 		},
 	}
 	cfg.AddFlags(cmd.Flags())
+	clientAuth.AddFlags(cmd.Flags())
 	selfSigned.AddFlags(cmd.Flags())
 	addDiscoveryListenerFlags(cmd.Flags(), dcfg)
 	logs.addFlags(cmd.Flags())
 	return cmd
 }
 
-func runServe(ctx context.Context, cfg *webhook.Config, selfSigned *selfsigned.Config, dcfg *discovery.Config) error {
+func runServe(ctx context.Context, cfg *webhook.Config, clientAuth *serving.ClientAuthConfig, selfSigned *selfsigned.Config, dcfg *discovery.Config) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -134,6 +142,20 @@ func runServe(ctx context.Context, cfg *webhook.Config, selfSigned *selfsigned.C
 		}
 	}
 
+	// --client-ca-file: only clients with a certificate from those CAs (the
+	// API server) complete the handshake. The discovery listener stays open:
+	// AWS fetches from it.
+	if clientAuth.Enabled() {
+		auth, err := serving.NewClientAuth(*clientAuth, ctrl.Log.WithName("client-auth"))
+		if err != nil {
+			return err
+		}
+		tlsOpts = append(tlsOpts, auth.ConfigureTLS)
+		if err := mgr.Add(auth); err != nil {
+			return err
+		}
+	}
+
 	// The namespace role policy: only the one annotation is kept.
 	nss := metacache.NewNamespaces(meta, []string{identity.AllowedRoleARNs}, metacache.Options{
 		LookupTimeout: cfg.ServiceAccountLookupTimeout,
@@ -185,6 +207,6 @@ func runServe(ctx context.Context, cfg *webhook.Config, selfSigned *selfsigned.C
 	gcPercent := setServeGCPercent(os.LookupEnv)
 	ctrl.Log.Info("starting irsa-webhook", "gcPercent", gcPercent, "port", cfg.Port, "annotationPrefix", cfg.AnnotationPrefix,
 		"audience", cfg.TokenAudience, "region", cfg.AWSDefaultRegion, "regionalSTS", cfg.STSRegionalEndpoints,
-		"rolePolicyAction", cfg.RolePolicyAction)
+		"rolePolicyAction", cfg.RolePolicyAction, "clientCAFile", clientAuth.CAFile, "clientAllowedNames", clientAuth.AllowedNames)
 	return mgr.Start(ctrl.SetupSignalHandler())
 }

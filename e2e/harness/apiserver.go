@@ -32,6 +32,8 @@ type APIServer struct {
 	certDir  string
 	issuer   string
 	audience []string
+	// admissionConfig is --admission-control-config-file, when set.
+	admissionConfig string
 
 	// SigningKey signs new tokens; VerifyKeys (which should include the
 	// signing key's public half) are the keys tokens are accepted with.
@@ -48,6 +50,10 @@ type APIServerConfig struct {
 	Audiences []string
 	// SigningKey signs service account tokens.
 	SigningKey *SigningKey
+	// AdmissionConfigFile, when set, is --admission-control-config-file:
+	// an AdmissionConfiguration, read once at start (see
+	// WriteAdmissionConfig).
+	AdmissionConfigFile string
 }
 
 func newAPIServer(bin string, pki *PKI, etcd *Etcd, dir, logDir string, cfg APIServerConfig) (*APIServer, error) {
@@ -65,6 +71,8 @@ func newAPIServer(bin string, pki *PKI, etcd *Etcd, dir, logDir string, cfg APIS
 		audience:   cfg.Audiences,
 		SigningKey: cfg.SigningKey,
 		VerifyKeys: []*SigningKey{cfg.SigningKey},
+
+		admissionConfig: cfg.AdmissionConfigFile,
 	}
 	certFile, keyFile, err := pki.ClientCert("admin", "e2e-admin", "system:masters")
 	if err != nil {
@@ -91,9 +99,12 @@ func newAPIServer(bin string, pki *PKI, etcd *Etcd, dir, logDir string, cfg APIS
 }
 
 func (a *APIServer) args() []string {
-	verify := make([]string, 0, len(a.VerifyKeys))
+	extra := make([]string, 0, len(a.VerifyKeys)+1)
 	for _, k := range a.VerifyKeys {
-		verify = append(verify, "--service-account-key-file="+k.PublicFile)
+		extra = append(extra, "--service-account-key-file="+k.PublicFile)
+	}
+	if a.admissionConfig != "" {
+		extra = append(extra, "--admission-control-config-file="+a.admissionConfig)
 	}
 	return append([]string{
 		"--etcd-servers=" + a.etcdURL,
@@ -119,7 +130,7 @@ func (a *APIServer) args() []string {
 		// stop instead of hanging until the request timeout.
 		"--shutdown-watch-termination-grace-period=2s",
 		"--v=1",
-	}, verify...)
+	}, extra...)
 }
 
 // Start starts kube-apiserver and waits for /readyz.
@@ -181,9 +192,14 @@ func (a *APIServer) WriteKubeconfig(name, certFile, keyFile string) (string, err
 	cfg.AuthInfos[name] = &clientcmdapi.AuthInfo{ClientCertificate: certFile, ClientKey: keyFile}
 	cfg.Contexts["e2e"] = &clientcmdapi.Context{Cluster: "e2e", AuthInfo: name, Namespace: "default"}
 	cfg.CurrentContext = "e2e"
-	path := filepath.Join(a.dir, "kubeconfig-"+name)
+	path := kubeconfigPath(a.dir, name)
 	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
 		return "", fmt.Errorf("write kubeconfig %s: %w", name, err)
 	}
 	return path, nil
+}
+
+// kubeconfigPath is where WriteKubeconfig writes the kubeconfig called name.
+func kubeconfigPath(dir, name string) string {
+	return filepath.Join(dir, "kubeconfig-"+name)
 }

@@ -29,6 +29,11 @@ type Options struct {
 	DiscoveryArgs []string
 	// WebhookArgs are appended to `irsa-webhook serve`.
 	WebhookArgs []string
+	// WebhookClientAuth runs the webhook with --client-ca-file (the Stack's
+	// CA) and --client-allowed-names WebhookClientName, and the API server
+	// with an AdmissionConfiguration that presents such a certificate to it
+	// (WriteAdmissionConfig). The webhook's ports then cannot move.
+	WebhookClientAuth bool
 	// Progress receives one line per phase with its duration; may be nil.
 	Progress io.Writer
 }
@@ -102,11 +107,17 @@ func (s *Stack) start(ctx context.Context, o Options) (err error) {
 	if err := s.phase("etcd", func() error { return s.Etcd.Start(ctx) }); err != nil {
 		return err
 	}
-	s.APIServer, err = newAPIServer(o.Binaries.KubeAPIServer, s.PKI, s.Etcd, o.Dir, s.LogDir, APIServerConfig{
+	apiCfg := APIServerConfig{
 		Issuer:     s.Discovery.Issuer,
 		Audiences:  []string{o.Audience},
 		SigningKey: s.SigningKey,
-	})
+	}
+	if o.WebhookClientAuth {
+		if apiCfg.AdmissionConfigFile, err = s.prepareWebhookClientAuth(o); err != nil {
+			return err
+		}
+	}
+	s.APIServer, err = newAPIServer(o.Binaries.KubeAPIServer, s.PKI, s.Etcd, o.Dir, s.LogDir, apiCfg)
 	if err != nil {
 		return err
 	}
@@ -139,11 +150,13 @@ func (s *Stack) start(ctx context.Context, o Options) (err error) {
 		return err
 	}
 
-	if s.WebhookCertDir, err = s.PKI.ServingCert("irsa-webhook"); err != nil {
-		return err
-	}
-	if s.Webhook, err = newWebhook(o.Binaries.IrsaWebhook, s.WebhookKubeconfig, s.WebhookCertDir, s.LogDir, o.Audience, o.WebhookArgs); err != nil {
-		return err
+	if s.Webhook == nil {
+		if s.WebhookCertDir, err = s.PKI.ServingCert("irsa-webhook"); err != nil {
+			return err
+		}
+		if s.Webhook, err = newWebhook(o.Binaries.IrsaWebhook, s.WebhookKubeconfig, s.WebhookCertDir, s.LogDir, o.Audience, o.WebhookArgs); err != nil {
+			return err
+		}
 	}
 	if err := s.phase("irsa-webhook", func() error {
 		if err := s.Webhook.Start(ctx); err != nil {

@@ -3,6 +3,8 @@ package manifests_test
 import (
 	"fmt"
 	"net"
+	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
@@ -19,8 +21,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/irsa-webhook/irsa-webhook/e2e/harness"
 	"github.com/irsa-webhook/irsa-webhook/pkg/discovery"
 	"github.com/irsa-webhook/irsa-webhook/pkg/selfsigned"
+	"github.com/irsa-webhook/irsa-webhook/pkg/serving"
 	"github.com/irsa-webhook/irsa-webhook/pkg/webhook"
 )
 
@@ -36,14 +40,16 @@ const (
 type webhookFlags struct {
 	cfg        *webhook.Config
 	selfSigned *selfsigned.Config
+	clientAuth *serving.ClientAuthConfig
 }
 
 func parseWebhookArgs(t *testing.T, c *corev1.Container) webhookFlags {
 	t.Helper()
-	f := webhookFlags{cfg: webhook.NewConfig(), selfSigned: selfsigned.NewConfig()}
+	f := webhookFlags{cfg: webhook.NewConfig(), selfSigned: selfsigned.NewConfig(), clientAuth: serving.NewClientAuthConfig()}
 	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 	f.cfg.AddFlags(fs)
 	f.selfSigned.AddFlags(fs)
+	f.clientAuth.AddFlags(fs)
 	// The logging flags every long-running command has (cmd/irsa-webhook/logging.go).
 	fs.String("log-format", "json", "")
 	fs.IntP("v", "v", 0, "")
@@ -54,7 +60,27 @@ func parseWebhookArgs(t *testing.T, c *corev1.Container) webhookFlags {
 	if err := f.selfSigned.Validate(); err != nil {
 		t.Errorf("webhook args %v: %v", c.Args, err)
 	}
+	// The client CA file is the cluster's, mounted in the Pod (see
+	// TestClientAuthOverlayWiring); the other flags are checked with a
+	// stand-in.
+	ca := *f.clientAuth
+	if ca.CAFile != "" {
+		ca.CAFile = standInCAFile(t)
+	}
+	if err := ca.Validate(); err != nil {
+		t.Errorf("webhook args %v: %v", c.Args, err)
+	}
 	return f
+}
+
+// standInCAFile writes a CA certificate and returns its path.
+func standInCAFile(t *testing.T) string {
+	t.Helper()
+	ca, err := harness.NewPKI(filepath.Join(t.TempDir(), "pki"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca.CAFile
 }
 
 func portOf(t *testing.T, addr string) int32 {
@@ -109,6 +135,7 @@ func TestWebhookRegistration(t *testing.T) {
 		"deploy/overlays/cert-manager": admissionregistrationv1.Fail,
 		"deploy/overlays/self-signed":  admissionregistrationv1.Fail,
 		"deploy/overlays/fail-open":    admissionregistrationv1.Ignore,
+		"deploy/overlays/client-auth":  admissionregistrationv1.Fail,
 	} {
 		t.Run(overlay, func(t *testing.T) {
 			objs := decode(t, overlay, render(t, overlay))
@@ -203,7 +230,7 @@ func checkProbes(t *testing.T, c *corev1.Container, healthAddr, readyPath string
 }
 
 func TestCertManagerCertificateMatchesServiceAndDeployment(t *testing.T) {
-	for _, overlay := range []string{"deploy/overlays/cert-manager", "deploy/overlays/fail-open"} {
+	for _, overlay := range []string{"deploy/overlays/cert-manager", "deploy/overlays/fail-open", "deploy/overlays/client-auth"} {
 		t.Run(overlay, func(t *testing.T) {
 			objs := decode(t, overlay, render(t, overlay))
 			conf := get[*admissionregistrationv1.MutatingWebhookConfiguration](t, objs, webhookConfigName)
@@ -324,10 +351,48 @@ func TestSelfSignedOverlayWiring(t *testing.T) {
 	}
 }
 
+// --client-ca-file is a file of a ConfigMap volume without subPath (so the
+// kubelet updates it and the webhook reloads it); the overlay leaves the
+// ConfigMap to the cluster, so that applying it again keeps the cluster's CA.
+func TestClientAuthOverlayWiring(t *testing.T) {
+	const overlay = "deploy/overlays/client-auth"
+	objs := decode(t, overlay, render(t, overlay))
+	d := get[*appsv1.Deployment](t, objs, webhookDeployment)
+	c := container(t, d, "webhook")
+	ca := parseWebhookArgs(t, c).clientAuth
+	if !ca.Enabled() || len(ca.AllowedNames) == 0 {
+		t.Fatalf("--client-ca-file %q, --client-allowed-names %v: want both set", ca.CAFile, ca.AllowedNames)
+	}
+	dir, file := path.Split(ca.CAFile)
+	mount := slices.IndexFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return path.Clean(m.MountPath) == path.Clean(dir) })
+	if mount < 0 {
+		t.Fatalf("nothing mounted at %s, the directory of --client-ca-file", dir)
+	}
+	if m := c.VolumeMounts[mount]; m.SubPath != "" || m.SubPathExpr != "" || !m.ReadOnly {
+		t.Errorf("mount %s: subPath %q, subPathExpr %q, readOnly %v; want no subPath (it would never be updated), read-only", m.Name, m.SubPath, m.SubPathExpr, m.ReadOnly)
+	}
+	vol := slices.IndexFunc(d.Spec.Template.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == c.VolumeMounts[mount].Name })
+	if vol < 0 || d.Spec.Template.Spec.Volumes[vol].ConfigMap == nil {
+		t.Fatalf("volume %s at %s is not a ConfigMap volume", c.VolumeMounts[mount].Name, dir)
+	}
+	cm := d.Spec.Template.Spec.Volumes[vol].ConfigMap
+	if !slices.ContainsFunc(cm.Items, func(k corev1.KeyToPath) bool { return k.Path == file }) {
+		t.Errorf("ConfigMap volume %s has no item at %s: %v", cm.Name, file, cm.Items)
+	}
+	if cm.Optional != nil && *cm.Optional {
+		t.Error("the client CA ConfigMap is optional: a webhook without it would not start anyway")
+	}
+	for _, o := range all[*corev1.ConfigMap](objs) {
+		if o.Namespace == d.Namespace && o.Name == cm.Name {
+			t.Errorf("the overlay ships ConfigMap %s; applying it again would replace the cluster's CA", nameOf(o))
+		}
+	}
+}
+
 // The webhook reads ServiceAccounts (their role annotations) and Namespaces
 // (the allowed-role-arns policy), and nothing else.
 func TestWebhookRightsAreReadOnlyServiceAccountsAndNamespaces(t *testing.T) {
-	for _, overlay := range []string{"deploy/base", "deploy/overlays/cert-manager", "deploy/overlays/fail-open"} {
+	for _, overlay := range []string{"deploy/base", "deploy/overlays/cert-manager", "deploy/overlays/fail-open", "deploy/overlays/client-auth"} {
 		t.Run(overlay, func(t *testing.T) {
 			objs := decode(t, overlay, render(t, overlay))
 			d := get[*appsv1.Deployment](t, objs, webhookDeployment)

@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -99,6 +100,26 @@ func (ca *CA) Serving(kt KeyType, dnsNames ...string) (*Pair, error) {
 		CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		KeyPEM:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
 	}, nil
+}
+
+// Issue signs a certificate for tmpl's subject and SANs with the one
+// extended key usage given (x509.ExtKeyUsageClientAuth for a client
+// certificate); serial, validity and key usage are filled in.
+func (ca *CA) Issue(tmpl *x509.Certificate, usage x509.ExtKeyUsage) (tls.Certificate, error) {
+	key, err := newKey(ECDSA)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	t := *tmpl
+	t.SerialNumber = serial()
+	t.NotBefore, t.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour)
+	t.KeyUsage = x509.KeyUsageDigitalSignature
+	t.ExtKeyUsage = []x509.ExtKeyUsage{usage}
+	der, err := x509.CreateCertificate(rand.Reader, &t, ca.Cert, key.Public(), ca.Key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }
 
 // Write stores the pair as dir/tls.crt and dir/tls.key the way a mounted
