@@ -510,19 +510,20 @@ func checkReadOnly(t *testing.T, c *fake.Clientset) {
 }
 
 // TestRunRequestsTheWebhooksToken checks that doctor asks for the token the
-// webhook would project: the ServiceAccount's audience and lifetime
-// annotations over the flags.
+// webhook would project (the ServiceAccount's audience annotation over the
+// flag), but only for the 600 seconds the API server's minimum allows,
+// whatever lifetime the Pods get: the token is a live credential.
 func TestRunRequestsTheWebhooksToken(t *testing.T) {
 	tests := map[string]struct {
 		annotations map[string]string
 		want        authenticationv1.TokenRequestSpec
 	}{
 		"flag defaults": {
-			want: authenticationv1.TokenRequestSpec{Audiences: []string{"sts.amazonaws.com"}, ExpirationSeconds: ptr(int64(86400))},
+			want: authenticationv1.TokenRequestSpec{Audiences: []string{"sts.amazonaws.com"}, ExpirationSeconds: ptr(int64(600))},
 		},
 		"service account annotations": {
 			annotations: map[string]string{"eks.amazonaws.com/audience": "irsa.example.com", "eks.amazonaws.com/token-expiration": "3600"},
-			want:        authenticationv1.TokenRequestSpec{Audiences: []string{"irsa.example.com"}, ExpirationSeconds: ptr(int64(3600))},
+			want:        authenticationv1.TokenRequestSpec{Audiences: []string{"irsa.example.com"}, ExpirationSeconds: ptr(int64(600))},
 		},
 	}
 	for name, tc := range tests {
