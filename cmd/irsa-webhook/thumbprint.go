@@ -11,27 +11,31 @@ func newThumbprintCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "thumbprint URL",
 		Short: "Print the certificate thumbprint IAM asks for when creating the OIDC provider",
-		Long: `Connect to URL (the issuer, or a bare host[:port]) over TLS and print the
-SHA-1 thumbprint IAM's CreateOpenIDConnectProvider takes: 40 lower case hex
-digits of the last certificate the server presents, the top intermediate CA
-of its chain, following AWS's documented procedure. A server that presents
-only its own certificate gets that certificate's thumbprint, which changes
-when it is renewed (-o json shows which certificate was used).
+		Long: `Print the SHA-1 thumbprint IAM's CreateOpenIDConnectProvider takes, following
+AWS's documented procedure: read the issuer URL's discovery document
+(/.well-known/openid-configuration), connect over TLS to its jwks_uri host,
+and print 40 lower case hex digits of the last certificate that host
+presents, the top intermediate CA of its chain. When the jwks_uri is on
+another host than the issuer, AWS checks both, so both thumbprints are
+printed, one a line, the issuer's first. A server that presents only its own
+certificate gets the thumbprint of the CA that verified it, not of a leaf
+that changes at every renewal (-o json shows which certificate was used).
 
-The chain must verify against the system's trusted roots, or against
---ca-file for a private CA. When the discovery document's jwks_uri is on
-another host than the issuer, AWS checks both: --discovery reads the
-issuer's discovery document and prints the second thumbprint too, one a
-line.`,
+--discovery=false, or a bare host[:port] as URL, thumbprints that host alone.
+Chains must verify against the system's trusted roots, or against --ca-file
+for a private CA; a redirect from https to plain HTTP is an error.`,
 		Example: `  irsa-webhook thumbprint https://oidc.example.com/cluster-1
 
   # A discovery server behind a private CA:
   irsa-webhook thumbprint https://oidc.internal.example:8443 --ca-file ca.pem -o json
 
-  # Straight into the provider, with the jwks_uri host's thumbprint if it differs:
+  # Straight into the provider (both thumbprints when the jwks_uri host differs):
   aws iam create-open-id-connect-provider --url https://oidc.example.com/cluster-1 \
     --client-id-list sts.amazonaws.com \
-    --thumbprint-list $(irsa-webhook thumbprint --discovery https://oidc.example.com/cluster-1)`,
+    --thumbprint-list $(irsa-webhook thumbprint https://oidc.example.com/cluster-1)
+
+  # One host's chain only, no discovery document:
+  irsa-webhook thumbprint keys.example.com:443`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg.Target = args[0]

@@ -16,7 +16,15 @@ import (
 )
 
 func TestThumbprintCommand(t *testing.T) {
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	// An issuer whose keys are on its own host, so one thumbprint.
+	var srv *httptest.Server
+	srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/.well-known/openid-configuration" {
+			http.NotFound(w, r)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]string{"issuer": srv.URL, "jwks_uri": srv.URL + "/openid/v1/jwks"})
+	}))
 	defer srv.Close()
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
@@ -48,6 +56,21 @@ func TestThumbprintCommand(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, res.Thumbprint); diff != "" {
 		t.Errorf("json thumbprint (-want +got):\n%s", diff)
+	}
+
+	// AWS's procedure reads the discovery document by default: an issuer
+	// without one is an error, unless --discovery=false asks for the host.
+	bare := httptest.NewTLSServer(http.NotFoundHandler())
+	defer bare.Close()
+	bareCA := filepath.Join(t.TempDir(), "bare-ca.pem")
+	if err := os.WriteFile(bareCA, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: bare.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := execute(t, "thumbprint", bare.URL, "--ca-file", bareCA); err == nil || !strings.Contains(err.Error(), "/.well-known/openid-configuration") {
+		t.Errorf("issuer without a discovery document: error %v does not name the document", err)
+	}
+	if _, err := execute(t, "thumbprint", bare.URL, "--ca-file", bareCA, "--discovery=false"); err != nil {
+		t.Errorf("--discovery=false: %v", err)
 	}
 
 	_, err = execute(t, "thumbprint", srv.URL)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"github.com/irsa-webhook/irsa-webhook/pkg/awsiam"
@@ -25,7 +27,7 @@ Nothing is sent to AWS.`,
     --issuer https://oidc.example.com/cluster-1 --namespace team-a --service-account app > trust.json
   aws iam create-role --role-name team-a-app --assume-role-policy-document file://trust.json
 
-  # Every ServiceAccount of a namespace (StringLike on sub):
+  # Every ServiceAccount of a namespace (StringLike on sub; prints a warning):
   irsa-webhook trust-policy --account-id 111122223333 \
     --issuer https://oidc.example.com/cluster-1 --namespace team-a --service-account '*'
 
@@ -42,6 +44,10 @@ Nothing is sent to AWS.`,
 			res, err := cfg.TrustPolicy()
 			if err != nil {
 				return err
+			}
+			// On stderr, so that "> trust.json" still gets only the policy.
+			for _, w := range res.Warnings() {
+				fmt.Fprintln(cmd.ErrOrStderr(), w)
 			}
 			return res.Write(cmd.OutOrStdout(), cfg.Output)
 		},

@@ -67,3 +67,27 @@ func TestAdminCommandsHelp(t *testing.T) {
 		})
 	}
 }
+
+// The wildcard warning goes to stderr; stdout, redirected into the file
+// given to aws iam create-role, is still exactly the policy.
+func TestTrustPolicyCommandWarnsOnStderr(t *testing.T) {
+	for sa, wantWarning := range map[string]bool{"*": true, "app": false} {
+		t.Run(sa, func(t *testing.T) {
+			root := newRootCommand()
+			var stdout, stderr bytes.Buffer
+			root.SetOut(&stdout)
+			root.SetErr(&stderr)
+			root.SetArgs([]string{"trust-policy", "--account-id", "111122223333", "--issuer", "https://oidc.example.com",
+				"--namespace", "team-a", "--service-account", sa})
+			if err := root.Execute(); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Contains(stderr.String(), "warning:") && strings.Contains(stderr.String(), "system:serviceaccount:team-a:*"); got != wantWarning {
+				t.Errorf("--service-account %q: warned=%v, want %v; stderr:\n%s", sa, got, wantWarning, stderr.String())
+			}
+			if !strings.HasPrefix(stdout.String(), "{") || strings.Contains(stdout.String(), "warning") {
+				t.Errorf("stdout is not just the policy:\n%s", stdout.String())
+			}
+		})
+	}
+}

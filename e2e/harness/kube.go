@@ -96,10 +96,11 @@ func RegisterWebhook(ctx context.Context, c kubernetes.Interface, url string, ca
 			ObjectSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
 				Key: optOut, Operator: metav1.LabelSelectorOpDoesNotExist,
 			}}},
-			// As the install manifests: never the webhook's own namespace or
-			// one an admin opted out, never a kubelet's mirror Pod.
+			// As the install manifests: never the namespaces that bring the
+			// webhook back (its own, kube-system, cert-manager's) or one an
+			// admin opted out, never a kubelet's mirror Pod.
 			NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
-				{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"irsa-system"}},
+				{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"irsa-system", "kube-system", "cert-manager"}},
 				{Key: "irsa-webhook.io/ignore", Operator: metav1.LabelSelectorOpDoesNotExist},
 			}},
 			MatchConditions: []admissionregistrationv1.MatchCondition{{

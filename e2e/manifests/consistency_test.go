@@ -120,7 +120,7 @@ func wantWebhook(failurePolicy admissionregistrationv1.FailurePolicyType) admiss
 			{Key: "eks.amazonaws.com/skip-pod-identity-webhook", Operator: metav1.LabelSelectorOpDoesNotExist},
 		}},
 		NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
-			{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: []string{namespace}},
+			{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: []string{namespace, "kube-system", "cert-manager"}},
 			{Key: "irsa-webhook.io/ignore", Operator: metav1.LabelSelectorOpDoesNotExist},
 		}},
 		MatchConditions: []admissionregistrationv1.MatchCondition{{
@@ -151,10 +151,14 @@ func TestWebhookRegistration(t *testing.T) {
 				t.Errorf("webhook (-want +got):\n%s", diff)
 			}
 
-			// The selectors do what their comments say.
+			// The selectors do what their comments say: with failurePolicy
+			// Fail, the namespaces that bring a node, the cluster's DNS and
+			// CNI, the webhook and its certificate back are never sent to it.
 			for ns, want := range map[string]map[string]string{
 				"called for an ordinary namespace": {"kubernetes.io/metadata.name": "default"},
 				"skips the webhook's namespace":    {"kubernetes.io/metadata.name": namespace},
+				"skips kube-system":                {"kubernetes.io/metadata.name": "kube-system"},
+				"skips cert-manager's namespace":   {"kubernetes.io/metadata.name": "cert-manager"},
 				"skips an ignored namespace":       {"kubernetes.io/metadata.name": "batch", "irsa-webhook.io/ignore": "true"},
 			} {
 				if match, wantMatch := selectorMatches(t, got.NamespaceSelector, want), ns == "called for an ordinary namespace"; match != wantMatch {
@@ -555,8 +559,29 @@ func TestAvailability(t *testing.T) {
 					}
 				}
 			}
-			if got := get[*appsv1.Deployment](t, objs, webhookDeployment).Spec.Template.Spec.PriorityClassName; got != "system-cluster-critical" {
+			// The webhook is on every Pod creation's path: critical priority,
+			// and never both replicas on one node while another could take
+			// one (DoNotSchedule, which still places both on a single node).
+			// Cordoned nodes do not count as a domain, so a drain can move one.
+			web := get[*appsv1.Deployment](t, objs, webhookDeployment).Spec.Template.Spec
+			if got := web.PriorityClassName; got != "system-cluster-critical" {
 				t.Errorf("webhook priorityClassName %q, want system-cluster-critical", got)
+			}
+			if spread := web.TopologySpreadConstraints; len(spread) == 1 {
+				got := spread[0]
+				if got.MaxSkew != 1 || got.WhenUnsatisfiable != corev1.DoNotSchedule || ptr.Deref(got.NodeTaintsPolicy, corev1.NodeInclusionPolicyIgnore) != corev1.NodeInclusionPolicyHonor {
+					t.Errorf("webhook spread maxSkew %d whenUnsatisfiable %s nodeTaintsPolicy %v, want 1, DoNotSchedule, Honor",
+						got.MaxSkew, got.WhenUnsatisfiable, ptr.Deref(got.NodeTaintsPolicy, ""))
+				}
+			}
+			// Discovery is not on that path (AWS caches its documents): it
+			// must not preempt workloads or wait Pending for a node of its own.
+			disc := get[*appsv1.Deployment](t, objs, discoveryDeploy).Spec.Template.Spec
+			if disc.PriorityClassName != "" {
+				t.Errorf("discovery priorityClassName %q, want none", disc.PriorityClassName)
+			}
+			if spread := disc.TopologySpreadConstraints; len(spread) == 1 && spread[0].WhenUnsatisfiable != corev1.ScheduleAnyway {
+				t.Errorf("discovery spread whenUnsatisfiable %s, want ScheduleAnyway", spread[0].WhenUnsatisfiable)
 			}
 		})
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -369,6 +370,49 @@ func TestParseProviderARN(t *testing.T) {
 			}
 			if diff := cmp.Diff(strings.TrimSuffix(tc.in, "/"), got.String()); diff != "" {
 				t.Errorf("String() (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// A wildcard subject is allowed but never silent; an exact one is quiet.
+func TestTrustPolicyWarnsOnWildcards(t *testing.T) {
+	provider := []string{"--account-id", "111122223333", "--issuer", "https://oidc.example.com"}
+	tests := map[string]struct {
+		args []string
+		want []string // each must appear in the one warning; none means no warning
+	}{
+		"one service account": {args: []string{"--namespace", "team-a", "--service-account", "app"}},
+		"one spiffe id":       {args: []string{"--spiffe-id", "spiffe://example.org/ns/team-a/sa/app"}},
+		"every service account of a namespace": {
+			args: []string{"--namespace", "team-a", "--service-account", "*"},
+			want: []string{"warning:", `StringLike "system:serviceaccount:team-a:*"`, "every ServiceAccount", "created later", "StringEquals"},
+		},
+		"a spiffe path prefix": {
+			args: []string{"--spiffe-id", "spiffe://example.org/ns/*"},
+			want: []string{"warning:", `StringLike "spiffe://example.org/ns/*"`, "every SPIFFE ID"},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			res, err := parseArgs(t, append(slices.Clone(provider), tc.args...)...).TrustPolicy()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := res.Warnings()
+			if len(tc.want) == 0 {
+				if len(got) != 0 {
+					t.Errorf("warnings for an exact subject: %q", got)
+				}
+				return
+			}
+			if len(got) != 1 {
+				t.Fatalf("%d warnings, want 1: %q", len(got), got)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(got[0], w) {
+					t.Errorf("warning %q does not contain %q", got[0], w)
+				}
 			}
 		})
 	}

@@ -95,11 +95,12 @@ func Fingerprint(cert *x509.Certificate) string {
 // Connect identity provider", IAM User Guide) connects with
 // `openssl s_client -showcerts`, takes the last certificate displayed, which
 // it calls the top intermediate CA of the chain, and takes its SHA-1
-// fingerprint with the colons removed. This does exactly that: the last
-// certificate of the chain as the server presents it. When a server presents
-// only its own certificate, that leaf is the last one displayed, and it is
-// the leaf's fingerprint (which changes whenever the certificate is
-// renewed; the JSON output says so through certificate.isCA).
+// fingerprint with the colons removed. This does that: the last certificate
+// of the chain as the server presents it. IAM wants a CA's thumbprint (it
+// then trusts whatever that CA issues for the host, across renewals), so
+// when a server presents only its own certificate, the thumbprint is of the
+// CA that verified it, the top of the verified chain, and not of a leaf
+// that changes at every renewal.
 //
 // The chain must verify for target's host name against roots (nil: the
 // system's trusted roots): a thumbprint of a chain nobody checked could be
@@ -134,8 +135,33 @@ func Thumbprint(ctx context.Context, target string, roots *x509.CertPool) (*Thum
 		})
 	}
 	res.Certificate = res.Chain[len(res.Chain)-1]
+	if last := state.PeerCertificates[len(state.PeerCertificates)-1]; !last.IsCA && len(state.VerifiedChains) > 0 {
+		verified := state.VerifiedChains[0]
+		top := verified[len(verified)-1]
+		res.Certificate = Certificate{
+			Subject:  top.Subject.String(),
+			Issuer:   top.Issuer.String(),
+			IsCA:     top.IsCA,
+			NotAfter: top.NotAfter.UTC(),
+			SHA1:     Fingerprint(top),
+		}
+	}
 	res.Thumbprint = res.Certificate.SHA1
 	return res, nil
+}
+
+// HTTPSOnlyRedirects is an http.Client CheckRedirect that follows at most 10
+// redirects and none that leaves https: AWS fetches the discovery documents
+// over https only, so a document reached through plain HTTP proves nothing
+// about what AWS gets, and whoever is on the path could have written it.
+func HTTPSOnlyRedirects(req *http.Request, via []*http.Request) error {
+	if req.URL.Scheme != "https" {
+		return fmt.Errorf("%s redirects to %s, which is not https; AWS fetches discovery documents over https only", via[len(via)-1].URL.Redacted(), req.URL.Redacted())
+	}
+	if len(via) >= 10 {
+		return fmt.Errorf("%s: stopped after 10 redirects", via[0].URL.Redacted())
+	}
+	return nil
 }
 
 // explainTLSError turns a failed dial or handshake into an error that says
@@ -162,10 +188,13 @@ func explainTLSError(addr string, customRoots bool, err error) error {
 // discoveryJWKSURI reads the jwks_uri of issuer's discovery document.
 func discoveryJWKSURI(ctx context.Context, issuer string, roots *x509.CertPool) (string, error) {
 	docURL := strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration"
-	client := &http.Client{Transport: &http.Transport{
-		Proxy:           http.ProxyFromEnvironment,
-		TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
-	}}
+	client := &http.Client{
+		Transport: &http.Transport{
+			Proxy:           http.ProxyFromEnvironment,
+			TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+		},
+		CheckRedirect: HTTPSOnlyRedirects,
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, docURL, nil)
 	if err != nil {
 		return "", fmt.Errorf("discovery document %s: %w", docURL, err)

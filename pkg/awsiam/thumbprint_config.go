@@ -23,21 +23,22 @@ type ThumbprintConfig struct {
 	CAFile  string
 	Timeout time.Duration
 	Output  string
-	// Discovery treats Target as the issuer: its discovery document is read
-	// and the jwks_uri host's thumbprint taken as well when it is another
-	// host, since AWS then checks both.
+	// Discovery treats an https Target as the issuer, as AWS's procedure
+	// does: its discovery document is read and the jwks_uri host's
+	// thumbprint taken as well when it is another host, since AWS then
+	// checks both. A bare host[:port] is thumbprinted as it is.
 	Discovery bool
 }
 
 // NewThumbprintConfig returns the defaults, which AddFlags shows in --help.
 func NewThumbprintConfig() *ThumbprintConfig {
-	return &ThumbprintConfig{Timeout: 10 * time.Second, Output: OutputText}
+	return &ThumbprintConfig{Timeout: 10 * time.Second, Output: OutputText, Discovery: true}
 }
 
 // AddFlags binds each flag to its field, with the field's value as default.
 func (c *ThumbprintConfig) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.CAFile, "ca-file", c.CAFile, "PEM file of the CA certificates that sign the server's chain, for a private CA. Default: the system's trusted roots.")
-	fs.BoolVar(&c.Discovery, "discovery", c.Discovery, "Treat URL as the issuer: read its /.well-known/openid-configuration and also print the thumbprint of the jwks_uri host when it is another host (AWS wants both).")
+	fs.BoolVar(&c.Discovery, "discovery", c.Discovery, "Treat an https URL as the issuer, as AWS's procedure does: read its /.well-known/openid-configuration and also print the thumbprint of the jwks_uri host when it is another host (AWS wants both). --discovery=false thumbprints the URL's host alone. A bare host[:port] is always thumbprinted alone.")
 	fs.DurationVar(&c.Timeout, "timeout", c.Timeout, "Bound on connecting and the TLS handshake.")
 	fs.StringVarP(&c.Output, "output", "o", c.Output, "Output format: text (the thumbprint alone) or json (with the certificate it was taken from and the whole chain).")
 }
@@ -47,8 +48,6 @@ func (c *ThumbprintConfig) Validate() error {
 	var errs []error
 	if _, _, err := ThumbprintAddress(c.Target); err != nil {
 		errs = append(errs, fmt.Errorf("URL argument: %w", err))
-	} else if c.Discovery && !strings.HasPrefix(c.Target, "https://") {
-		errs = append(errs, fmt.Errorf("--discovery: the URL argument must be the issuer URL (https://...), not %q", c.Target))
 	}
 	if c.CAFile != "" {
 		if _, err := LoadCAFile(c.CAFile); err != nil {
@@ -107,7 +106,7 @@ func (c *ThumbprintConfig) Run(ctx context.Context) (*ThumbprintResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	res, err := Thumbprint(ctx, c.Target, roots)
-	if err != nil || !c.Discovery {
+	if err != nil || !c.Discovery || !strings.HasPrefix(c.Target, "https://") {
 		return res, err
 	}
 	jwksURI, err := discoveryJWKSURI(ctx, c.Target, roots)

@@ -45,8 +45,8 @@ func TestThumbprint(t *testing.T) {
 		"server also presents its root: the last presented, the root": {
 			leaf: leafOfInter, chain: []*testCert{inter, root}, caFile: []*testCert{root}, want: root,
 		},
-		"leaf only: the leaf": {
-			leaf: leafOfRoot, caFile: []*testCert{root}, want: leafOfRoot,
+		"leaf only: the CA that verified it, not the leaf": {
+			leaf: leafOfRoot, caFile: []*testCert{root}, want: root,
 		},
 		"chain from another CA than --ca-file": {
 			leaf: leafOfInter, chain: []*testCert{inter}, caFile: []*testCert{otherRoot},
@@ -65,7 +65,8 @@ func TestThumbprint(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			srv := serveTLS(t, tc.leaf, tc.chain...)
 			cfg := NewThumbprintConfig()
-			cfg.Target = srv.URL + "/some/issuer/path"
+			// The host's own chain; TestThumbprintDiscovery covers the default.
+			cfg.Target, cfg.Discovery = srv.URL+"/some/issuer/path", false
 			if tc.caFile != nil {
 				cfg.CAFile = writePEM(t, tc.caFile...)
 			}
@@ -158,6 +159,7 @@ func TestThumbprintDiscovery(t *testing.T) {
 
 	tests := map[string]struct {
 		jwksURI func(issuerURL string) string
+		moved   string // not empty: /c1's document redirects there
 		want    []*testCert
 		wantErr string
 	}{
@@ -173,6 +175,19 @@ func TestThumbprintDiscovery(t *testing.T) {
 			jwksURI: func(string) string { return "" },
 			wantErr: "has no jwks_uri",
 		},
+		"jwks_uri over plain http": {
+			jwksURI: func(string) string { return "http://127.0.0.1:1/keys" },
+			wantErr: `"http://127.0.0.1:1/keys" is not an https URL`,
+		},
+		"discovery document redirects to plain http": {
+			moved:   "http://127.0.0.1:1/.well-known/openid-configuration",
+			wantErr: "/c1/.well-known/openid-configuration redirects to http://127.0.0.1:1/.well-known/openid-configuration, which is not https",
+		},
+		"discovery document redirects on https": {
+			moved:   "/c2/.well-known/openid-configuration",
+			jwksURI: func(issuer string) string { return keys.URL + "/openid/v1/jwks" },
+			want:    []*testCert{interA, interB},
+		},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -180,7 +195,11 @@ func TestThumbprintDiscovery(t *testing.T) {
 			leaf := newCert(t, "issuer host", false, interA)
 			raw := [][]byte{leaf.cert.Raw, interA.cert.Raw}
 			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if r.URL.Path != "/c1/.well-known/openid-configuration" {
+				switch {
+				case r.URL.Path == "/c1/.well-known/openid-configuration" && tc.moved != "":
+					http.Redirect(w, r, tc.moved, http.StatusFound)
+					return
+				case r.URL.Path != "/c1/.well-known/openid-configuration" && r.URL.Path != "/c2/.well-known/openid-configuration":
 					http.NotFound(w, r)
 					return
 				}
@@ -191,8 +210,8 @@ func TestThumbprintDiscovery(t *testing.T) {
 			defer srv.Close()
 			issuer = srv.URL + "/c1"
 
-			cfg := NewThumbprintConfig()
-			cfg.Target, cfg.CAFile, cfg.Discovery = issuer, writePEM(t, root), true
+			cfg := NewThumbprintConfig() // AWS's procedure is the default: discovery on
+			cfg.Target, cfg.CAFile = issuer, writePEM(t, root)
 			if err := cfg.Validate(); err != nil {
 				t.Fatal(err)
 			}
@@ -221,5 +240,25 @@ func TestThumbprintDiscovery(t *testing.T) {
 				t.Errorf("text output (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// A bare host[:port] is no issuer: it is thumbprinted as it is, even with
+// discovery on (the default), and nothing is fetched from it.
+func TestThumbprintBareHostSkipsDiscovery(t *testing.T) {
+	root := newCert(t, "test root", true, nil)
+	inter := newCert(t, "test intermediate", true, root)
+	srv := serveTLS(t, newCert(t, "host", false, inter), inter) // answers every path with an empty 200
+	cfg := NewThumbprintConfig()
+	cfg.Target, cfg.CAFile = strings.TrimPrefix(srv.URL, "https://"), writePEM(t, root)
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := cfg.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{sha1Hex(inter)}, res.Thumbprints()); diff != "" {
+		t.Errorf("thumbprints (-want +got):\n%s", diff)
 	}
 }

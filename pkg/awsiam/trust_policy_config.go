@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -179,6 +180,24 @@ func (c *TrustPolicyConfig) TrustPolicy() (*TrustPolicyResult, error) {
 		return nil, err
 	}
 	return &TrustPolicyResult{Provider: p, Subject: c.Subject(), Audience: c.Audience, Document: doc}, nil
+}
+
+// Warnings says, one sentence each, what a wildcard subject lets in beyond
+// one workload: a pattern's matches are decided by IAM at AssumeRole time,
+// so every ServiceAccount (or SPIFFE ID) created later that matches it may
+// assume the role too, and nothing in the cluster can stop one that holds a
+// token for the audience from asking. None for an exact subject.
+func (r *TrustPolicyResult) Warnings() []string {
+	if !r.Subject.Pattern {
+		return nil
+	}
+	who := "every ServiceAccount"
+	if strings.HasPrefix(r.Subject.Value, "spiffe://") {
+		who = "every SPIFFE ID"
+	}
+	return []string{fmt.Sprintf("warning: sub %s %q lets %s that matches it assume this role, including ones created later; "+
+		"the trust policy is the only boundary (the webhook's namespace role policy cannot stop a Pod from asking STS itself), "+
+		"so prefer one policy per ServiceAccount with StringEquals", StringLike, r.Subject.Value, who)}
 }
 
 // Write renders r as output (OutputJSON: the indented policy document;

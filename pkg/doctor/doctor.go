@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/irsa-webhook/irsa-webhook/pkg/awsiam"
 	"github.com/irsa-webhook/irsa-webhook/pkg/certpool"
 	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
 )
@@ -117,6 +118,8 @@ func discoveryClient(cfg *Config) (*http.Client, error) {
 			Proxy:           http.ProxyFromEnvironment,
 			TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
 		},
+		// What AWS fetches is what doctor checks: https all the way.
+		CheckRedirect: awsiam.HTTPSOnlyRedirects,
 	}, nil
 }
 

@@ -59,6 +59,7 @@ type world struct {
 	served     []jose.JSONWebKey
 	docIssuer  string // empty: the issuer
 	jwksURI    string // empty: the discovery server's /openid/v1/jwks
+	docMoved   string // not empty: the discovery document redirects there
 	discovery  *httptest.Server
 	webhookSrv *httptest.Server
 	issuer     string
@@ -153,6 +154,10 @@ func (w *world) serveDiscovery(rw http.ResponseWriter, r *http.Request) {
 	rw.Header().Set("Content-Type", "application/json")
 	switch r.URL.Path {
 	case "/cluster-1/.well-known/openid-configuration": // also for the issuer ".../cluster-1/"
+		if w.docMoved != "" {
+			http.Redirect(rw, r, w.docMoved, http.StatusFound)
+			return
+		}
 		iss, jwks := w.docIssuer, w.jwksURI
 		if iss == "" {
 			iss = w.issuer
@@ -167,6 +172,10 @@ func (w *world) serveDiscovery(rw http.ResponseWriter, r *http.Request) {
 		})
 	case "/openid/v1/jwks":
 		_ = json.NewEncoder(rw).Encode(jose.JSONWebKeySet{Keys: w.served})
+	case "/moved/jwks": // an https URL that sends the client to plain HTTP
+		http.Redirect(rw, r, "http://127.0.0.1:1/keys.json", http.StatusMovedPermanently)
+	case "/moved/https/jwks": // a redirect that stays on https is followed
+		http.Redirect(rw, r, "/openid/v1/jwks", http.StatusFound)
 	default:
 		http.NotFound(rw, r)
 	}
@@ -387,6 +396,21 @@ func TestRun(t *testing.T) {
 			want:     map[string]Status{CheckJWKS: StatusFail, CheckTokenSignature: StatusSkip},
 			wantText: "is not an https URL",
 		},
+		"discovery document redirects to plain http": {
+			setup: func(w *world) { w.docMoved = "http://127.0.0.1:1/.well-known/openid-configuration" },
+			want: map[string]Status{CheckDiscoveryDocument: StatusFail, CheckDiscoveryIssuer: StatusSkip,
+				CheckJWKS: StatusSkip, CheckTokenSignature: StatusSkip},
+			wantText: "redirects to http://127.0.0.1:1/.well-known/openid-configuration, which is not https",
+		},
+		"jwks_uri redirects to plain http": {
+			setup:    func(w *world) { w.jwksURI = w.discovery.URL + "/moved/jwks" },
+			want:     map[string]Status{CheckJWKS: StatusFail, CheckTokenSignature: StatusSkip},
+			wantText: "/moved/jwks redirects to http://127.0.0.1:1/keys.json, which is not https",
+		},
+		"jwks_uri redirects on https": {
+			setup: func(w *world) { w.jwksURI = w.discovery.URL + "/moved/https/jwks" },
+			want:  map[string]Status{CheckJWKS: StatusPass, CheckTokenSignature: StatusPass},
+		},
 		"kid missing from the JWKS": {
 			setup:    func(w *world) { w.tokenKID = "kid-rotated-away" },
 			want:     map[string]Status{CheckJWKS: StatusFail, CheckTokenSignature: StatusSkip},
@@ -508,19 +532,20 @@ func checkReadOnly(t *testing.T, c *fake.Clientset) {
 }
 
 // TestRunRequestsTheWebhooksToken checks that doctor asks for the token the
-// webhook would project: the ServiceAccount's audience and lifetime
-// annotations over the flags.
+// webhook would project (the ServiceAccount's audience annotation over the
+// flag), but only for the 600 seconds the API server's minimum allows,
+// whatever lifetime the Pods get: the token is a live credential.
 func TestRunRequestsTheWebhooksToken(t *testing.T) {
 	tests := map[string]struct {
 		annotations map[string]string
 		want        authenticationv1.TokenRequestSpec
 	}{
 		"flag defaults": {
-			want: authenticationv1.TokenRequestSpec{Audiences: []string{"sts.amazonaws.com"}, ExpirationSeconds: ptr(int64(86400))},
+			want: authenticationv1.TokenRequestSpec{Audiences: []string{"sts.amazonaws.com"}, ExpirationSeconds: ptr(int64(600))},
 		},
 		"service account annotations": {
 			annotations: map[string]string{"eks.amazonaws.com/audience": "irsa.example.com", "eks.amazonaws.com/token-expiration": "3600"},
-			want:        authenticationv1.TokenRequestSpec{Audiences: []string{"irsa.example.com"}, ExpirationSeconds: ptr(int64(3600))},
+			want:        authenticationv1.TokenRequestSpec{Audiences: []string{"irsa.example.com"}, ExpirationSeconds: ptr(int64(600))},
 		},
 	}
 	for name, tc := range tests {

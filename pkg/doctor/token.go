@@ -53,7 +53,11 @@ func (r *run) checkToken(ctx context.Context) {
 		r.skip(CheckTokenLifetime, "no token")
 		return
 	}
-	aud, exp := r.audience(), r.expiration()
+	// The token is a live credential for the audience (STS would accept it
+	// for any role trusting this ServiceAccount), and the checks need only
+	// its claims and signature: ask for the shortest lifetime the API server
+	// accepts (TokenRequest's expirationSeconds minimum), not the Pod's.
+	aud, exp := r.audience(), identity.MinTokenExpiration
 	tctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
 	tr, err := r.kube.CoreV1().ServiceAccounts(r.cfg.Namespace).CreateToken(tctx, r.cfg.ServiceAccount, &authenticationv1.TokenRequest{

@@ -28,11 +28,18 @@ import (
 //     session name is planned, the Pod's name can be one, and it is unset.
 //
 // With identity.TokenSourceSPIFFE the token volume is an in-memory emptyDir
-// instead, written by the SVIDHelperName native sidecar appended to the init
-// containers, which alone mounts the Workload API socket volume. Regular init
-// containers run before that sidecar starts, so they get nothing (with a
-// warning); native sidecars and containers get the token as above. Windows
-// Pods get nothing: the helper image is Linux only.
+// instead, written by the SVIDHelperName native sidecar inserted as the
+// first init container, which alone mounts the Workload API socket volume.
+// First, because the kubelet starts init containers in order, each after
+// the native sidecars before it are started: every init container and
+// native sidecar after the helper, and every container, starts once the
+// first token is written, and gets the token as above. (Only one found
+// before the helper, where another webhook put it after an earlier pass,
+// gets nothing, with a warning.) A Pod whose names collide with the helper's
+// (a container called SVIDHelperName that is not the helper, or a volume
+// called SocketVolumeName that the helper did not bring) gets nothing, with
+// a warning: the helper or the socket would not be the one the webhook
+// means. Windows Pods get nothing: the helper image is Linux only.
 func Apply(pod *corev1.Pod, plan identity.Plan) (*corev1.Pod, []string) {
 	out := appendableCopy(pod)
 	windows := IsWindows(pod)
@@ -43,20 +50,25 @@ func Apply(pod *corev1.Pod, plan identity.Plan) (*corev1.Pod, []string) {
 		m.warn("token source %q is not supported for Windows pods; no AWS credentials were injected", identity.TokenSourceSPIFFE)
 		return out, m.warnings
 	}
+	// Where the helper is in the init containers: -1 until it is inserted
+	// at 0, so that every init container comes after it.
+	helper := -1
+	if spiffe {
+		var conflict string
+		if helper, conflict = spiffeHelperIndex(pod, plan); conflict != "" {
+			m.warn("%s; no AWS credentials were injected", conflict)
+			return out, m.warnings
+		}
+	}
 
 	touched := false
 	for i := range out.Spec.InitContainers {
 		c := &out.Spec.InitContainers[i]
-		if spiffe {
-			if c.Name == SVIDHelperName {
-				continue
+		if spiffe && i <= helper {
+			if i < helper && !plan.SkipContainers[c.Name] {
+				m.warn("init container %q comes before the SPIFFE token helper and starts without a token; it gets no AWS credentials", c.Name)
 			}
-			if !isNativeSidecar(c) {
-				if !plan.SkipContainers[c.Name] {
-					m.warn("init container %q runs before the SPIFFE token helper starts; it gets no AWS credentials", c.Name)
-				}
-				continue
-			}
+			continue
 		}
 		touched = m.container(c, "init container") || touched
 	}
@@ -75,7 +87,7 @@ func Apply(pod *corev1.Pod, plan identity.Plan) (*corev1.Pod, []string) {
 			out.Spec.Volumes = append(out.Spec.Volumes, tokenVolume(plan))
 		}
 	}
-	if spiffe {
+	if spiffe && helper < 0 {
 		addSPIFFE(out, plan)
 	}
 	return out, m.warnings

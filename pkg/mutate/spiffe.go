@@ -1,6 +1,7 @@
 package mutate
 
 import (
+	"fmt"
 	"path"
 	"slices"
 
@@ -85,14 +86,53 @@ func socketVolume(plan identity.Plan) corev1.Volume {
 	return v
 }
 
-// addSPIFFE adds the socket volume and the sidecar, each unless the Pod has
-// one of that name already. The sidecar is appended to the init containers:
-// appending keeps the patch to additions.
+// spiffeHelperIndex finds the helper an earlier pass inserted: the init
+// container called SVIDHelperName, a native sidecar running plan's helper
+// image. It returns -1 when there is none yet, and a conflict instead when
+// the Pod already uses the helper's names for something else: another
+// container of that name, a volume called SocketVolumeName without the
+// helper, or a mount of that volume in any container but the helper. The
+// socket is the SPIRE agent's, for the helper alone.
+func spiffeHelperIndex(pod *corev1.Pod, plan identity.Plan) (int, string) {
+	helper := -1
+	for i := range pod.Spec.InitContainers {
+		c := &pod.Spec.InitContainers[i]
+		if c.Name == SVIDHelperName && isNativeSidecar(c) && c.Image == plan.SPIFFE.HelperImage && helper < 0 {
+			helper = i
+		}
+	}
+	check := func(kind string, cs []corev1.Container, helperAt int) string {
+		for i := range cs {
+			if i == helperAt {
+				continue
+			}
+			if cs[i].Name == SVIDHelperName {
+				return fmt.Sprintf("%s %q has the name of the SPIFFE token helper, which the webhook adds; rename it", kind, cs[i].Name)
+			}
+			for _, vm := range cs[i].VolumeMounts {
+				if vm.Name == SocketVolumeName {
+					return fmt.Sprintf("%s %q mounts a volume named %q, the name of the Workload API socket that only the SPIFFE token helper may mount; rename the volume", kind, cs[i].Name, SocketVolumeName)
+				}
+			}
+		}
+		return ""
+	}
+	if c := check("init container", pod.Spec.InitContainers, helper); c != "" {
+		return -1, c
+	}
+	if c := check("container", pod.Spec.Containers, -1); c != "" {
+		return -1, c
+	}
+	if helper < 0 && slices.ContainsFunc(pod.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == SocketVolumeName }) {
+		return -1, fmt.Sprintf("the pod already has a volume named %q, the name of the Workload API socket volume the webhook adds; rename it", SocketVolumeName)
+	}
+	return helper, ""
+}
+
+// addSPIFFE adds the socket volume and inserts the helper as the first init
+// container; spiffeHelperIndex found neither in the Pod. The patch adds the
+// helper at index 0 (pkg/webhook), shifting the others.
 func addSPIFFE(pod *corev1.Pod, plan identity.Plan) {
-	if !slices.ContainsFunc(pod.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == SocketVolumeName }) {
-		pod.Spec.Volumes = append(pod.Spec.Volumes, socketVolume(plan))
-	}
-	if !slices.ContainsFunc(pod.Spec.InitContainers, func(c corev1.Container) bool { return c.Name == SVIDHelperName }) {
-		pod.Spec.InitContainers = append(pod.Spec.InitContainers, svidHelper(plan))
-	}
+	pod.Spec.Volumes = append(pod.Spec.Volumes, socketVolume(plan))
+	pod.Spec.InitContainers = slices.Insert(pod.Spec.InitContainers, 0, svidHelper(plan))
 }

@@ -148,7 +148,9 @@ func checkOnlyAdds(t *testing.T, raw []byte, resp admission.Response) {
 }
 
 // lost lists the paths of before that after does not hold with the same
-// value. Lists may grow; nothing may shrink or change.
+// value. Lists may grow, at the end or, for the SPIFFE token helper's
+// insertion as the first init container, at the start; nothing may shrink
+// or change.
 func lost(before, after any, path string) []string {
 	switch b := before.(type) {
 	case map[string]any:
@@ -175,6 +177,17 @@ func lost(before, after any, path string) []string {
 		var out []string
 		for i := range b {
 			out = append(out, lost(b[i], a[i], path+"/"+itoa(i))...)
+		}
+		if len(out) > 0 && len(a) > len(b) {
+			// Grown at the start instead: every element one further on.
+			var shifted []string
+			d := len(a) - len(b)
+			for i := range b {
+				shifted = append(shifted, lost(b[i], a[i+d], path+"/"+itoa(i))...)
+			}
+			if len(shifted) == 0 {
+				return nil
+			}
 		}
 		return out
 	default:

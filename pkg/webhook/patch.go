@@ -5,23 +5,29 @@ import (
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/irsa-webhook/irsa-webhook/pkg/mutate"
 )
 
 // patch returns the JSON patch that turns original into mutated, where
-// mutated is mutate.Apply's result. Apply only appends: to each container's
-// and init container's env and volumeMounts, to the Pod's volumes and to its
-// init containers. So the patch adds the appended elements at their
-// indices, or the whole list where the original had none (absent, null or
-// empty: "add" sets a member whatever it held). Applied to the raw object
-// the API server sent, it touches nothing else, not even fields the
-// compiled API does not know.
+// mutated is mutate.Apply's result. Apply only adds: it appends to each
+// container's and init container's env and volumeMounts and to the Pod's
+// volumes, and inserts the SPIFFE token helper as the first init container.
+// So the patch adds the appended elements at their indices, or the whole
+// list where the original had none (absent, null or empty: "add" sets a
+// member whatever it held), and the helper at /spec/initContainers/0 before
+// anything else, which shifts the init containers the later operations name
+// by their new indices. Applied to the raw object the API server sent, it
+// touches nothing else, not even fields the compiled API does not know.
 //
-// It is the patch the JSON patch diff of the two whole Pods gives
-// (TestPatchEqualsWholeDiff), without encoding both Pods and decoding them
-// into generic maps, which was most of the handler's time and allocations
-// (docs/benchmarks.md). That Apply changes nothing else is tested over every
-// golden case under several plans; a mutation that removed something is
-// refused here rather than half described. An empty patch is nil.
+// It is the patch the JSON patch diff of the two whole Pods gives, or, with
+// the helper inserted, that one add followed by the diff from the original
+// with the helper inserted (TestPatchEqualsWholeDiff), without encoding both
+// Pods and decoding them into generic maps, which was most of the handler's
+// time and allocations (docs/benchmarks.md). That Apply changes nothing else
+// is tested over every golden case under several plans; a mutation that
+// removed or reordered something is refused here rather than half
+// described. An empty patch is nil.
 func patch(original, mutated *corev1.Pod) ([]byte, error) {
 	if len(mutated.Spec.Containers) != len(original.Spec.Containers) {
 		return nil, fmt.Errorf("mutation changed the number of containers from %d to %d; only additions can be patched",
@@ -29,9 +35,25 @@ func patch(original, mutated *corev1.Pod) ([]byte, error) {
 	}
 	// About 150 bytes an operation, a few operations a container.
 	p := patchBuilder{buf: make([]byte, 0, 512*(1+len(mutated.Spec.InitContainers)+len(mutated.Spec.Containers)))}
-	p.containers("/spec/initContainers/", original.Spec.InitContainers, mutated.Spec.InitContainers)
-	p.containers("/spec/containers/", original.Spec.Containers, mutated.Spec.Containers)
-	appended(&p, "/spec/initContainers", original.Spec.InitContainers, mutated.Spec.InitContainers, appendJSON)
+	init, shift := mutated.Spec.InitContainers, 0
+	if prepended(original.Spec.InitContainers, init) {
+		p.op("/spec/initContainers", 0)
+		p.buf, p.err = appendJSON(p.buf, &init[0])
+		if p.err != nil {
+			return nil, fmt.Errorf("encode the patch of /spec/initContainers/0: %w", p.err)
+		}
+		p.buf = append(p.buf, '}')
+		init, shift = init[1:], 1
+	}
+	for i := range min(len(original.Spec.InitContainers), len(init)) {
+		if original.Spec.InitContainers[i].Name != init[i].Name {
+			return nil, fmt.Errorf("mutation reordered the init containers (%q is now where %q was); only additions can be patched",
+				init[i].Name, original.Spec.InitContainers[i].Name)
+		}
+	}
+	p.containers("/spec/initContainers/", shift, original.Spec.InitContainers, init)
+	p.containers("/spec/containers/", 0, original.Spec.Containers, mutated.Spec.Containers)
+	appended(&p, "/spec/initContainers", original.Spec.InitContainers, init, appendJSON)
 	appended(&p, "/spec/volumes", original.Spec.Volumes, mutated.Spec.Volumes, appendJSON)
 	if p.err != nil || len(p.buf) == 0 {
 		return nil, p.err
@@ -50,15 +72,24 @@ type patchBuilder struct {
 	err error
 }
 
+// prepended reports whether mutated is original with the SPIFFE token
+// helper inserted first, the one insertion Apply makes. Into an empty list
+// it is an append like any other.
+func prepended(original, mutated []corev1.Container) bool {
+	return len(original) > 0 && len(mutated) == len(original)+1 &&
+		mutated[0].Name == mutate.SVIDHelperName && original[0].Name != mutate.SVIDHelperName
+}
+
 // containers adds what was appended to the env and volumeMounts of the
-// containers both lists have; prefix ends in "/".
-func (p *patchBuilder) containers(prefix string, original, mutated []corev1.Container) {
+// containers both lists have, container i being at index shift+i in the
+// patched Pod; prefix ends in "/".
+func (p *patchBuilder) containers(prefix string, shift int, original, mutated []corev1.Container) {
 	for i := range min(len(original), len(mutated)) {
 		o, m := &original[i], &mutated[i]
 		if len(m.Env) == len(o.Env) && len(m.VolumeMounts) == len(o.VolumeMounts) {
 			continue
 		}
-		path := prefix + strconv.Itoa(i)
+		path := prefix + strconv.Itoa(shift+i)
 		appended(p, path+"/env", o.Env, m.Env, appendEnvVar)
 		appended(p, path+"/volumeMounts", o.VolumeMounts, m.VolumeMounts, appendVolumeMount)
 	}

@@ -117,10 +117,14 @@ func mutationCases(t *testing.T) map[string]struct {
 	return cases
 }
 
-// TestPatchEqualsWholeDiff: the patch of what mutate.Apply appended is the
-// whole Pods' diff, for every mutation case. This is also what holds Apply
-// to appending: a change anywhere else would be in the diff and not in the
-// patch.
+// TestPatchEqualsWholeDiff: the patch of what mutate.Apply added is the
+// whole Pods' diff, for every mutation case. Where Apply inserted the SPIFFE
+// token helper before existing init containers (which the diff would
+// describe as a replacement of every one of them), it is one add of the
+// helper at index 0 followed by the diff from the original with the helper
+// inserted. This is also what holds Apply to adding: a change anywhere else
+// would be in the diff and not in the patch. And the patch, applied in its
+// order to the original, is the mutated Pod.
 func TestPatchEqualsWholeDiff(t *testing.T) {
 	for name, tc := range mutationCases(t) {
 		t.Run(name, func(t *testing.T) {
@@ -130,11 +134,78 @@ func TestPatchEqualsWholeDiff(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(wholeDiff(t, original, mutated), sortedPatch(t, ops)); diff != "" {
+			want := wholeDiff(t, original, mutated)
+			if init := mutated.Spec.InitContainers; len(original.Spec.InitContainers) > 0 && len(init) > 0 &&
+				init[0].Name == mutate.SVIDHelperName && original.Spec.InitContainers[0].Name != mutate.SVIDHelperName {
+				shifted := original.DeepCopy()
+				shifted.Spec.InitContainers = append([]corev1.Container{*init[0].DeepCopy()}, shifted.Spec.InitContainers...)
+				insert := genericOps(t, []jsonpatch.Operation{jsonpatch.NewOperation("add", "/spec/initContainers/0", init[0])})
+				want = append(insert, wholeDiff(t, shifted, mutated)...)
+				if got := sortedPatch(t, ops); len(got) == 0 || !cmp.Equal(insert[0], firstOp(t, ops)) {
+					t.Errorf("the helper's insertion is not the patch's first operation: %s", ops)
+				}
+			}
+			if diff := cmp.Diff(sortOps(t, want), sortedPatch(t, ops)); diff != "" {
 				t.Errorf("patch differs from the whole diff (-want +got):\n%s", diff)
+			}
+			if ops == nil {
+				return
+			}
+			raw, err := json.Marshal(original)
+			if err != nil {
+				t.Fatal(err)
+			}
+			patched, err := applyOps(raw, ops)
+			if err != nil {
+				t.Fatalf("patch does not apply: %v\n%s", err, ops)
+			}
+			if diff := cmp.Diff(asJSON(t, mutated), asJSON(t, decodeWholePod(t, patched))); diff != "" {
+				t.Errorf("original with the patch applied is not the mutated Pod (-mutated +patched):\n%s", diff)
 			}
 		})
 	}
+}
+
+// asJSON is v as generic JSON, where an empty list and an absent one are
+// the same, as they are to the API server.
+func asJSON(t *testing.T, v any) any {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out any
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// firstOp is the first operation of a JSON patch as generic JSON.
+func firstOp(t *testing.T, patch []byte) any {
+	t.Helper()
+	var ops []any
+	if err := json.Unmarshal(patch, &ops); err != nil || len(ops) == 0 {
+		t.Fatalf("patch is not a JSON patch: %v\n%s", err, patch)
+	}
+	return ops[0]
+}
+
+// sortOps sorts generic JSON patch operations by path, as genericOps does.
+func sortOps(t *testing.T, ops []any) []any {
+	t.Helper()
+	if len(ops) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var typed []jsonpatch.Operation
+	if err := json.Unmarshal(b, &typed); err != nil {
+		t.Fatal(err)
+	}
+	return genericOps(t, typed)
 }
 
 // TestAdmittedPodCoversApply: the handler's partial Pod decode gives the
@@ -183,6 +254,13 @@ func TestPatchRefusesRemovals(t *testing.T) {
 		"env removed":            func(p *corev1.Pod) { p.Spec.Containers[1].Env = p.Spec.Containers[1].Env[1:] },
 		"mount removed":          func(p *corev1.Pod) { p.Spec.InitContainers[0].VolumeMounts = nil },
 		"volume removed":         func(p *corev1.Pod) { p.Spec.Volumes = p.Spec.Volumes[:1] },
+		"init containers reordered": func(p *corev1.Pod) {
+			p.Spec.InitContainers = append(p.Spec.InitContainers, corev1.Container{Name: "second"})
+			p.Spec.InitContainers[0], p.Spec.InitContainers[1] = p.Spec.InitContainers[1], p.Spec.InitContainers[0]
+		},
+		"a container inserted first that is not the helper": func(p *corev1.Pod) {
+			p.Spec.InitContainers = append([]corev1.Container{{Name: "other"}}, p.Spec.InitContainers...)
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			original := decodeWholePod(t, typicalPod(""))
