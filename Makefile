@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 BIN := bin/irsa-webhook
-# Build flags shared with the Dockerfile, so its build step cannot rot.
+# Build flags shared with the Dockerfile and make image, so neither can rot.
 BUILD_FLAGS := -trimpath -ldflags "-s -w"
 export CGO_ENABLED ?= 0
 

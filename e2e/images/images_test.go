@@ -146,6 +146,10 @@ func TestBuildWritesImportableImages(t *testing.T) {
 		})
 	}
 
+	t.Run("containerd imports them", func(t *testing.T) {
+		importImages(t, ctx, map[string]string{S3GetRef: tb.S3Get, PauseRef: tb.Pause})
+	})
+
 	// The s3get in the image is the static program itself: run it out of
 	// the layer with no arguments and it prints its usage.
 	tag, _ := name.NewTag(S3GetRef)
