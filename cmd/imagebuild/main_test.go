@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"log"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,7 +13,9 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/irsa-webhook/irsa-webhook/internal/image"
@@ -128,5 +133,49 @@ func TestImagebuildRefusesBadFlags(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Errorf("a refused build wrote %v", ents)
+	}
+}
+
+// TestImagebuildPushes is make image-push against a registry served in
+// process on loopback.
+func TestImagebuildPushes(t *testing.T) {
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	dir := t.TempDir()
+	ref := strings.TrimPrefix(srv.URL, "http://") + "/irsa-webhook/irsa-webhook:v0.1.0"
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{
+		"--binary", "linux/amd64=" + write(t, filepath.Join(dir, "amd64"), "amd64"),
+		"--binary", "linux/arm64=" + write(t, filepath.Join(dir, "arm64"), "arm64"),
+		"--ca-certs=", "--ref", ref, "--version", "v0.1.0", "--source-date-epoch", "1", "--push",
+	}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("imagebuild --push exit %d: %s", code, stderr.String())
+	}
+	m := regexp.MustCompile(`pushed .*@(sha256:[0-9a-f]{64})`).FindStringSubmatch(stdout.String())
+	if m == nil {
+		t.Fatalf("no pushed digest in %q", stdout.String())
+	}
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := remote.Index(r)
+	if err != nil {
+		t.Fatalf("pull the pushed index: %v", err)
+	}
+	d, err := idx.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.String() != m[1] {
+		t.Errorf("registry has %s, imagebuild pushed %s", d, m[1])
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(im.Manifests) != 2 {
+		t.Errorf("pushed index has %d images, want amd64 and arm64", len(im.Manifests))
 	}
 }
