@@ -2,13 +2,14 @@
 SHELL := /bin/bash
 GO ?= go
 BIN := bin/irsa-webhook
-# Build flags shared with the Dockerfile, so its build step cannot rot.
+# Build flags shared with the Dockerfile and make image, so neither can rot.
 BUILD_FLAGS := -trimpath -ldflags "-s -w"
 export CGO_ENABLED ?= 0
 
 .DEFAULT_GOAL := help
 
 include deploy/Makefile.inc
+include image.mk
 include e2e/Makefile.inc
 include e2e/faults.mk
 include e2e/bench.mk
