@@ -32,6 +32,7 @@ type APIServer struct {
 	certDir  string
 	issuer   string
 	audience []string
+	kubelets *KubeletAccess
 
 	// SigningKey signs new tokens; VerifyKeys (which should include the
 	// signing key's public half) are the keys tokens are accepted with.
@@ -48,6 +49,17 @@ type APIServerConfig struct {
 	Audiences []string
 	// SigningKey signs service account tokens.
 	SigningKey *SigningKey
+	// Kubelets, when set, serves a node tier: Node and RBAC authorization,
+	// NodeRestriction, and the client certificate the API server shows a
+	// kubelet (for Pod logs).
+	Kubelets *KubeletAccess
+}
+
+// KubeletAccess is how the API server reaches kubelets: by their
+// InternalIP (no DNS names the node), with this client certificate,
+// verifying their serving certificates with the Stack's CA.
+type KubeletAccess struct {
+	ClientCert, ClientKey string
 }
 
 func newAPIServer(bin string, pki *PKI, etcd *Etcd, dir, logDir string, cfg APIServerConfig) (*APIServer, error) {
@@ -63,6 +75,7 @@ func newAPIServer(bin string, pki *PKI, etcd *Etcd, dir, logDir string, cfg APIS
 		certDir:    certDir,
 		issuer:     cfg.Issuer,
 		audience:   cfg.Audiences,
+		kubelets:   cfg.Kubelets,
 		SigningKey: cfg.SigningKey,
 		VerifyKeys: []*SigningKey{cfg.SigningKey},
 	}
@@ -95,6 +108,18 @@ func (a *APIServer) args() []string {
 	for _, k := range a.VerifyKeys {
 		verify = append(verify, "--service-account-key-file="+k.PublicFile)
 	}
+	authz := []string{"--authorization-mode=RBAC"}
+	if k := a.kubelets; k != nil {
+		authz = []string{
+			"--authorization-mode=Node,RBAC",
+			"--enable-admission-plugins=NodeRestriction",
+			"--kubelet-preferred-address-types=InternalIP",
+			"--kubelet-client-certificate=" + k.ClientCert,
+			"--kubelet-client-key=" + k.ClientKey,
+			"--kubelet-certificate-authority=" + a.pki.CAFile,
+		}
+	}
+	verify = append(verify, authz...)
 	return append([]string{
 		"--etcd-servers=" + a.etcdURL,
 		"--bind-address=127.0.0.1",
@@ -108,7 +133,6 @@ func (a *APIServer) args() []string {
 		"--tls-private-key-file=" + filepath.Join(a.certDir, "tls.key"),
 		"--client-ca-file=" + a.pki.CAFile,
 		"--anonymous-auth=false",
-		"--authorization-mode=RBAC",
 		"--service-cluster-ip-range=10.96.0.0/16",
 		"--service-account-issuer=" + a.issuer,
 		"--api-audiences=" + strings.Join(a.audience, ","),

@@ -1,0 +1,53 @@
+package node
+
+import (
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/irsa-webhook/irsa-webhook/e2e/harness"
+)
+
+// bins are built once per run by TestMain; nil when the machine cannot
+// run a node (unsupported says why).
+var (
+	bins        *harness.Binaries
+	unsupported error
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	if unsupported = harness.NodeUnsupported(); unsupported != nil {
+		fmt.Fprintln(os.Stderr, "e2e/node: skipping every test:", unsupported)
+		return m.Run()
+	}
+	out, err := os.MkdirTemp("", "irsa-e2e-node-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e/node:", err)
+		return 1
+	}
+	defer os.RemoveAll(out)
+	// A cold build of the node's parts on top of the control plane's takes
+	// tens of minutes on 2 shared cores; the bound only stops a hung build.
+	ctx, cancel := contextWithTimeout(60 * time.Minute)
+	defer cancel()
+	if bins, err = harness.Build(ctx, harness.BuildOptions{OutDir: out, Progress: os.Stderr, Node: true}); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e/node:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// startNode starts a Stack with the node tier, or skips the test when the
+// machine cannot run one.
+func startNode(t *testing.T) *harness.Stack {
+	t.Helper()
+	if unsupported != nil {
+		t.Skip(unsupported)
+	}
+	return harness.StartForTest(t, bins, harness.Options{Node: true})
+}
