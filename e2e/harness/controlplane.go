@@ -38,7 +38,7 @@ func newControllerManager(bin string, api *APIServer, pki *PKI, key *SigningKey,
 			"--use-service-account-credentials=false",
 			"--service-account-private-key-file=" + key.PrivateFile,
 			"--root-ca-file=" + pki.CAFile,
-			"--controllers=*,-nodeipam,-csrsigning,-csrapproving,-bootstrapsigner,-tokencleaner",
+			"--controllers=*,-node-ipam-controller,-certificatesigningrequest-signing-controller,-certificatesigningrequest-approving-controller,-bootstrap-signer-controller,-token-cleaner-controller",
 			"--concurrent-deployment-syncs=2",
 			"--v=1",
 		},
@@ -57,7 +57,8 @@ func (c *ControllerManager) Start(ctx context.Context) error {
 	})
 }
 
-// Scheduler is kube-scheduler, with /healthz on 127.0.0.1.
+// Scheduler is kube-scheduler, with /healthz on 127.0.0.1 (with no
+// authentication or authorization kubeconfig it answers nothing else).
 type Scheduler struct {
 	*Process
 	healthURL string
@@ -73,8 +74,6 @@ func newScheduler(bin string, api *APIServer, logDir string) (*Scheduler, error)
 		s.healthURL = "https://" + hostPort(ports[0]) + "/healthz"
 		s.Args = []string{
 			"--kubeconfig=" + kubeconfig,
-			"--authentication-kubeconfig=" + kubeconfig,
-			"--authorization-kubeconfig=" + kubeconfig,
 			"--bind-address=127.0.0.1",
 			"--secure-port=" + strconv.Itoa(ports[0]),
 			"--leader-elect=false",
