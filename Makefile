@@ -9,6 +9,7 @@ export CGO_ENABLED ?= 0
 .DEFAULT_GOAL := help
 
 include deploy/Makefile.inc
+include image.mk
 include e2e/Makefile.inc
 include e2e/faults.mk
 include e2e/bench.mk

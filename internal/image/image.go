@@ -120,16 +120,14 @@ func (s Spec) validate() error {
 			errs = append(errs, fmt.Errorf("platform %q: empty binary path", p))
 		}
 	}
-	if !path.IsAbs(s.Entrypoint) || path.Clean(s.Entrypoint) != s.Entrypoint || s.Entrypoint == "/" {
-		errs = append(errs, fmt.Errorf("entrypoint %q is not a clean absolute file path", s.Entrypoint))
-	} else if reserved(s.Entrypoint) {
-		errs = append(errs, fmt.Errorf("entrypoint %q is a path the image reserves for its own files", s.Entrypoint))
+	if err := checkEntrypoint(s.Entrypoint); err != nil {
+		errs = append(errs, err)
 	}
 	if _, _, err := parseUser(s.User); err != nil {
 		errs = append(errs, err)
 	}
-	if s.UserName != "" && !validName(s.UserName) {
-		errs = append(errs, fmt.Errorf("user name %q: want lower-case letters, digits, - and _", s.UserName))
+	if err := checkUserName(s.UserName); err != nil {
+		errs = append(errs, err)
 	}
 	for k := range s.Labels {
 		if k == "" {
@@ -162,16 +160,29 @@ func parseUser(user string) (uid, gid int, err error) {
 	return uid, gid, nil
 }
 
-func validName(n string) bool {
-	if n == "" || len(n) > 32 {
-		return false
+func checkEntrypoint(p string) error {
+	if !path.IsAbs(p) || path.Clean(p) != p || p == "/" {
+		return fmt.Errorf("entrypoint %q is not a clean absolute file path", p)
 	}
-	for _, r := range n {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return false
+	if reserved(p) {
+		return fmt.Errorf("entrypoint %q is a path the image reserves for its own files", p)
+	}
+	return nil
+}
+
+// checkUserName accepts what passwd(5) tools accept without quoting;
+// empty means the default.
+func checkUserName(n string) error {
+	ok := len(n) <= 32
+	for i, r := range n {
+		if !(r >= 'a' && r <= 'z' || r == '_' || i > 0 && (r >= '0' && r <= '9' || r == '-')) {
+			ok = false
 		}
 	}
-	return true
+	if !ok {
+		return fmt.Errorf("user name %q: want at most 32 lower-case letters, digits, - and _, starting with a letter or _", n)
+	}
+	return nil
 }
 
 func buildImage(spec Spec, plat v1.Platform, binary string, caCerts []byte, created time.Time) (v1.Image, error) {

@@ -309,7 +309,7 @@ func TestBuildRejects(t *testing.T) {
 		{"entrypoint over passwd", func(s *Spec) { s.Entrypoint = "/etc/passwd" }, "is a path the image reserves"},
 		{"named user", func(s *Spec) { s.User = "nonroot" }, `user "nonroot": want numeric uid:gid`},
 		{"negative uid", func(s *Spec) { s.User = "-1:0" }, "want numeric uid:gid"},
-		{"bad user name", func(s *Spec) { s.UserName = "Non Root" }, `user name "Non Root"`},
+		{"bad user name", func(s *Spec) { s.UserName = "Non Root" }, `user name "Non Root": want at most 32`},
 		{"missing CA bundle", func(s *Spec) { s.CACerts = missing }, "read CA bundle: open " + missing},
 		{"CA bundle not PEM", func(s *Spec) { s.CACerts = writeFile(t, t.TempDir(), "ca", "nope") }, "holds no PEM certificate"},
 	}
