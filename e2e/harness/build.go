@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/irsa-webhook/irsa-webhook/e2e/images"
 )
 
 // Versions of the real parts. e2e/build/kube/go.mod pins the same
@@ -31,16 +33,14 @@ const (
 
 // Binaries are the executables a Stack runs. The control plane, MinIO and
 // the node tier's parts are cached across runs in BinDir; irsa-webhook,
-// s3get and pause are built from this checkout for every run, so a test
-// always exercises the code under test.
+// s3get and the node's images are built from this checkout for every run,
+// so a test always exercises the code under test.
 type Binaries struct {
 	KubeAPIServer string
 	Etcd          string
 	MinIO         string
 	IrsaWebhook   string
-	// S3Get is static (no cgo), so that it also runs in an image with
-	// nothing else in it.
-	S3Get string
+	S3Get         string
 
 	// Node holds the node tier's binaries; nil unless BuildOptions.Node.
 	Node *NodeBinaries
@@ -55,8 +55,9 @@ type NodeBinaries struct {
 	// ContainerdDir holds containerd, containerd-shim-runc-v2 and ctr:
 	// containerd finds its shim by name on PATH.
 	ContainerdDir string
-	// Pause is the sandbox image's only program (static).
-	Pause string
+	// Images are the s3get and pause images (e2e/images), as tarballs to
+	// import.
+	Images *images.Tarballs
 }
 
 // BinDir is where the control plane and MinIO binaries are cached:
@@ -117,8 +118,8 @@ type BuildOptions struct {
 	// Progress receives one line per phase with its duration; may be nil.
 	Progress io.Writer
 	// Node also builds the node tier: kubelet, kube-controller-manager,
-	// kube-scheduler, containerd and pause. Runs without a node do not pay
-	// for them.
+	// kube-scheduler, containerd, and the s3get and pause images. Runs
+	// without a node do not pay for them.
 	Node bool
 }
 
@@ -191,7 +192,7 @@ func Build(ctx context.Context, o BuildOptions) (*Binaries, error) {
 	})
 	g.Go(func() error {
 		return p.always("s3get (this checkout)", func() error {
-			return goCmd(ctx, filepath.Join(o.RepoRoot, "e2e"), []string{"CGO_ENABLED=0"}, "build", "-o", b.S3Get, "./cmd/s3get")
+			return goCmd(ctx, filepath.Join(o.RepoRoot, "e2e"), nil, "build", "-o", b.S3Get, "./cmd/s3get")
 		})
 	})
 	if o.Node {
@@ -211,7 +212,6 @@ func buildNode(ctx context.Context, g *errgroup.Group, p *progress, o BuildOptio
 		KubeControllerManager: filepath.Join(o.CacheDir, "kube-controller-manager-"+KubernetesVersion),
 		KubeScheduler:         filepath.Join(o.CacheDir, "kube-scheduler-"+KubernetesVersion),
 		ContainerdDir:         filepath.Join(o.CacheDir, "containerd-"+ContainerdVersion),
-		Pause:                 filepath.Join(o.OutDir, "pause"),
 	}
 	for _, c := range []struct{ name, dest string }{
 		{"kubelet", n.Kubelet},
@@ -237,8 +237,9 @@ func buildNode(ctx context.Context, g *errgroup.Group, p *progress, o BuildOptio
 		})
 	})
 	g.Go(func() error {
-		return p.always("pause (this checkout)", func() error {
-			return goCmd(ctx, filepath.Join(o.RepoRoot, "e2e"), []string{"CGO_ENABLED=0"}, "build", "-o", n.Pause, "./cmd/pause")
+		return p.always("s3get and pause images (this checkout)", func() (err error) {
+			n.Images, err = images.Build(ctx, images.Options{RepoRoot: o.RepoRoot, OutDir: filepath.Join(o.OutDir, "images")})
+			return err
 		})
 	})
 	return n

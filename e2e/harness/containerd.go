@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/irsa-webhook/irsa-webhook/e2e/images"
 )
 
 // Containerd is containerd 2.x with the CRI plugin, runc and the CNI
@@ -101,7 +103,7 @@ disabled_plugins = [
 [plugins."io.containerd.cri.v1.images"]
   snapshotter = "overlayfs"
   [plugins."io.containerd.cri.v1.images".pinned_images]
-    sandbox = ` + q(PauseImage) + `
+    sandbox = ` + q(images.PauseRef) + `
 
 [plugins."io.containerd.cri.v1.runtime"]
   enable_selinux = false

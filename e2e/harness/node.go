@@ -19,6 +19,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
+
+	"github.com/irsa-webhook/irsa-webhook/e2e/images"
 )
 
 // NodeName is the node tier's one node.
@@ -174,29 +176,14 @@ func (n *Node) start(ctx context.Context, s *Stack) (err error) {
 	return s.phase("kubelet", func() error { return n.Kubelet.Start(ctx) })
 }
 
-// importImages writes the pause and s3get images from this run's static
-// binaries and imports them.
+// importImages imports this run's pause and s3get images.
 func (n *Node) importImages(ctx context.Context, b *Binaries) error {
-	for _, spec := range []imageSpec{
-		{ref: PauseImage, files: map[string]string{"pause": b.Node.Pause}, entrypoint: []string{"/pause"}},
-		{ref: S3GetImage, files: map[string]string{"s3get": b.S3Get}, entrypoint: []string{"/s3get"}},
-	} {
-		path := filepath.Join(n.dir, filepath.Base(spec.files[firstKey(spec.files)])+".tar")
-		if err := writeImageTarball(path, spec); err != nil {
-			return err
-		}
+	for _, path := range []string{b.Node.Images.Pause, b.Node.Images.S3Get} {
 		if err := n.Containerd.Import(ctx, path); err != nil {
-			return fmt.Errorf("import %s: %w", spec.ref, err)
+			return fmt.Errorf("import %s: %w", filepath.Base(path), err)
 		}
 	}
 	return nil
-}
-
-func firstKey(m map[string]string) string {
-	for k := range m {
-		return k
-	}
-	return ""
 }
 
 // Processes lists the node tier's started processes, in start order.
@@ -395,7 +382,7 @@ func (n *Node) Workload(name, serviceAccount string, every time.Duration, user *
 					TerminationGracePeriodSeconds: ptr.To[int64](2),
 					Containers: []corev1.Container{{
 						Name:            "app",
-						Image:           S3GetImage,
+						Image:           images.S3GetRef,
 						ImagePullPolicy: corev1.PullNever,
 						Args:            []string{"-every", every.String(), Bucket, ObjectKey},
 						Env:             n.PodEnv(),

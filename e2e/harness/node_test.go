@@ -1,18 +1,14 @@
 package harness
 
 import (
-	"archive/tar"
 	"crypto/x509"
 	"encoding/pem"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
 func TestSplitRule(t *testing.T) {
@@ -114,57 +110,5 @@ func TestServingCertExtraIPs(t *testing.T) {
 	}
 	if _, err := leaf.Verify(x509.VerifyOptions{Roots: p.CertPool(), DNSName: "10.213.7.2"}); err == nil {
 		t.Error("verifies for an address it was not issued for")
-	}
-}
-
-func TestWriteImageTarball(t *testing.T) {
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "prog")
-	if err := os.WriteFile(bin, []byte("#!binary"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "img.tar")
-	if err := writeImageTarball(path, imageSpec{ref: S3GetImage, files: map[string]string{"s3get": bin}, entrypoint: []string{"/s3get"}}); err != nil {
-		t.Fatal(err)
-	}
-	img, err := tarball.ImageFromPath(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := cmp.Diff([]string{"/s3get"}, cfg.Config.Entrypoint); d != "" {
-		t.Errorf("entrypoint (-want +got):\n%s", d)
-	}
-	if cfg.OS != "linux" || cfg.Architecture != "amd64" {
-		t.Errorf("platform %s/%s, want linux/amd64", cfg.OS, cfg.Architecture)
-	}
-	layers, err := img.Layers()
-	if err != nil || len(layers) != 1 {
-		t.Fatalf("layers %d (%v), want 1", len(layers), err)
-	}
-	rc, err := layers[0].Uncompressed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	got := map[string]string{}
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(tr)
-		got[h.Name] = strings.TrimSpace(string(body)) + " " + h.FileInfo().Mode().String()
-	}
-	want := map[string]string{"s3get": "#!binary -rwxr-xr-x", "tmp/": " dtrwxrwxrwx"}
-	if d := cmp.Diff(want, got); d != "" {
-		t.Errorf("layer (-want +got):\n%s", d)
 	}
 }

@@ -36,7 +36,8 @@ func TestWorkloadReadsS3WithKubeletToken(t *testing.T) {
 		name string
 		user *int64
 	}{
-		{name: "root"},
+		// The image's own user is not root: both run as the test says.
+		{name: "root", user: ptrTo[int64](0)},
 		{name: "nonroot", user: ptrTo[int64](1000)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -68,14 +69,10 @@ func TestWorkloadReadsS3WithKubeletToken(t *testing.T) {
 			if err != nil {
 				t.Fatalf("kubelet's token file: %v", err)
 			}
-			uid := int64(0)
-			if tc.user != nil {
-				uid = *tc.user
+			if got := fileUID(fi); got != *tc.user {
+				t.Errorf("token file owned by uid %d, want %d", got, *tc.user)
 			}
-			if got := fileUID(fi); got != uid {
-				t.Errorf("token file owned by uid %d, want %d", got, uid)
-			}
-			if tc.user != nil && fi.Mode().Perm() != 0o600 {
+			if *tc.user != 0 && fi.Mode().Perm() != 0o600 {
 				t.Errorf("token file mode %v, want 0600", fi.Mode().Perm())
 			}
 		})

@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/irsa-webhook/irsa-webhook/e2e/harness"
+	"github.com/irsa-webhook/irsa-webhook/e2e/images"
 	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
 	"github.com/irsa-webhook/irsa-webhook/pkg/mutate"
 )
@@ -135,7 +136,7 @@ func realPod(ctx context.Context, n *narrator, s *harness.Stack) error {
 	if err != nil {
 		return err
 	}
-	n.printf("Pod %s is Running on node %s (image %s).\n", pod.Name, pod.Spec.NodeName, harness.S3GetImage)
+	n.printf("Pod %s is Running on node %s (image %s).\n", pod.Name, pod.Spec.NodeName, images.S3GetRef)
 	log, err := harness.WaitLog(ctx, c, pod, "app", 2*time.Minute, func(l string) bool {
 		return strings.HasSuffix(l, ": "+harness.ObjectContent)
 	})
