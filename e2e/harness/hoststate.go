@@ -22,7 +22,9 @@ type HostState struct {
 	// Sysctls are the values of the kernel settings the kubelet and the
 	// CNI bridge plugin write, by /proc/sys path (missing ones are left out).
 	Sysctls map[string]string
-	// Chains are the iptables and ip6tables chains, as "iptables/filter/NAME".
+	// Chains are the user-defined iptables and ip6tables chains, as
+	// "iptables/filter/NAME". (A table that iptables-nft made for them
+	// stays, empty, with only its built-in chains.)
 	Chains []string
 	// Mounts are the mount points under Watched paths and under the Dirs.
 	Mounts []string
@@ -151,26 +153,36 @@ func kubeCgroups() []string {
 	return out
 }
 
-// iptablesChains lists tool's chains of every table, as tool/table/chain.
+// iptablesChains lists tool's user-defined chains of every table, as
+// tool/table/chain.
 func iptablesChains(tool string) ([]string, error) {
 	out, err := exec.Command(tool + "-save").Output()
 	if err != nil {
 		return nil, fmt.Errorf("%s-save: %w", tool, err)
 	}
+	return parseChains(tool, out), nil
+}
+
+// parseChains reads the user-defined chains of iptables-save output.
+func parseChains(tool string, save []byte) []string {
 	var chains []string
 	table := ""
-	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc := bufio.NewScanner(bytes.NewReader(save))
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
 		case strings.HasPrefix(line, "*"):
 			table = line[1:]
 		case strings.HasPrefix(line, ":"):
-			chains = append(chains, tool+"/"+table+"/"+strings.Fields(line[1:])[0])
+			// ":NAME POLICY [packets:bytes]"; a user-defined chain's
+			// policy is "-".
+			if f := strings.Fields(line[1:]); len(f) >= 2 && f[1] == "-" {
+				chains = append(chains, tool+"/"+table+"/"+f[0])
+			}
 		}
 	}
 	sort.Strings(chains)
-	return chains, nil
+	return chains
 }
 
 // mountsUnder lists the mount points at or under any of roots, deepest
@@ -259,6 +271,14 @@ func restoreHost(before *HostState, dirs ...string) error {
 	for _, l := range added(before.ContainerLogs, now.ContainerLogs) {
 		if err := os.Remove(filepath.Join("/var/log/containers", l)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("remove container log link %s: %w", l, err))
+		}
+	}
+	// go-cni caches each attachment's result under a name that starts
+	// with the network's, which is the node tier's own.
+	results, _ := filepath.Glob(filepath.Join("/var/lib/cni/results", cniNetwork+"-*"))
+	for _, r := range results {
+		if err := os.Remove(r); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("remove cni result %s: %w", r, err))
 		}
 	}
 	for _, p := range added(before.Paths, now.Paths) {
