@@ -57,15 +57,15 @@ var nodeSysctls = []string{
 
 // watchedPaths are the host paths a kubelet or containerd creates whatever
 // their configured directories: the node tier removes the ones that were
-// not there before.
+// not there before. /run/netns is not among them: containerd keeps the
+// Pods' namespaces in its state directory, and other programs' namespaces
+// there are theirs (only cni-* entries count, see Netns).
 var watchedPaths = []string{
 	"/var/lib/kubelet",
 	"/var/log/containers",
 	"/var/log/pods",
 	"/var/lib/cni",
 	"/run/containerd",
-	"/run/netns",
-	"/var/run/netns",
 	"/opt/containerd",
 	"/etc/cni",
 }
