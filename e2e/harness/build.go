@@ -15,8 +15,6 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
-
-	"github.com/irsa-webhook/irsa-webhook/e2e/images"
 )
 
 // Versions of the real parts. e2e/build/kube/go.mod pins the same
@@ -55,9 +53,16 @@ type NodeBinaries struct {
 	// ContainerdDir holds containerd, containerd-shim-runc-v2 and ctr:
 	// containerd finds its shim by name on PATH.
 	ContainerdDir string
-	// Images are the s3get and pause images (e2e/images), as tarballs to
-	// import.
-	Images *images.Tarballs
+	// Images are the s3get and pause images, as tarballs to import.
+	Images *NodeImages
+}
+
+// NodeImages are the node tier's two local images: the workload and the
+// sandbox. BuildOptions.NodeImages makes them (e2e/images does, which the
+// harness cannot import: that package's tests use the harness).
+type NodeImages struct {
+	S3GetRef, S3GetTarball string
+	PauseRef, PauseTarball string
 }
 
 // BinDir is where the control plane and MinIO binaries are cached:
@@ -118,9 +123,11 @@ type BuildOptions struct {
 	// Progress receives one line per phase with its duration; may be nil.
 	Progress io.Writer
 	// Node also builds the node tier: kubelet, kube-controller-manager,
-	// kube-scheduler, containerd, and the s3get and pause images. Runs
-	// without a node do not pay for them.
+	// kube-scheduler, containerd, and (with NodeImages) the s3get and pause
+	// images. Runs without a node do not pay for them.
 	Node bool
+	// NodeImages builds the node's images into outDir; required with Node.
+	NodeImages func(ctx context.Context, repoRoot, outDir string) (*NodeImages, error)
 }
 
 // Build makes every binary a Stack needs, in parallel: the cached ones only
@@ -140,6 +147,9 @@ func Build(ctx context.Context, o BuildOptions) (*Binaries, error) {
 	}
 	if o.OutDir == "" {
 		return nil, errors.New("build: OutDir is required")
+	}
+	if o.Node && o.NodeImages == nil {
+		return nil, errors.New("build: Node needs NodeImages")
 	}
 	if err := os.MkdirAll(o.CacheDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create binary cache %s: %w", o.CacheDir, err)
@@ -238,7 +248,7 @@ func buildNode(ctx context.Context, g *errgroup.Group, p *progress, o BuildOptio
 	})
 	g.Go(func() error {
 		return p.always("s3get and pause images (this checkout)", func() (err error) {
-			n.Images, err = images.Build(ctx, images.Options{RepoRoot: o.RepoRoot, OutDir: filepath.Join(o.OutDir, "images")})
+			n.Images, err = o.NodeImages(ctx, o.RepoRoot, filepath.Join(o.OutDir, "images"))
 			return err
 		})
 	})

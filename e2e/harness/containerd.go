@@ -11,8 +11,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/irsa-webhook/irsa-webhook/e2e/images"
 )
 
 // Containerd is containerd 2.x with the CRI plugin, runc and the CNI
@@ -28,7 +26,7 @@ type Containerd struct {
 // runcPath is Debian's runc.
 const runcPath = "/usr/sbin/runc"
 
-func newContainerd(binDir, dir, logDir string, net *podNetwork) (*Containerd, error) {
+func newContainerd(binDir, dir, logDir, pauseRef string, net *podNetwork) (*Containerd, error) {
 	c := &Containerd{
 		Socket: filepath.Join(dir, "containerd.sock"),
 		dir:    dir,
@@ -43,7 +41,7 @@ func newContainerd(binDir, dir, logDir string, net *podNetwork) (*Containerd, er
 		return nil, err
 	}
 	cfg := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(cfg, []byte(containerdConfig(dir, c.Socket)), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(containerdConfig(dir, c.Socket, pauseRef)), 0o644); err != nil {
 		return nil, fmt.Errorf("write containerd config: %w", err)
 	}
 	c.Process = &Process{
@@ -62,7 +60,7 @@ func newContainerd(binDir, dir, logDir string, net *podNetwork) (*Containerd, er
 // result cache (/var/lib/cni, fixed in go-cni); the node tier removes
 // those when it made them. restrict_oom_score_adj: root on these machines
 // may lack CAP_SYS_RESOURCE, and runc fails to set a negative score.
-func containerdConfig(dir, socket string) string {
+func containerdConfig(dir, socket, pauseRef string) string {
 	q := strconv.Quote
 	return `version = 3
 root = ` + q(filepath.Join(dir, "root")) + `
@@ -103,7 +101,7 @@ disabled_plugins = [
 [plugins."io.containerd.cri.v1.images"]
   snapshotter = "overlayfs"
   [plugins."io.containerd.cri.v1.images".pinned_images]
-    sandbox = ` + q(images.PauseRef) + `
+    sandbox = ` + q(pauseRef) + `
 
 [plugins."io.containerd.cri.v1.runtime"]
   enable_selinux = false

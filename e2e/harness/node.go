@@ -19,8 +19,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
-
-	"github.com/irsa-webhook/irsa-webhook/e2e/images"
 )
 
 // NodeName is the node tier's one node.
@@ -43,6 +41,7 @@ type Node struct {
 	Kubelet           *Kubelet
 
 	dir    string
+	images *NodeImages
 	before *HostState
 	lock   *os.File
 	proxy  *tcpProxy
@@ -140,6 +139,7 @@ func lockNode(ctx context.Context) (*os.File, error) {
 // returns once the node is Ready and the local images are imported.
 func (n *Node) start(ctx context.Context, s *Stack) (err error) {
 	nb := s.Binaries.Node
+	n.images = nb.Images
 	u, err := url.Parse(s.MinIO.Endpoint)
 	if err != nil {
 		return fmt.Errorf("minio endpoint: %w", err)
@@ -161,7 +161,7 @@ func (n *Node) start(ctx context.Context, s *Stack) (err error) {
 	if err := s.phase("kube-scheduler", func() error { return n.Scheduler.Start(ctx) }); err != nil {
 		return err
 	}
-	if n.Containerd, err = newContainerd(nb.ContainerdDir, filepath.Join(n.dir, "containerd"), s.LogDir, n.Net); err != nil {
+	if n.Containerd, err = newContainerd(nb.ContainerdDir, filepath.Join(n.dir, "containerd"), s.LogDir, nb.Images.PauseRef, n.Net); err != nil {
 		return err
 	}
 	if err := s.phase("containerd", func() error { return n.Containerd.Start(ctx) }); err != nil {
@@ -178,7 +178,7 @@ func (n *Node) start(ctx context.Context, s *Stack) (err error) {
 
 // importImages imports this run's pause and s3get images.
 func (n *Node) importImages(ctx context.Context, b *Binaries) error {
-	for _, path := range []string{b.Node.Images.Pause, b.Node.Images.S3Get} {
+	for _, path := range []string{b.Node.Images.PauseTarball, b.Node.Images.S3GetTarball} {
 		if err := n.Containerd.Import(ctx, path); err != nil {
 			return fmt.Errorf("import %s: %w", filepath.Base(path), err)
 		}
@@ -382,7 +382,7 @@ func (n *Node) Workload(name, serviceAccount string, every time.Duration, user *
 					TerminationGracePeriodSeconds: ptr.To[int64](2),
 					Containers: []corev1.Container{{
 						Name:            "app",
-						Image:           images.S3GetRef,
+						Image:           n.images.S3GetRef,
 						ImagePullPolicy: corev1.PullNever,
 						Args:            []string{"-every", every.String(), Bucket, ObjectKey},
 						Env:             n.PodEnv(),

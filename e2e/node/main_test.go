@@ -1,12 +1,14 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/irsa-webhook/irsa-webhook/e2e/harness"
+	"github.com/irsa-webhook/irsa-webhook/e2e/images"
 )
 
 // bins are built once per run by TestMain; nil when the machine cannot
@@ -35,11 +37,20 @@ func run(m *testing.M) int {
 	// tens of minutes on 2 shared cores; the bound only stops a hung build.
 	ctx, cancel := contextWithTimeout(60 * time.Minute)
 	defer cancel()
-	if bins, err = harness.Build(ctx, harness.BuildOptions{OutDir: out, Progress: os.Stderr, Node: true}); err != nil {
+	if bins, err = harness.Build(ctx, harness.BuildOptions{OutDir: out, Progress: os.Stderr, Node: true, NodeImages: nodeImages}); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e/node:", err)
 		return 1
 	}
 	return m.Run()
+}
+
+// nodeImages builds the s3get and pause images with e2e/images.
+func nodeImages(ctx context.Context, repoRoot, outDir string) (*harness.NodeImages, error) {
+	t, err := images.Build(ctx, images.Options{RepoRoot: repoRoot, OutDir: outDir})
+	if err != nil {
+		return nil, err
+	}
+	return &harness.NodeImages{S3GetRef: images.S3GetRef, S3GetTarball: t.S3Get, PauseRef: images.PauseRef, PauseTarball: t.Pause}, nil
 }
 
 // startNode starts a Stack with the node tier, or skips the test when the

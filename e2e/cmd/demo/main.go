@@ -65,7 +65,7 @@ func run(ctx context.Context, out io.Writer) (err error) {
 	n.step("Build", what+" built from their Go modules once and cached (the first run takes a while); irsa-webhook is built from this checkout.")
 	buildCtx, cancel := context.WithTimeout(ctx, 60*time.Minute)
 	defer cancel()
-	bins, err := harness.Build(buildCtx, harness.BuildOptions{OutDir: filepath.Join(dir, "bin"), Progress: n.indent(), Node: node})
+	bins, err := harness.Build(buildCtx, harness.BuildOptions{OutDir: filepath.Join(dir, "bin"), Progress: n.indent(), Node: node, NodeImages: nodeImages})
 	if err != nil {
 		return err
 	}
@@ -120,6 +120,15 @@ func run(ctx context.Context, out io.Writer) (err error) {
 	return realPod(ctx, n, s)
 }
 
+// nodeImages builds the s3get and pause images with e2e/images.
+func nodeImages(ctx context.Context, repoRoot, outDir string) (*harness.NodeImages, error) {
+	t, err := images.Build(ctx, images.Options{RepoRoot: repoRoot, OutDir: outDir})
+	if err != nil {
+		return nil, err
+	}
+	return &harness.NodeImages{S3GetRef: images.S3GetRef, S3GetTarball: t.S3Get, PauseRef: images.PauseRef, PauseTarball: t.Pause}, nil
+}
+
 // realPod runs the workload image as a Deployment on the node and shows
 // its log: the kubelet wrote the token, the SDK in the container read it.
 func realPod(ctx context.Context, n *narrator, s *harness.Stack) error {
@@ -136,7 +145,7 @@ func realPod(ctx context.Context, n *narrator, s *harness.Stack) error {
 	if err != nil {
 		return err
 	}
-	n.printf("Pod %s is Running on node %s (image %s).\n", pod.Name, pod.Spec.NodeName, images.S3GetRef)
+	n.printf("Pod %s is Running on node %s (image %s).\n", pod.Name, pod.Spec.NodeName, s.Binaries.Node.Images.S3GetRef)
 	log, err := harness.WaitLog(ctx, c, pod, "app", 2*time.Minute, func(l string) bool {
 		return strings.HasSuffix(l, ": "+harness.ObjectContent)
 	})
