@@ -44,7 +44,7 @@ func run(args []string) error {
 		return err
 	}
 	if fs.NArg() != 2 {
-		return fmt.Errorf("usage: s3get [-every DURATION] BUCKET KEY")
+		return fmt.Errorf("usage: s3get BUCKET KEY, or s3get -every DURATION BUCKET KEY")
 	}
 	bucket, key := fs.Arg(0), fs.Arg(1)
 	if *every < 0 {
