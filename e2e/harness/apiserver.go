@@ -34,6 +34,7 @@ type APIServer struct {
 	audience []string
 	// admissionConfig is --admission-control-config-file, when set.
 	admissionConfig string
+	kubelets        *KubeletAccess
 
 	// SigningKey signs new tokens; VerifyKeys (which should include the
 	// signing key's public half) are the keys tokens are accepted with.
@@ -54,6 +55,17 @@ type APIServerConfig struct {
 	// an AdmissionConfiguration, read once at start (see
 	// WriteAdmissionConfig).
 	AdmissionConfigFile string
+	// Kubelets, when set, serves a node tier: Node and RBAC authorization,
+	// NodeRestriction, and the client certificate the API server shows a
+	// kubelet (for Pod logs).
+	Kubelets *KubeletAccess
+}
+
+// KubeletAccess is how the API server reaches kubelets: by their
+// InternalIP (no DNS names the node), with this client certificate,
+// verifying their serving certificates with the Stack's CA.
+type KubeletAccess struct {
+	ClientCert, ClientKey string
 }
 
 func newAPIServer(bin string, pki *PKI, etcd *Etcd, dir, logDir string, cfg APIServerConfig) (*APIServer, error) {
@@ -69,6 +81,7 @@ func newAPIServer(bin string, pki *PKI, etcd *Etcd, dir, logDir string, cfg APIS
 		certDir:    certDir,
 		issuer:     cfg.Issuer,
 		audience:   cfg.Audiences,
+		kubelets:   cfg.Kubelets,
 		SigningKey: cfg.SigningKey,
 		VerifyKeys: []*SigningKey{cfg.SigningKey},
 
@@ -106,6 +119,18 @@ func (a *APIServer) args() []string {
 	if a.admissionConfig != "" {
 		extra = append(extra, "--admission-control-config-file="+a.admissionConfig)
 	}
+	authz := []string{"--authorization-mode=RBAC"}
+	if k := a.kubelets; k != nil {
+		authz = []string{
+			"--authorization-mode=Node,RBAC",
+			"--enable-admission-plugins=NodeRestriction",
+			"--kubelet-preferred-address-types=InternalIP",
+			"--kubelet-client-certificate=" + k.ClientCert,
+			"--kubelet-client-key=" + k.ClientKey,
+			"--kubelet-certificate-authority=" + a.pki.CAFile,
+		}
+	}
+	extra = append(extra, authz...)
 	return append([]string{
 		"--etcd-servers=" + a.etcdURL,
 		"--bind-address=127.0.0.1",
@@ -119,7 +144,6 @@ func (a *APIServer) args() []string {
 		"--tls-private-key-file=" + filepath.Join(a.certDir, "tls.key"),
 		"--client-ca-file=" + a.pki.CAFile,
 		"--anonymous-auth=false",
-		"--authorization-mode=RBAC",
 		"--service-cluster-ip-range=10.96.0.0/16",
 		"--service-account-issuer=" + a.issuer,
 		"--api-audiences=" + strings.Join(a.audience, ","),

@@ -23,19 +23,46 @@ const (
 	KubernetesVersion = "v1.37.2"
 	EtcdVersion       = "v3.7.0"
 	MinIOVersion      = "v0.0.0-20260212201848-7aac2a2c5b7c"
+	// ContainerdVersion is what e2e/build/containerd/go.mod pins.
+	ContainerdVersion = "v2.4.2"
 	minioModule       = "github.com/minio/minio"
 	productModule     = "github.com/irsa-webhook/irsa-webhook"
 )
 
-// Binaries are the executables a Stack runs. The first three are cached
-// across runs in BinDir; the last two are built from this checkout for every
-// run, so a test always exercises the code under test.
+// Binaries are the executables a Stack runs. The control plane, MinIO and
+// the node tier's parts are cached across runs in BinDir; irsa-webhook,
+// s3get and the node's images are built from this checkout for every run,
+// so a test always exercises the code under test.
 type Binaries struct {
 	KubeAPIServer string
 	Etcd          string
 	MinIO         string
 	IrsaWebhook   string
 	S3Get         string
+
+	// Node holds the node tier's binaries; nil unless BuildOptions.Node.
+	Node *NodeBinaries
+}
+
+// NodeBinaries are what a node tier (Options.Node) runs besides the
+// control plane.
+type NodeBinaries struct {
+	Kubelet               string
+	KubeControllerManager string
+	KubeScheduler         string
+	// ContainerdDir holds containerd, containerd-shim-runc-v2 and ctr:
+	// containerd finds its shim by name on PATH.
+	ContainerdDir string
+	// Images are the s3get and pause images, as tarballs to import.
+	Images *NodeImages
+}
+
+// NodeImages are the node tier's two local images: the workload and the
+// sandbox. BuildOptions.NodeImages makes them (e2e/images does, which the
+// harness cannot import: that package's tests use the harness).
+type NodeImages struct {
+	S3GetRef, S3GetTarball string
+	PauseRef, PauseTarball string
 }
 
 // BinDir is where the control plane and MinIO binaries are cached:
@@ -95,6 +122,12 @@ type BuildOptions struct {
 	OutDir string
 	// Progress receives one line per phase with its duration; may be nil.
 	Progress io.Writer
+	// Node also builds the node tier: kubelet, kube-controller-manager,
+	// kube-scheduler, containerd, and (with NodeImages) the s3get and pause
+	// images. Runs without a node do not pay for them.
+	Node bool
+	// NodeImages builds the node's images into outDir; required with Node.
+	NodeImages func(ctx context.Context, repoRoot, outDir string) (*NodeImages, error)
 }
 
 // Build makes every binary a Stack needs, in parallel: the cached ones only
@@ -114,6 +147,9 @@ func Build(ctx context.Context, o BuildOptions) (*Binaries, error) {
 	}
 	if o.OutDir == "" {
 		return nil, errors.New("build: OutDir is required")
+	}
+	if o.Node && o.NodeImages == nil {
+		return nil, errors.New("build: Node needs NodeImages")
 	}
 	if err := os.MkdirAll(o.CacheDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create binary cache %s: %w", o.CacheDir, err)
@@ -169,12 +205,58 @@ func Build(ctx context.Context, o BuildOptions) (*Binaries, error) {
 			return goCmd(ctx, filepath.Join(o.RepoRoot, "e2e"), nil, "build", "-o", b.S3Get, "./cmd/s3get")
 		})
 	})
+	if o.Node {
+		b.Node = buildNode(ctx, g, p, o, kubeModule, versionFlags)
+	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	p.printf("build: all binaries ready in %s", since(start))
 	return b, nil
 }
+
+// buildNode adds the node tier's builds to g and returns where they land.
+func buildNode(ctx context.Context, g *errgroup.Group, p *progress, o BuildOptions, kubeModule, versionFlags string) *NodeBinaries {
+	n := &NodeBinaries{
+		Kubelet:               filepath.Join(o.CacheDir, "kubelet-"+KubernetesVersion),
+		KubeControllerManager: filepath.Join(o.CacheDir, "kube-controller-manager-"+KubernetesVersion),
+		KubeScheduler:         filepath.Join(o.CacheDir, "kube-scheduler-"+KubernetesVersion),
+		ContainerdDir:         filepath.Join(o.CacheDir, "containerd-"+ContainerdVersion),
+	}
+	for _, c := range []struct{ name, dest string }{
+		{"kubelet", n.Kubelet},
+		{"kube-controller-manager", n.KubeControllerManager},
+		{"kube-scheduler", n.KubeScheduler},
+	} {
+		g.Go(func() error {
+			return p.cached(c.name+" "+KubernetesVersion, c.dest, func(out string) error {
+				return goCmd(ctx, kubeModule, nil, "build", "-trimpath", "-ldflags", versionFlags, "-o", out, "k8s.io/kubernetes/cmd/"+c.name)
+			})
+		})
+	}
+	g.Go(func() error {
+		// A directory, built whole and renamed into place like a binary.
+		return p.cachedDir("containerd "+ContainerdVersion, n.ContainerdDir, "ctr", func(out string) error {
+			mod := filepath.Join(o.RepoRoot, "e2e", "build", "containerd")
+			flags := "-s -w -X github.com/containerd/containerd/v2/version.Version=" + ContainerdVersion
+			args := []string{"build", "-trimpath", "-ldflags", flags, "-o", out + "/"}
+			for _, c := range containerdCommands {
+				args = append(args, "github.com/containerd/containerd/v2/cmd/"+c)
+			}
+			return goCmd(ctx, mod, []string{"CGO_ENABLED=0"}, args...)
+		})
+	})
+	g.Go(func() error {
+		return p.always("s3get and pause images (this checkout)", func() (err error) {
+			n.Images, err = o.NodeImages(ctx, o.RepoRoot, filepath.Join(o.OutDir, "images"))
+			return err
+		})
+	})
+	return n
+}
+
+// containerdCommands are built into NodeBinaries.ContainerdDir.
+var containerdCommands = []string{"containerd", "containerd-shim-runc-v2", "ctr"}
 
 type progress struct {
 	mu sync.Mutex
@@ -194,7 +276,17 @@ func (p *progress) printf(format string, args ...any) {
 // concurrent runs from building the same binary; the result is renamed into
 // place so a half-written binary is never used.
 func (p *progress) cached(what, dest string, build func(out string) error) error {
-	if isExecutable(dest) {
+	return p.cachedAt(what, dest, func() bool { return isExecutable(dest) }, os.Remove, build)
+}
+
+// cachedDir is cached for a directory of binaries: it counts as built when
+// it holds check.
+func (p *progress) cachedDir(what, dest, check string, build func(out string) error) error {
+	return p.cachedAt(what, dest, func() bool { return isExecutable(filepath.Join(dest, check)) }, os.RemoveAll, build)
+}
+
+func (p *progress) cachedAt(what, dest string, done func() bool, remove func(string) error, build func(out string) error) error {
+	if done() {
 		p.printf("build: %s cached at %s", what, dest)
 		return nil
 	}
@@ -207,14 +299,17 @@ func (p *progress) cached(what, dest string, build func(out string) error) error
 		return fmt.Errorf("build %s: lock: %w", what, err)
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) //nolint:errcheck // released on close anyway
-	if isExecutable(dest) {
+	if done() {
 		p.printf("build: %s built by another run, cached at %s", what, dest)
 		return nil
 	}
 	p.printf("build: %s not cached, building (several minutes on a cold machine)", what)
 	start := time.Now()
 	tmp := fmt.Sprintf("%s.tmp-%d", dest, os.Getpid())
-	defer os.Remove(tmp)
+	defer remove(tmp) //nolint:errcheck // gone after a successful rename
+	if err := remove(dest); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("build %s: remove incomplete %s: %w", what, dest, err)
+	}
 	if err := build(tmp); err != nil {
 		return fmt.Errorf("build %s: %w", what, err)
 	}

@@ -78,7 +78,7 @@
 //
 // # Acting as kubelet and as the application
 //
-// There is no kubelet: RequestToken does what kubelet does for the projected
+// Without the node tier there is no kubelet: RequestToken does what kubelet does for the projected
 // volume (a TokenRequest with the volume's audience and expiration, bound to
 // the Pod). ContainerEnv turns a stored container into the process
 // environment it would get (exactly its env, the token file placed at the
@@ -87,6 +87,23 @@
 // store), and RunS3Get runs the s3get client (the AWS SDK for Go v2 with
 // config.LoadDefaultConfig) with it. RunCLI runs an admin command such as
 // doctor with the admin kubeconfig.
+//
+// # The node tier
+//
+// Options{Node: true} (with binaries from BuildOptions{Node: true}) adds a
+// real node: kube-controller-manager, kube-scheduler, containerd 2.x with
+// Debian's runc and CNI plugins, and a kubelet registered as NodeName, so a
+// Deployment's Pod really runs and the kubelet writes its projected token.
+// Pods reach the host only through the node's own bridge (Node.Net, whose
+// host address is the node IP): MinIO is offered there by a proxy
+// (Node.MinIOEndpoint, Node.PodEnv), its certificate naming that address.
+// Node.Workload is a Deployment of the s3get image (e2e/images) reading
+// every interval; RunningPod and WaitLog wait for its Pod and its log (read
+// through the API server). Before the node starts, the host state it may
+// change is recorded (SnapshotHost); Stop deletes the Pods through the
+// kubelet, stops every part, and puts the host back. NodeUnsupported says
+// why a machine cannot run one (no root, overlayfs, runc, iptables or CNI
+// plugins).
 //
 // # SPIRE
 //

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -45,8 +46,8 @@ type MinIO struct {
 	s3                     *s3.Client
 }
 
-func newMinIO(bin string, pki *PKI, dir, logDir, configURL, clientID string) (*MinIO, error) {
-	serving, err := pki.ServingCert("minio")
+func newMinIO(bin string, pki *PKI, dir, logDir, configURL, clientID string, extraIPs ...net.IP) (*MinIO, error) {
+	serving, err := pki.ServingCert("minio", extraIPs...)
 	if err != nil {
 		return nil, err
 	}

@@ -69,14 +69,14 @@ func (p *PKI) CertPool() *x509.CertPool {
 	return pool
 }
 
-// ServingCert writes tls.crt and tls.key for 127.0.0.1, ::1 and localhost
-// into Dir/name and returns that directory (the --cert-dir layout).
-func (p *PKI) ServingCert(name string) (string, error) {
+// ServingCert writes tls.crt and tls.key for 127.0.0.1, ::1, localhost and
+// extraIPs into Dir/name and returns that directory (the --cert-dir layout).
+func (p *PKI) ServingCert(name string, extraIPs ...net.IP) (string, error) {
 	dir := filepath.Join(p.Dir, name)
 	tmpl := &x509.Certificate{
 		Subject:     pkix.Name{CommonName: name},
 		DNSNames:    []string{"localhost"},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")},
+		IPAddresses: append([]net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")}, extraIPs...),
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
 	return dir, p.issue(dir, "tls.crt", "tls.key", tmpl)

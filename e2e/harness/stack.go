@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
+
+	"k8s.io/client-go/kubernetes"
 )
 
 // DefaultAudience is the token audience the webhook injects by default and
@@ -36,6 +39,9 @@ type Options struct {
 	WebhookClientAuth bool
 	// Progress receives one line per phase with its duration; may be nil.
 	Progress io.Writer
+	// Node adds the node tier (see Node): Binaries must come from a Build
+	// with Node set, and the machine must pass NodeUnsupported.
+	Node bool
 }
 
 // Stack is a running set of real parts: etcd, kube-apiserver, the discovery
@@ -51,6 +57,8 @@ type Stack struct {
 	Discovery *Discovery
 	MinIO     *MinIO
 	Webhook   *Webhook
+	// Node is the node tier, when Options.Node asked for one.
+	Node *Node
 
 	Binaries *Binaries
 	Audience string
@@ -101,6 +109,22 @@ func (s *Stack) start(ctx context.Context, o Options) (err error) {
 		return err
 	}
 
+	var kubelets *KubeletAccess
+	var nodeIPs []net.IP
+	if o.Node {
+		if o.Binaries.Node == nil {
+			return errors.New("node tier: the binaries were built without BuildOptions.Node")
+		}
+		if err := s.phase("node host", func() (err error) { s.Node, err = planNode(ctx, o.Dir); return err }); err != nil {
+			return err
+		}
+		nodeIPs = []net.IP{s.Node.Net.HostIP}
+		kubelets = &KubeletAccess{}
+		if kubelets.ClientCert, kubelets.ClientKey, err = s.PKI.ClientCert("kube-apiserver-kubelet-client", "kube-apiserver-kubelet-client", "system:masters"); err != nil {
+			return err
+		}
+	}
+
 	if s.Etcd, err = newEtcd(o.Binaries.Etcd, o.Dir, s.LogDir); err != nil {
 		return err
 	}
@@ -111,6 +135,7 @@ func (s *Stack) start(ctx context.Context, o Options) (err error) {
 		Issuer:     s.Discovery.Issuer,
 		Audiences:  []string{o.Audience},
 		SigningKey: s.SigningKey,
+		Kubelets:   kubelets,
 	}
 	if o.WebhookClientAuth {
 		if apiCfg.AdmissionConfigFile, err = s.prepareWebhookClientAuth(o); err != nil {
@@ -138,7 +163,7 @@ func (s *Stack) start(ctx context.Context, o Options) (err error) {
 	}
 
 	if s.MinIO, err = newMinIO(o.Binaries.MinIO, s.PKI, o.Dir, s.LogDir,
-		s.Discovery.Issuer+"/.well-known/openid-configuration", o.Audience); err != nil {
+		s.Discovery.Issuer+"/.well-known/openid-configuration", o.Audience, nodeIPs...); err != nil {
 		return err
 	}
 	if err := s.phase("minio", func() error {
@@ -168,6 +193,11 @@ func (s *Stack) start(ctx context.Context, o Options) (err error) {
 		return s.waitWebhookCalled(ctx)
 	}); err != nil {
 		return err
+	}
+	if s.Node != nil {
+		if err := s.Node.start(ctx, s); err != nil {
+			return fmt.Errorf("node tier: %w", err)
+		}
 	}
 	s.progress.printf("stack: ready in %s (logs in %s)", since(total), s.LogDir)
 	return nil
@@ -200,17 +230,35 @@ func (s *Stack) Processes() []*Process {
 	if s.Webhook != nil {
 		ps = append(ps, s.Webhook.Process)
 	}
+	if s.Node != nil {
+		ps = append(ps, s.Node.Processes()...)
+	}
 	return ps
 }
 
 // Stop stops every process in reverse start order and reports every
-// failure to stop.
+// failure to stop. A node tier goes first, while the API server can still
+// tell its kubelet to stop the Pods, and the host is put back last.
 func (s *Stack) Stop() error {
-	ps := s.Processes()
 	var errs []error
+	if s.Node != nil {
+		var c kubernetes.Interface
+		if s.APIServer != nil && s.APIServer.Running() {
+			c = s.APIServer.Client
+		}
+		if err := s.Node.stop(context.Background(), c); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	ps := s.Processes()
 	for i := len(ps) - 1; i >= 0; i-- {
 		if err := ps[i].Stop(); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	if s.Node != nil {
+		if err := s.Node.restore(); err != nil {
+			errs = append(errs, fmt.Errorf("restore the host after the node tier: %w", err))
 		}
 	}
 	return errors.Join(errs...)

@@ -3,6 +3,10 @@
 // kube-apiserver, irsa-webhook serve and discovery serve, MinIO as the STS
 // and S3 peer) and walks one Pod from its ServiceAccount annotation to
 // reading an S3 object with the unmodified AWS SDK, narrating each step.
+// When the machine can run a node (root, overlayfs, runc, iptables, the CNI
+// plugins), the walk ends with a real Pod: a Deployment scheduled onto a
+// kubelet, whose log shows the object read with the kubelet's token; when
+// it cannot, the demo says why and walks without it.
 //
 // It exits 0 only if the object was read, and stops every process it
 // started, also on failure and on Ctrl-C.
@@ -26,6 +30,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/irsa-webhook/irsa-webhook/e2e/harness"
+	"github.com/irsa-webhook/irsa-webhook/e2e/images"
 	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
 	"github.com/irsa-webhook/irsa-webhook/pkg/mutate"
 )
@@ -52,16 +57,42 @@ func run(ctx context.Context, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	n.step("Build", "kube-apiserver, etcd and MinIO are built from their Go modules once and cached (the first run takes a while); irsa-webhook is built from this checkout.")
-	buildCtx, cancel := context.WithTimeout(ctx, 40*time.Minute)
+	node := harness.NodeUnsupported() == nil
+	what := "kube-apiserver, etcd and MinIO are"
+	if node {
+		what = "kube-apiserver, etcd, MinIO, and the node's kubelet, kube-controller-manager, kube-scheduler and containerd are"
+	}
+	n.step("Build", what+" built from their Go modules once and cached (the first run takes a while); irsa-webhook is built from this checkout.")
+	buildCtx, cancel := context.WithTimeout(ctx, 60*time.Minute)
 	defer cancel()
-	bins, err := harness.Build(buildCtx, harness.BuildOptions{OutDir: filepath.Join(dir, "bin"), Progress: n.indent()})
+	bins, err := harness.Build(buildCtx, harness.BuildOptions{OutDir: filepath.Join(dir, "bin"), Progress: n.indent(), Node: node, NodeImages: nodeImages})
 	if err != nil {
 		return err
 	}
 
 	n.step("Start", "etcd and kube-apiserver on 127.0.0.1, the discovery server as the token issuer, MinIO as STS and S3 (an OpenID client of the discovery server), and the webhook, registered as a MutatingWebhookConfiguration.")
-	s, err := harness.Start(ctx, harness.Options{Dir: dir, Binaries: bins, Progress: n.indent()})
+	if why := harness.NodeUnsupported(); why != nil {
+		n.printf("No real node in this walk: %v.\nThe walk does the kubelet's part itself (step 4).\n", why)
+	} else {
+		n.printf("Then a node: kube-controller-manager, kube-scheduler, containerd with runc and a CNI bridge of its own, and a kubelet.\n")
+	}
+	s, err := harness.Start(ctx, harness.Options{Dir: dir, Binaries: bins, Progress: n.indent(), Node: node})
+	if err != nil && node && ctx.Err() == nil {
+		// A machine that has the parts may still refuse a node (a kernel
+		// without a module, a foreign firewall): say so and walk without.
+		n.printf("The node could not start: %v\nStopping it and walking without a real Pod.\n", err)
+		if s != nil {
+			if stopErr := s.Stop(); stopErr != nil {
+				return fmt.Errorf("stop the stack that failed to start: %w", stopErr)
+			}
+		}
+		node = false
+		_ = os.RemoveAll(dir)
+		if dir, err = os.MkdirTemp("", "irsa-webhook-demo-"); err != nil {
+			return err
+		}
+		s, err = harness.Start(ctx, harness.Options{Dir: dir, Binaries: bins, Progress: n.indent()})
+	}
 	defer func() {
 		if s == nil {
 			return
@@ -80,7 +111,50 @@ func run(ctx context.Context, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	return walk(ctx, n, s)
+	if err := walk(ctx, n, s); err != nil {
+		return err
+	}
+	if s.Node == nil {
+		return nil
+	}
+	return realPod(ctx, n, s)
+}
+
+// nodeImages builds the s3get and pause images with e2e/images.
+func nodeImages(ctx context.Context, repoRoot, outDir string) (*harness.NodeImages, error) {
+	t, err := images.Build(ctx, images.Options{RepoRoot: repoRoot, OutDir: outDir})
+	if err != nil {
+		return nil, err
+	}
+	return &harness.NodeImages{S3GetRef: images.S3GetRef, S3GetTarball: t.S3Get, PauseRef: images.PauseRef, PauseTarball: t.Pause}, nil
+}
+
+// realPod runs the workload image as a Deployment on the node and shows
+// its log: the kubelet wrote the token, the SDK in the container read it.
+func realPod(ctx context.Context, n *narrator, s *harness.Stack) error {
+	c := s.APIServer.Client
+	n.step("6. A real Pod", "The same ServiceAccount, now in a Deployment: the scheduler places its Pod on the node, the kubelet runs it in containerd and writes the projected token itself, and the SDK in the container exchanges it with MinIO's STS.")
+	if err := s.CreateCAConfigMap(ctx, namespace); err != nil {
+		return err
+	}
+	d := s.Node.Workload("s3-reader-deployment", serviceAccount, 5*time.Second, nil)
+	if _, err := c.AppsV1().Deployments(namespace).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create deployment: %w", err)
+	}
+	pod, err := harness.RunningPod(ctx, c, namespace, d.Name, 3*time.Minute)
+	if err != nil {
+		return err
+	}
+	n.printf("Pod %s is Running on node %s (image %s).\n", pod.Name, pod.Spec.NodeName, s.Binaries.Node.Images.S3GetRef)
+	log, err := harness.WaitLog(ctx, c, pod, "app", 2*time.Minute, func(l string) bool {
+		return strings.HasSuffix(l, ": "+harness.ObjectContent)
+	})
+	if err != nil {
+		return err
+	}
+	n.printf("kubectl logs %s -n %s:\n%s", pod.Name, namespace, indentLines(log))
+	n.printf("\n%s\n", n.green("Done: a real Pod, with the kubelet's token, read the S3 object."))
+	return nil
 }
 
 func walk(ctx context.Context, n *narrator, s *harness.Stack) error {

@@ -6,14 +6,24 @@
 // It prints the object to stdout and, on stderr, where the credentials came
 // from and when they expire (never the credentials themselves).
 //
-//	s3get BUCKET KEY
+// With -every, it runs as a Pod's container would: it reads the object,
+// each time with a freshly loaded config (so a new AssumeRoleWithWebIdentity
+// with the token file as it is then), every interval until stopped, and
+// prints one line per read to stdout ("read N: OBJECT") or stderr
+// ("read N failed: ERROR"), so that the container's log tells each read.
+//
+//	s3get [-every DURATION] BUCKET KEY
 package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -28,20 +38,61 @@ func main() {
 }
 
 func run(args []string) error {
-	if len(args) != 2 {
-		return fmt.Errorf("usage: s3get BUCKET KEY")
+	fs := flag.NewFlagSet("s3get", flag.ContinueOnError)
+	every := fs.Duration("every", 0, "read again at this interval until stopped (0: read once)")
+	if err := fs.Parse(args); err != nil {
+		return err
 	}
-	bucket, key := args[0], args[1]
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	if fs.NArg() != 2 {
+		return fmt.Errorf("usage: s3get BUCKET KEY, or s3get -every DURATION BUCKET KEY")
+	}
+	bucket, key := fs.Arg(0), fs.Arg(1)
+	if *every < 0 {
+		return fmt.Errorf("-every %s: want a positive interval", *every)
+	}
+	if *every == 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		body, err := get(ctx, bucket, key)
+		if err != nil {
+			return err
+		}
+		_, err = os.Stdout.Write(body)
+		return err
+	}
+	return loop(*every, bucket, key)
+}
 
+// loop reads every interval until SIGTERM or SIGINT.
+func loop(every time.Duration, bucket, key string) error {
+	stop, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer cancel()
+	for n := 1; ; n++ {
+		ctx, cancelRead := context.WithTimeout(stop, 60*time.Second)
+		body, err := get(ctx, bucket, key)
+		cancelRead()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "read %d failed: %v\n", n, err)
+		} else {
+			fmt.Printf("read %d: %s\n", n, strings.TrimSpace(string(body)))
+		}
+		select {
+		case <-stop.Done():
+			return nil
+		case <-time.After(every):
+		}
+	}
+}
+
+// get loads the default config, gets credentials and reads the object.
+func get(ctx context.Context, bucket, key string) ([]byte, error) {
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
-		return fmt.Errorf("load AWS config: %w", err)
+		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
 	creds, err := cfg.Credentials.Retrieve(ctx)
 	if err != nil {
-		return fmt.Errorf("get credentials: %w", err)
+		return nil, fmt.Errorf("get credentials: %w", err)
 	}
 	fmt.Fprintf(os.Stderr, "credentials: source=%s region=%s expires=%s\n", creds.Source, cfg.Region, creds.Expires.UTC().Format(time.RFC3339))
 
@@ -50,13 +101,12 @@ func run(args []string) error {
 	client := s3.NewFromConfig(cfg, func(o *s3.Options) { o.DisableLogOutputChecksumValidationSkipped = true })
 	out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key})
 	if err != nil {
-		return fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
+		return nil, fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
 	}
 	defer out.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(out.Body, 1<<20))
 	if err != nil {
-		return fmt.Errorf("read s3://%s/%s: %w", bucket, key, err)
+		return nil, fmt.Errorf("read s3://%s/%s: %w", bucket, key, err)
 	}
-	_, err = os.Stdout.Write(body)
-	return err
+	return body, nil
 }
