@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -144,15 +145,29 @@ func runDiscoveryServe(ctx context.Context, cfg *discovery.Config) error {
 		main.TLS = discovery.TLSConfig(tls.VersionTLS12, cw.GetCertificate)
 		g.Go(func() error { return cw.Start(ctx) })
 	}
-	if cfg.HealthProbeBindAddress != "0" {
-		health := &discovery.Server{Name: "health", Addr: cfg.HealthProbeBindAddress, Handler: healthMux(pub)}
-		g.Go(func() error { return health.Start(ctx) })
+	if err := startKeysAndProbes(ctx, g, source, cfg.HealthProbeBindAddress, cfg.MetricsBindAddress, healthMux(pub, nil)); err != nil {
+		return err
 	}
-	ms, err := metricsserver.NewServer(metricsserver.Options{BindAddress: cfg.MetricsBindAddress}, nil, nil)
+	g.Go(func() error { return main.Start(ctx) })
+
+	log.Info("starting discovery server", "issuer", cfg.Issuer, "jwksURI", cfg.EffectiveJWKSURI(),
+		"fromAPIServer", cfg.FromAPIServer, "fromSPIFFE", cfg.FromSPIFFE, "keyFiles", cfg.KeyFiles, "insecureHTTP", cfg.InsecureHTTP)
+	return g.Wait()
+}
+
+// startKeysAndProbes runs, in g, what every long-running discovery command
+// has beside its own work: the key source, the health server (unless
+// healthAddr is "0") and the metrics server (unless metricsAddr is "0").
+func startKeysAndProbes(ctx context.Context, g *errgroup.Group, source discovery.Source, healthAddr, metricsAddr string, health http.Handler) error {
+	if healthAddr != "0" {
+		srv := &discovery.Server{Name: "health", Addr: healthAddr, Handler: health}
+		g.Go(func() error { return srv.Start(ctx) })
+	}
+	ms, err := metricsserver.NewServer(metricsserver.Options{BindAddress: metricsAddr}, nil, nil)
 	if err != nil {
 		return fmt.Errorf("metrics server: %w", err)
 	}
-	if ms != nil { // nil when --metrics-bind-address is "0"
+	if ms != nil { // nil when the address is "0"
 		g.Go(func() error { return ms.Start(ctx) })
 	}
 	g.Go(func() error {
@@ -161,24 +176,20 @@ func runDiscoveryServe(ctx context.Context, cfg *discovery.Config) error {
 		}
 		return nil
 	})
-	g.Go(func() error { return main.Start(ctx) })
-
-	log.Info("starting discovery server", "issuer", cfg.Issuer, "jwksURI", cfg.EffectiveJWKSURI(),
-		"fromAPIServer", cfg.FromAPIServer, "fromSPIFFE", cfg.FromSPIFFE, "keyFiles", cfg.KeyFiles, "insecureHTTP", cfg.InsecureHTTP)
-	return g.Wait()
+	return nil
 }
 
 // healthMux serves /healthz (the process runs) and /readyz: "keys" fails
 // until a key set is loaded, "keys-fresh" when the last successful refresh
-// is older than the staleness bound. A readiness probe that should keep a
-// stale replica in service probes /readyz/keys.
-func healthMux(pub *discovery.Publisher) http.Handler {
+// is older than the staleness bound, and each of extra by its name. A
+// readiness probe that should keep a stale replica in service probes
+// /readyz/keys.
+func healthMux(pub *discovery.Publisher, extra map[string]healthz.Checker) http.Handler {
 	mux := http.NewServeMux()
 	live := &healthz.Handler{Checks: map[string]healthz.Checker{"ping": healthz.Ping}}
-	ready := &healthz.Handler{Checks: map[string]healthz.Checker{
-		"keys":       pub.ReadyCheck,
-		"keys-fresh": pub.FreshCheck,
-	}}
+	checks := map[string]healthz.Checker{"keys": pub.ReadyCheck, "keys-fresh": pub.FreshCheck}
+	maps.Copy(checks, extra)
+	ready := &healthz.Handler{Checks: checks}
 	mux.Handle("/healthz", http.StripPrefix("/healthz", live))
 	mux.Handle("/healthz/", http.StripPrefix("/healthz", live))
 	mux.Handle("/readyz", http.StripPrefix("/readyz", ready))

@@ -15,8 +15,6 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/irsa-webhook/irsa-webhook/pkg/discovery"
 )
@@ -84,10 +82,8 @@ func newS3Bucket(ctx context.Context, cfg *discovery.PublishConfig) (discovery.B
 
 func runDiscoveryPublish(ctx context.Context, cfg *discovery.PublishConfig) error {
 	log := logr.FromContextOrDiscard(ctx)
-	metrics := discovery.NewMetrics(ctrlmetrics.Registry)
-	staleness := 3 * cfg.RefreshInterval
-	pub := discovery.NewPublisher(cfg.Issuer, cfg.EffectiveJWKSURI(), discovery.PublisherOptions{MaxStaleness: staleness, Metrics: metrics})
-	source, err := newKeySource(cfg.SourceConfig, cfg.Kubeconfig, cfg.RefreshInterval, pub)
+	keys := &discovery.Config{SourceConfig: cfg.SourceConfig, RefreshInterval: cfg.RefreshInterval}
+	pub, _, source, err := newDiscoveryPublisher(keys, cfg.Kubeconfig)
 	if err != nil {
 		return err
 	}
@@ -95,7 +91,7 @@ func runDiscoveryPublish(ctx context.Context, cfg *discovery.PublishConfig) erro
 	if err != nil {
 		return err
 	}
-	mirror := &discovery.Mirror{Publisher: pub, Bucket: bucket, Prefix: cfg.Prefix, MaxStaleness: staleness}
+	mirror := &discovery.Mirror{Publisher: pub, Bucket: bucket, Prefix: cfg.Prefix, MaxStaleness: keys.MaxStaleness()}
 
 	if cfg.Once {
 		if err := source.Refresh(ctx); err != nil {
@@ -110,42 +106,12 @@ func runDiscoveryPublish(ctx context.Context, cfg *discovery.PublishConfig) erro
 	}
 
 	g, ctx := errgroup.WithContext(ctx)
-	if cfg.HealthProbeBindAddress != "0" {
-		health := &discovery.Server{Name: "health", Addr: cfg.HealthProbeBindAddress, Handler: publishHealthMux(pub, mirror)}
-		g.Go(func() error { return health.Start(ctx) })
+	health := healthMux(pub, map[string]healthz.Checker{"bucket": func(*http.Request) error { return mirror.Ready() }})
+	if err := startKeysAndProbes(ctx, g, source, cfg.HealthProbeBindAddress, cfg.MetricsBindAddress, health); err != nil {
+		return err
 	}
-	ms, err := metricsserver.NewServer(metricsserver.Options{BindAddress: cfg.MetricsBindAddress}, nil, nil)
-	if err != nil {
-		return fmt.Errorf("metrics server: %w", err)
-	}
-	if ms != nil { // nil when --metrics-bind-address is "0"
-		g.Go(func() error { return ms.Start(ctx) })
-	}
-	g.Go(func() error {
-		if err := source.Run(ctx); err != nil {
-			return fmt.Errorf("key source: %w", err)
-		}
-		return nil
-	})
 	g.Go(func() error { return mirror.Run(ctx) })
 	log.Info("starting discovery publisher", "issuer", cfg.Issuer, "bucket", cfg.Bucket, "prefix", cfg.Prefix,
 		"fromAPIServer", cfg.FromAPIServer, "fromSPIFFE", cfg.FromSPIFFE, "keyFiles", cfg.KeyFiles, "refresh", cfg.RefreshInterval.String())
 	return g.Wait()
-}
-
-// publishHealthMux serves /healthz and /readyz: "keys" and "keys-fresh" as
-// for discovery serve, and "bucket" until the bucket holds the keys.
-func publishHealthMux(pub *discovery.Publisher, m *discovery.Mirror) http.Handler {
-	mux := http.NewServeMux()
-	live := &healthz.Handler{Checks: map[string]healthz.Checker{"ping": healthz.Ping}}
-	ready := &healthz.Handler{Checks: map[string]healthz.Checker{
-		"keys":       pub.ReadyCheck,
-		"keys-fresh": pub.FreshCheck,
-		"bucket":     func(*http.Request) error { return m.Ready() },
-	}}
-	mux.Handle("/healthz", http.StripPrefix("/healthz", live))
-	mux.Handle("/healthz/", http.StripPrefix("/healthz", live))
-	mux.Handle("/readyz", http.StripPrefix("/readyz", ready))
-	mux.Handle("/readyz/", http.StripPrefix("/readyz", ready))
-	return mux
 }

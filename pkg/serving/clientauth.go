@@ -5,11 +5,9 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
-	"os"
+	"io/fs"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -17,6 +15,9 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/pflag"
+
+	"github.com/irsa-webhook/irsa-webhook/internal/boundedfile"
+	"github.com/irsa-webhook/irsa-webhook/pkg/certpool"
 )
 
 // MaxCAFileBytes bounds a CA file: a bundle of a few hundred certificates.
@@ -57,7 +58,7 @@ func (c *ClientAuthConfig) Enabled() bool { return c.CAFile != "" }
 func (c *ClientAuthConfig) Validate() error {
 	var errs []error
 	if c.CAFile != "" {
-		if _, _, err := LoadCertPool(c.CAFile); err != nil {
+		if _, _, err := loadCA(c.CAFile); err != nil {
 			errs = append(errs, fmt.Errorf("--client-ca-file: %w", err))
 		}
 	}
@@ -77,63 +78,24 @@ func (c *ClientAuthConfig) Validate() error {
 
 func isSpaceOrControl(r rune) bool { return r <= ' ' || r == 0x7f }
 
-// LoadCertPool reads a PEM file of certificates, at most MaxCAFileBytes,
-// and returns them as a pool, with the bytes read. A file without
-// certificates, or with anything but certificates (a key pasted in by
-// mistake), is an error; the error never holds the file's content.
-func LoadCertPool(path string) (*x509.CertPool, []byte, error) {
-	data, err := readBounded(path, MaxCAFileBytes)
-	if err != nil {
+// loadCA reads a CA file of at most MaxCAFileBytes into a pool, with the
+// bytes read (for the reloader to compare). A file without certificates,
+// or with anything but certificates (a key pasted in by mistake), is an
+// error; the error never holds the file's content.
+func loadCA(path string) (*x509.CertPool, []byte, error) {
+	data, err := boundedfile.Read(path, MaxCAFileBytes)
+	var pathErr *fs.PathError
+	switch {
+	case errors.As(err, &pathErr):
 		return nil, nil, err
+	case err != nil:
+		return nil, nil, fmt.Errorf("%s is %w", path, err)
 	}
-	pool, err := ParseCertPool(data)
+	pool, err := certpool.New(data)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return pool, data, nil
-}
-
-// ParseCertPool parses PEM certificates into a pool. Unlike
-// x509.CertPool.AppendCertsFromPEM it does not skip what it cannot parse.
-func ParseCertPool(data []byte) (*x509.CertPool, error) {
-	pool := x509.NewCertPool()
-	n := 0
-	for rest := data; ; {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		n++
-		if block.Type != "CERTIFICATE" {
-			return nil, fmt.Errorf("PEM block %d is a %q, not a CERTIFICATE", n, block.Type)
-		}
-		cert, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("PEM block %d: %w", n, err)
-		}
-		pool.AddCert(cert)
-	}
-	if n == 0 {
-		return nil, errors.New("holds no PEM certificate")
-	}
-	return pool, nil
-}
-
-func readBounded(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
-	}
-	return data, nil
 }
 
 // ClientAuth requires TLS clients to present a certificate from the CAs of
@@ -155,7 +117,7 @@ type ClientAuth struct {
 // NewClientAuth loads cfg.CAFile; cfg must have passed Validate and be
 // enabled.
 func NewClientAuth(cfg ClientAuthConfig, log logr.Logger) (*ClientAuth, error) {
-	pool, data, err := LoadCertPool(cfg.CAFile)
+	pool, data, err := loadCA(cfg.CAFile)
 	if err != nil {
 		return nil, fmt.Errorf("client CA: %w", err)
 	}
@@ -243,16 +205,12 @@ func (a *ClientAuth) Start(ctx context.Context) error {
 
 // reload loads the file if its content changed.
 func (a *ClientAuth) reload() (bool, error) {
-	data, err := readBounded(a.file, MaxCAFileBytes)
+	pool, data, err := loadCA(a.file)
 	if err != nil {
 		return false, err
 	}
 	if bytes.Equal(data, a.last) {
 		return false, nil
-	}
-	pool, err := ParseCertPool(data)
-	if err != nil {
-		return false, fmt.Errorf("%s: %w", a.file, err)
 	}
 	a.pool.Store(pool)
 	a.last = data

@@ -24,6 +24,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/irsa-webhook/irsa-webhook/internal/testcerts"
+
+	"github.com/irsa-webhook/irsa-webhook/pkg/certpool"
 )
 
 func newTestCA(t *testing.T, name string) *testcerts.CA {
@@ -172,6 +174,7 @@ func TestClientAuthConfigFlags(t *testing.T) {
 	}
 }
 
+// The CA file is held to certpool's strict parse.
 func TestParseCertPool(t *testing.T) {
 	a, b := newTestCA(t, "a"), newTestCA(t, "b")
 	tests := map[string]struct {
@@ -189,7 +192,7 @@ func TestParseCertPool(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			pool, err := ParseCertPool(tc.data)
+			pool, err := certpool.New(tc.data)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("ParseCertPool() error = %v, want %q", err, tc.wantErr)
