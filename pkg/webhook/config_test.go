@@ -78,14 +78,14 @@ func TestConfigValidateNamesEveryBadFlag(t *testing.T) {
 		"--token-expiration=60", "--aws-default-region=Mars", "--service-account-lookup-timeout=0s",
 		"--tls-cipher-suites=TLS_RSA_WITH_RC4_128_SHA", "--role-policy-action=allow", "--spiffe-helper-image=a b",
 		"--spiffe-socket-host-path=relative", "--spiffe-socket-name=dir/api.sock",
-		"--live-lookup-rate=0", "--live-lookup-burst=0")
+		"--live-lookup-rate=0", "--live-lookup-burst=0", "--role-session-name=pod-name")
 	if err == nil {
 		t.Fatal("no error")
 	}
 	for _, flag := range []string{"--bind-address", "--port", "--cert-dir", "--tls-min-version", "--annotation-prefix",
 		"--token-audience", "--token-mount-path", "--token-expiration", "--aws-default-region",
 		"--service-account-lookup-timeout", "--tls-cipher-suites", "--role-policy-action", "--spiffe-helper-image",
-		"--spiffe-socket-host-path", "--spiffe-socket-name", "--live-lookup-rate", "--live-lookup-burst"} {
+		"--spiffe-socket-host-path", "--spiffe-socket-name", "--live-lookup-rate", "--live-lookup-burst", "--role-session-name"} {
 		if !strings.Contains(err.Error(), flag+":") {
 			t.Errorf("error does not name %s:\n%v", flag, err)
 		}
