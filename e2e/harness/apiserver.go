@@ -1,8 +1,10 @@
 package harness
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
 	"time"
@@ -35,6 +37,7 @@ type APIServer struct {
 	// admissionConfig is --admission-control-config-file, when set.
 	admissionConfig string
 	kubelets        *KubeletAccess
+	serviceCIDR     string
 
 	// SigningKey signs new tokens; VerifyKeys (which should include the
 	// signing key's public half) are the keys tokens are accepted with.
@@ -56,9 +59,18 @@ type APIServerConfig struct {
 	// WriteAdmissionConfig).
 	AdmissionConfigFile string
 	// Kubelets, when set, serves a node tier: Node and RBAC authorization,
-	// NodeRestriction, and the client certificate the API server shows a
-	// kubelet (for Pod logs).
+	// NodeRestriction, the client certificate the API server shows a
+	// kubelet (for Pod logs), and Services (webhooks among them) reached
+	// at their endpoints' Pod addresses (--enable-aggregator-routing): no
+	// kube-proxy routes ClusterIPs on this machine.
 	Kubelets *KubeletAccess
+	// ServiceCIDR is --service-cluster-ip-range (default 10.96.0.0/16);
+	// its first address is the kubernetes Service's ClusterIP, which the
+	// kubelet gives Pods as KUBERNETES_SERVICE_HOST.
+	ServiceCIDR string
+	// ExtraIPs are more addresses the serving certificate names (where
+	// Pods reach the API server).
+	ExtraIPs []net.IP
 }
 
 // KubeletAccess is how the API server reaches kubelets: by their
@@ -69,21 +81,22 @@ type KubeletAccess struct {
 }
 
 func newAPIServer(bin string, pki *PKI, etcd *Etcd, dir, logDir string, cfg APIServerConfig) (*APIServer, error) {
-	certDir, err := pki.ServingCert("kube-apiserver")
+	certDir, err := pki.ServingCert("kube-apiserver", cfg.ExtraIPs...)
 	if err != nil {
 		return nil, err
 	}
 	a := &APIServer{
-		Process:    &Process{Name: "kube-apiserver", Path: bin, LogPath: filepath.Join(logDir, "kube-apiserver.log")},
-		pki:        pki,
-		dir:        dir,
-		etcdURL:    etcd.ClientURL,
-		certDir:    certDir,
-		issuer:     cfg.Issuer,
-		audience:   cfg.Audiences,
-		kubelets:   cfg.Kubelets,
-		SigningKey: cfg.SigningKey,
-		VerifyKeys: []*SigningKey{cfg.SigningKey},
+		Process:     &Process{Name: "kube-apiserver", Path: bin, LogPath: filepath.Join(logDir, "kube-apiserver.log")},
+		pki:         pki,
+		dir:         dir,
+		etcdURL:     etcd.ClientURL,
+		certDir:     certDir,
+		issuer:      cfg.Issuer,
+		audience:    cfg.Audiences,
+		kubelets:    cfg.Kubelets,
+		serviceCIDR: cfg.ServiceCIDR,
+		SigningKey:  cfg.SigningKey,
+		VerifyKeys:  []*SigningKey{cfg.SigningKey},
 
 		admissionConfig: cfg.AdmissionConfigFile,
 	}
@@ -128,6 +141,7 @@ func (a *APIServer) args() []string {
 			"--kubelet-client-certificate=" + k.ClientCert,
 			"--kubelet-client-key=" + k.ClientKey,
 			"--kubelet-certificate-authority=" + a.pki.CAFile,
+			"--enable-aggregator-routing=true",
 		}
 	}
 	extra = append(extra, authz...)
@@ -144,7 +158,7 @@ func (a *APIServer) args() []string {
 		"--tls-private-key-file=" + filepath.Join(a.certDir, "tls.key"),
 		"--client-ca-file=" + a.pki.CAFile,
 		"--anonymous-auth=false",
-		"--service-cluster-ip-range=10.96.0.0/16",
+		"--service-cluster-ip-range=" + cmp.Or(a.serviceCIDR, "10.96.0.0/16"),
 		"--service-account-issuer=" + a.issuer,
 		"--api-audiences=" + strings.Join(a.audience, ","),
 		"--service-account-signing-key-file=" + a.SigningKey.PrivateFile,

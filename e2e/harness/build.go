@@ -63,6 +63,9 @@ type NodeBinaries struct {
 type NodeImages struct {
 	S3GetRef, S3GetTarball string
 	PauseRef, PauseTarball string
+	// WebhookRef and WebhookTarball are the product image built from this
+	// checkout (as make image builds it), for an installed webhook.
+	WebhookRef, WebhookTarball string
 }
 
 // BinDir is where the control plane and MinIO binaries are cached:
@@ -247,7 +250,7 @@ func buildNode(ctx context.Context, g *errgroup.Group, p *progress, o BuildOptio
 		})
 	})
 	g.Go(func() error {
-		return p.always("s3get and pause images (this checkout)", func() (err error) {
+		return p.always("s3get, pause and irsa-webhook images (this checkout)", func() (err error) {
 			n.Images, err = o.NodeImages(ctx, o.RepoRoot, filepath.Join(o.OutDir, "images"))
 			return err
 		})

@@ -29,11 +29,26 @@ const cniNetwork = "irsa-e2e"
 const cniBinDir = "/usr/lib/cni"
 
 // podNetwork is the node's bridge and its /24: the host holds .1 on the
-// bridge, Pods get addresses from .10 on. Nothing routes beyond it.
+// bridge, the first 16 addresses are the Service range (so that the
+// kubernetes Service's ClusterIP is .1, where Pods find the API server),
+// and Pods get addresses from podRangeStart on. Nothing routes beyond it.
 type podNetwork struct {
 	Bridge string
 	HostIP net.IP
 	Subnet *net.IPNet
+}
+
+// podRangeStart is the last octet of the first Pod address, past the
+// Service range.
+const podRangeStart = 16
+
+// ServiceCIDR is the API server's --service-cluster-ip-range: the first
+// /28 of the subnet, whose first address (the kubernetes Service's
+// ClusterIP, and so every Pod's KUBERNETES_SERVICE_HOST) is HostIP. No
+// other ClusterIP is routed: the API server reaches Services at their
+// endpoints.
+func (n *podNetwork) ServiceCIDR() string {
+	return fmt.Sprintf("%s/28", n.Subnet.IP.To4())
 }
 
 // choosePodNetwork picks a bridge name and a 10.213.x.0/24 that no
@@ -141,7 +156,7 @@ func (n *podNetwork) writeConfig(confDir, ipamDir string) error {
 					"dataDir": ipamDir,
 					"ranges": [][]map[string]string{{{
 						"subnet":     fmt.Sprintf("%s/%d", base, ones),
-						"rangeStart": net.IPv4(base[0], base[1], base[2], 10).String(),
+						"rangeStart": net.IPv4(base[0], base[1], base[2], podRangeStart).String(),
 						"rangeEnd":   net.IPv4(base[0], base[1], base[2], 250).String(),
 					}}},
 				},

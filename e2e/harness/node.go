@@ -34,6 +34,11 @@ type Node struct {
 	Net *podNetwork
 	// MinIOEndpoint is MinIO (STS and S3) as a Pod reaches it.
 	MinIOEndpoint string
+	// APIServerEndpoint is the API server as a Pod's in-cluster client
+	// reaches it: the kubernetes Service's ClusterIP (the bridge's host
+	// address, see podNetwork.ServiceCIDR) on port 443, forwarded to the
+	// API server on 127.0.0.1.
+	APIServerEndpoint string
 
 	ControllerManager *ControllerManager
 	Scheduler         *Scheduler
@@ -45,7 +50,14 @@ type Node struct {
 	before *HostState
 	lock   *os.File
 	proxy  *tcpProxy
+	// apiProxy carries in-cluster clients (installed webhook and
+	// discovery Pods) to the API server.
+	apiProxy *tcpProxy
 }
+
+// apiServicePort is the kubernetes Service's port, which the kubelet gives
+// Pods as KUBERNETES_SERVICE_PORT.
+const apiServicePort = "443"
 
 // nodeLockTimeout bounds the wait for another node tier on this machine
 // (the kubelet's cgroups, sysctls and iptables chains are the host's: one
@@ -148,6 +160,14 @@ func (n *Node) start(ctx context.Context, s *Stack) (err error) {
 		return err
 	}
 	n.MinIOEndpoint = "https://" + n.proxy.Addr()
+	api, err := url.Parse(s.APIServer.URL)
+	if err != nil {
+		return fmt.Errorf("api server url: %w", err)
+	}
+	if n.apiProxy, err = newTCPProxy(net.JoinHostPort(n.Net.HostIP.String(), apiServicePort), api.Host); err != nil {
+		return err
+	}
+	n.APIServerEndpoint = "https://" + n.apiProxy.Addr()
 
 	if n.ControllerManager, err = newControllerManager(nb.KubeControllerManager, s.APIServer, s.PKI, s.SigningKey, s.LogDir); err != nil {
 		return err
@@ -176,9 +196,13 @@ func (n *Node) start(ctx context.Context, s *Stack) (err error) {
 	return s.phase("kubelet", func() error { return n.Kubelet.Start(ctx) })
 }
 
-// importImages imports this run's pause and s3get images.
+// importImages imports this run's pause, s3get and (when built) webhook
+// images.
 func (n *Node) importImages(ctx context.Context, b *Binaries) error {
-	for _, path := range []string{b.Node.Images.PauseTarball, b.Node.Images.S3GetTarball} {
+	for _, path := range []string{b.Node.Images.PauseTarball, b.Node.Images.S3GetTarball, b.Node.Images.WebhookTarball} {
+		if path == "" {
+			continue
+		}
 		if err := n.Containerd.Import(ctx, path); err != nil {
 			return fmt.Errorf("import %s: %w", filepath.Base(path), err)
 		}
@@ -245,9 +269,11 @@ func (n *Node) stop(ctx context.Context, c kubernetes.Interface) error {
 		}
 		n.Containerd.killShims()
 	}
-	if n.proxy != nil {
-		n.proxy.Close()
-		n.proxy = nil
+	for _, p := range []**tcpProxy{&n.proxy, &n.apiProxy} {
+		if *p != nil {
+			(*p).Close()
+			*p = nil
+		}
 	}
 	return errors.Join(errs...)
 }

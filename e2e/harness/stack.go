@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -42,6 +43,13 @@ type Options struct {
 	// Node adds the node tier (see Node): Binaries must come from a Build
 	// with Node set, and the machine must pass NodeUnsupported.
 	Node bool
+	// ServiceAccountIssuer, when set, is the API server's
+	// --service-account-issuer instead of the discovery server's URL: the
+	// issuer an installed discovery Deployment is configured with.
+	ServiceAccountIssuer string
+	// NoWebhook starts no webhook process and registers none: the test
+	// installs the webhook itself (Install).
+	NoWebhook bool
 }
 
 // Stack is a running set of real parts: etcd, kube-apiserver, the discovery
@@ -132,10 +140,14 @@ func (s *Stack) start(ctx context.Context, o Options) (err error) {
 		return err
 	}
 	apiCfg := APIServerConfig{
-		Issuer:     s.Discovery.Issuer,
+		Issuer:     cmp.Or(o.ServiceAccountIssuer, s.Discovery.Issuer),
 		Audiences:  []string{o.Audience},
 		SigningKey: s.SigningKey,
 		Kubelets:   kubelets,
+		ExtraIPs:   nodeIPs,
+	}
+	if s.Node != nil {
+		apiCfg.ServiceCIDR = s.Node.Net.ServiceCIDR()
 	}
 	if o.WebhookClientAuth {
 		if apiCfg.AdmissionConfigFile, err = s.prepareWebhookClientAuth(o); err != nil {
@@ -175,6 +187,9 @@ func (s *Stack) start(ctx context.Context, o Options) (err error) {
 		return err
 	}
 
+	if o.NoWebhook {
+		return s.startNode(ctx, total)
+	}
 	if s.Webhook == nil {
 		if s.WebhookCertDir, err = s.PKI.ServingCert("irsa-webhook"); err != nil {
 			return err
@@ -194,6 +209,11 @@ func (s *Stack) start(ctx context.Context, o Options) (err error) {
 	}); err != nil {
 		return err
 	}
+	return s.startNode(ctx, total)
+}
+
+// startNode starts the node tier, if any: the last part of a Stack.
+func (s *Stack) startNode(ctx context.Context, total time.Time) error {
 	if s.Node != nil {
 		if err := s.Node.start(ctx, s); err != nil {
 			return fmt.Errorf("node tier: %w", err)

@@ -140,3 +140,42 @@ func goBuild(ctx context.Context, dir string, plat *v1.Platform, out, pkg string
 	}
 	return nil
 }
+
+// WebhookRef is the product image as the node tier imports it; an
+// installed webhook's manifests name it through a kustomize images entry.
+const WebhookRef = "irsa-webhook.local/irsa-webhook:e2e"
+
+// BuildWebhook builds the product image from this checkout as make image
+// does (internal/image's WebhookSpec on the static, trimmed binary of
+// ./cmd/irsa-webhook), for o.Platform only, tagged WebhookRef, and returns
+// the docker-save tarball's path (OutDir/irsa-webhook.tar).
+func BuildWebhook(ctx context.Context, o Options) (string, error) {
+	if o.RepoRoot == "" || o.OutDir == "" {
+		return "", errors.New("build webhook image: RepoRoot and OutDir are required")
+	}
+	if o.Platform == "" {
+		o.Platform = image.HostPlatform()
+	}
+	plat, err := v1.ParsePlatform(o.Platform)
+	if err != nil || plat.OS != "linux" || plat.Architecture == "" {
+		return "", fmt.Errorf("build webhook image: platform %q is not linux/ARCH", o.Platform)
+	}
+	bin := filepath.Join(o.OutDir, "bin", "irsa-webhook-"+strings.ReplaceAll(o.Platform, "/", "-"))
+	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
+		return "", fmt.Errorf("build webhook image: %w", err)
+	}
+	if err := goBuild(ctx, o.RepoRoot, plat, bin, "./cmd/irsa-webhook"); err != nil {
+		return "", err
+	}
+	spec := image.WebhookSpec(image.BuildInfo{Version: "e2e", Created: o.Created}, map[string]string{o.Platform: bin})
+	spec.Ref = WebhookRef
+	idx, err := image.Build(spec)
+	if err != nil {
+		return "", fmt.Errorf("build image %s: %w", spec.Ref, err)
+	}
+	out := filepath.Join(o.OutDir, "irsa-webhook.tar")
+	if err := image.WriteDockerTarball(out, spec.Ref, idx, o.Platform); err != nil {
+		return "", err
+	}
+	return out, nil
+}

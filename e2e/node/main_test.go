@@ -44,13 +44,23 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// nodeImages builds the s3get and pause images with e2e/images.
+// nodeImages builds the s3get and pause images and the product image
+// (for the install tests) with e2e/images.
 func nodeImages(ctx context.Context, repoRoot, outDir string) (*harness.NodeImages, error) {
-	t, err := images.Build(ctx, images.Options{RepoRoot: repoRoot, OutDir: outDir})
+	o := images.Options{RepoRoot: repoRoot, OutDir: outDir}
+	t, err := images.Build(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	return &harness.NodeImages{S3GetRef: images.S3GetRef, S3GetTarball: t.S3Get, PauseRef: images.PauseRef, PauseTarball: t.Pause}, nil
+	webhook, err := images.BuildWebhook(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	return &harness.NodeImages{
+		S3GetRef: images.S3GetRef, S3GetTarball: t.S3Get,
+		PauseRef: images.PauseRef, PauseTarball: t.Pause,
+		WebhookRef: images.WebhookRef, WebhookTarball: webhook,
+	}, nil
 }
 
 // startNode starts a Stack with the node tier, or skips the test when the
