@@ -103,7 +103,20 @@
 // change is recorded (SnapshotHost); Stop deletes the Pods through the
 // kubelet, stops every part, and puts the host back. NodeUnsupported says
 // why a machine cannot run one (no root, overlayfs, runc, iptables or CNI
-// plugins).
+// plugins). In-cluster clients reach the API server at the kubernetes
+// Service's ClusterIP, which the node tier makes the bridge's host address
+// (Node.APIServerEndpoint, a proxy), and the API server calls webhooks
+// registered by Service at their endpoints' Pod addresses.
+//
+// # The install as Pods
+//
+// With Options{Node: true, NoWebhook: true, ServiceAccountIssuer: ...},
+// RenderInstall renders one of deploy/overlays with only the product image
+// changed (to the image built from the checkout), Install.Apply applies it,
+// WaitRollout waits for a Deployment as kubectl rollout status does, and
+// Install.Delete deletes exactly the rendered objects. StartIngress plays
+// the Ingress in front of the installed discovery Service for the issuer's
+// public host, and MinIO.UseOpenIDProvider points MinIO at it.
 //
 // # SPIRE
 //
