@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -313,8 +314,8 @@ func deleteNodePods(ctx context.Context, c kubernetes.Interface) error {
 	return nil
 }
 
-// restore puts the host back as planNode found it and lets go of the node
-// lock. Call it after every process is stopped.
+// restore puts the host back as planNode found it, checks that it is, and
+// lets go of the node lock. Call it after every process is stopped.
 func (n *Node) restore() error {
 	var err error
 	if n.before != nil {
@@ -324,6 +325,13 @@ func (n *Node) restore() error {
 			if e := runIP("link", "delete", n.Net.Bridge); e != nil {
 				err = errors.Join(err, e)
 			}
+		}
+		// Checked while the node lock is still held: no other node tier
+		// of this machine can have changed the host in between.
+		if after, e := SnapshotHost(n.dir); e != nil {
+			err = errors.Join(err, fmt.Errorf("record host state after the node tier: %w", e))
+		} else if d := cmp.Diff(n.before, after); d != "" {
+			err = errors.Join(err, fmt.Errorf("the host is not as the node tier found it (-before +after):\n%s", d))
 		}
 		n.before = nil
 	}

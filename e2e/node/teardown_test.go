@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/irsa-webhook/irsa-webhook/e2e/harness"
 )
 
@@ -20,10 +18,10 @@ func TestNodeTierLeavesHostAsFound(t *testing.T) {
 	if unsupported != nil {
 		t.Skip(unsupported)
 	}
-	before, err := harness.SnapshotHost()
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Stop itself compares the host with what the node tier found (under
+	// the machine's node lock, so that another node tier of this machine
+	// cannot change the host in between) and fails otherwise; a snapshot
+	// here, outside the lock, would see another tier's bridge come and go.
 	for round := 1; round <= 2; round++ {
 		dir, err := os.MkdirTemp("", "irsa-e2e-node-teardown-")
 		if err != nil {
@@ -70,13 +68,6 @@ func TestNodeTierLeavesHostAsFound(t *testing.T) {
 		}
 		if !t.Failed() {
 			os.RemoveAll(dir)
-		}
-		after, err := harness.SnapshotHost()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d := cmp.Diff(before, after); d != "" {
-			t.Errorf("round %d: host state changed (-before +after):\n%s", round, d)
 		}
 	}
 }
