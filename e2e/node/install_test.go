@@ -497,25 +497,34 @@ func gatedPod(name, sa string) *corev1.Pod {
 	return p
 }
 
-// burst creates Pods of sa in ns from `workers` goroutines, at most one
-// every interval, until at least burstSize were created and done() is
-// true (bounded by burstTimeout and 3×burstSize Pods). It returns how many
-// creations were admitted with credentials, and every failure.
+// burstResult counts a burst's creations and says what went wrong.
 type burstResult struct {
 	created, injected int
 	failures          []string
 }
 
-func runBurst(ctx context.Context, c kubernetes.Interface, ns, sa string, interval time.Duration, done func() bool) burstResult {
+// disruptAt is the Pod of a burst at whose creation the disruption starts:
+// the webhook has been answering the burst for a while by then.
+const disruptAt = 20
+
+// runBurst creates Pods of sa in ns from 8 clients, at most one every
+// interval; when Pod disruptAt is sent it runs disrupt (once, beside the
+// burst), and it goes on until at least burstSize Pods were created and
+// done() is true after disrupt returned (bounded by burstTimeout and
+// 3×burstSize Pods). It returns how many creations were admitted with
+// credentials, and every failure.
+func runBurst(ctx context.Context, c kubernetes.Interface, ns, sa string, interval time.Duration, disrupt func() error, done func() bool) burstResult {
 	ctx, cancel := context.WithTimeout(ctx, burstTimeout)
 	defer cancel()
 	const workers = 8
 	var (
-		mu  sync.Mutex
-		res burstResult
-		n   atomic.Int64
-		wg  sync.WaitGroup
+		mu        sync.Mutex
+		res       burstResult
+		n         atomic.Int64
+		wg        sync.WaitGroup
+		disrupted atomic.Bool
 	)
+	finished := func() bool { return disrupted.Load() && done() }
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	next := make(chan int64)
@@ -543,8 +552,21 @@ func runBurst(ctx context.Context, c kubernetes.Interface, ns, sa string, interv
 loop:
 	for {
 		i := n.Load()
-		if i >= 3*burstSize || (i >= burstSize && done()) {
+		if i >= 3*burstSize || (i >= burstSize && finished()) {
 			break
+		}
+		if i == disruptAt {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := disrupt(); err != nil {
+					mu.Lock()
+					res.failures = append(res.failures, "disruption: "+err.Error())
+					mu.Unlock()
+					return
+				}
+				disrupted.Store(true)
+			}()
 		}
 		select {
 		case <-ctx.Done():
@@ -560,7 +582,7 @@ loop:
 	}
 	close(next)
 	wg.Wait()
-	if !done() {
+	if !finished() {
 		res.failures = append(res.failures, fmt.Sprintf("the webhook's change was not done after %d pods", n.Load()))
 	}
 	return res
@@ -585,22 +607,12 @@ func testRolloutDuringBurst(t *testing.T, ctx context.Context, ins *installed) {
 	installedWorkloadNamespace(t, ctx, ins.s, ns, sa)
 	t.Cleanup(func() { deleteBurst(t, c, ns) })
 	old := podNames(webhookPods(t, ctx, c))
-	var restarted atomic.Bool
-	go func() {
-		// Restart once the burst is going.
-		time.Sleep(2 * time.Second)
+	restart := func() error {
 		patch := fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":%q}}}}}`, time.Now().Format(time.RFC3339))
-		if _, err := c.AppsV1().Deployments(installNS).Patch(ctx, webhookDeployment, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
-			t.Errorf("rollout restart: %v", err)
-		}
-		restarted.Store(true)
-	}()
-	res := runBurst(ctx, c, ns, sa, 150*time.Millisecond, func() bool {
-		if !restarted.Load() {
-			return false
-		}
-		return rolledOver(ctx, c, ins.s, old)
-	})
+		_, err := c.AppsV1().Deployments(installNS).Patch(ctx, webhookDeployment, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{})
+		return err
+	}
+	res := runBurst(ctx, c, ns, sa, 150*time.Millisecond, restart, func() bool { return rolledOver(ctx, c, ins.s, old) })
 	t.Logf("%d pods created, %d with credentials, during a rolling restart of %s", res.created, res.injected, webhookDeployment)
 	for _, f := range res.failures {
 		t.Error(f)
@@ -647,18 +659,8 @@ func testDeletePodDuringBurst(t *testing.T, ctx context.Context, ins *installed)
 		t.Fatal("no webhook pod")
 	}
 	victim := pods[0].Name
-	var deleted atomic.Bool
-	go func() {
-		time.Sleep(2 * time.Second)
-		if err := c.CoreV1().Pods(installNS).Delete(ctx, victim, metav1.DeleteOptions{}); err != nil {
-			t.Errorf("delete webhook pod %s: %v", victim, err)
-		}
-		deleted.Store(true)
-	}()
-	res := runBurst(ctx, c, ns, sa, 100*time.Millisecond, func() bool {
-		if !deleted.Load() {
-			return false
-		}
+	del := func() error { return c.CoreV1().Pods(installNS).Delete(ctx, victim, metav1.DeleteOptions{}) }
+	res := runBurst(ctx, c, ns, sa, 100*time.Millisecond, del, func() bool {
 		return rolledOver(ctx, c, ins.s, map[string]bool{victim: true})
 	})
 	t.Logf("%d pods created, %d with credentials, while webhook pod %s was deleted and replaced", res.created, res.injected, victim)
