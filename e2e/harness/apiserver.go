@@ -86,19 +86,19 @@ func newAPIServer(bin string, pki *PKI, etcd *Etcd, dir, logDir string, cfg APIS
 		return nil, err
 	}
 	a := &APIServer{
-		Process:     &Process{Name: "kube-apiserver", Path: bin, LogPath: filepath.Join(logDir, "kube-apiserver.log")},
-		pki:         pki,
-		dir:         dir,
-		etcdURL:     etcd.ClientURL,
-		certDir:     certDir,
-		issuer:      cfg.Issuer,
-		audience:    cfg.Audiences,
-		kubelets:    cfg.Kubelets,
-		serviceCIDR: cfg.ServiceCIDR,
-		SigningKey:  cfg.SigningKey,
-		VerifyKeys:  []*SigningKey{cfg.SigningKey},
+		Process:    &Process{Name: "kube-apiserver", Path: bin, LogPath: filepath.Join(logDir, "kube-apiserver.log")},
+		pki:        pki,
+		dir:        dir,
+		etcdURL:    etcd.ClientURL,
+		certDir:    certDir,
+		issuer:     cfg.Issuer,
+		audience:   cfg.Audiences,
+		kubelets:   cfg.Kubelets,
+		SigningKey: cfg.SigningKey,
+		VerifyKeys: []*SigningKey{cfg.SigningKey},
 
 		admissionConfig: cfg.AdmissionConfigFile,
+		serviceCIDR:     cfg.ServiceCIDR,
 	}
 	certFile, keyFile, err := pki.ClientCert("admin", "e2e-admin", "system:masters")
 	if err != nil {
