@@ -269,8 +269,8 @@ func TestManifestsOnRealAPIServer(t *testing.T) {
 		t.Fatalf("delete the harness's webhook registration: %v", err)
 	}
 
-	// Every object of every overlay passes the API server's validation
-	// (dry run; cert-manager's kinds against its CRDs), then the self-signed
+	// Every object of every variant of the chart passes the API server's
+	// validation (dry run; cert-manager's kinds against its CRDs), then the self-signed
 	// install is applied for real.
 	installCertManagerCRDs(t, ctx, s.APIServer.Admin)
 	if err := harness.EnsureNamespace(ctx, admin, namespace); err != nil {
@@ -280,12 +280,18 @@ func TestManifestsOnRealAPIServer(t *testing.T) {
 		// The ServiceMonitor CRD is prometheus-operator's, which this tier
 		// does not install; those objects are decoded strictly with its
 		// Go types instead.
-		var objs []object
+		// A Pod (helm test's) is admitted only if its ServiceAccount
+		// exists, even in a dry run: those are applied for real first.
+		var objs, serviceAccounts []object
 		for _, o := range objects(t, v) {
 			if o.gvk.Group != "monitoring.coreos.com" {
 				objs = append(objs, o)
 			}
+			if o.kind == "ServiceAccount" {
+				serviceAccounts = append(serviceAccounts, o)
+			}
 		}
+		apply(t, ctx, s.APIServer.Admin, serviceAccounts, false)
 		apply(t, ctx, s.APIServer.Admin, objs, true)
 	}
 	if t.Failed() {
