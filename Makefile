@@ -10,6 +10,7 @@ export CGO_ENABLED ?= 0
 
 include deploy/Makefile.inc
 include image.mk
+include release.mk
 include e2e/Makefile.inc
 include e2e/faults.mk
 include e2e/bench.mk

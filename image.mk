@@ -2,8 +2,9 @@
 # cmd/imagebuild (internal/image). Included by the top-level Makefile.
 IMAGE_DIR := bin/image
 IMAGE_PLATFORMS ?= linux/amd64 linux/arm64
-# The version deploy/ runs, so make image tags the image the manifests name.
-VERSION ?= $(shell sed -n 's/^ *newTag: *//p' deploy/base/kustomization.yaml)
+# The version the chart (and so deploy/) runs, so make image tags the image
+# the manifests name.
+VERSION ?= $(shell sed -n 's/^appVersion: *//p' charts/irsa-webhook/Chart.yaml)
 IMAGE ?= ghcr.io/irsa-webhook/irsa-webhook:$(VERSION)
 # Every timestamp in the image is the commit's, never the clock's, so one
 # commit built twice gives one digest.

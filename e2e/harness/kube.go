@@ -70,7 +70,7 @@ func (s *Stack) setUpRBAC(ctx context.Context) error {
 }
 
 // RegisterWebhook creates (or replaces) the MutatingWebhookConfiguration the
-// install manifests (deploy/base/webhook) create, in its url form instead of
+// install manifests (charts/irsa-webhook) create, in its url form instead of
 // a Service reference: Pod CREATE, failurePolicy Fail, reinvocationPolicy
 // IfNeeded, the opt-out label excluded by objectSelector.
 func RegisterWebhook(ctx context.Context, c kubernetes.Interface, url string, caBundle []byte) error {

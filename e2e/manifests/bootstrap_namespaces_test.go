@@ -35,7 +35,7 @@ func TestWebhookDownStillAdmitsBootstrapNamespaces(t *testing.T) {
 	defer cancel()
 	admin := s.APIServer.Client
 
-	objs := decode(t, installOverlay, render(t, installOverlay))
+	objs := objects(t, variantNamed(t, installDir))
 	shipped := get[*admissionregistrationv1.MutatingWebhookConfiguration](t, objs, webhookConfigName)
 	if len(shipped.Webhooks) != 1 || ptr.Deref(shipped.Webhooks[0].FailurePolicy, "") != admissionregistrationv1.Fail {
 		t.Fatalf("the default install should register one webhook failing closed: %+v", shipped.Webhooks)

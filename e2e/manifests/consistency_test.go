@@ -3,10 +3,12 @@ package manifests_test
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	certmanagerv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
@@ -97,13 +99,17 @@ func portOf(t *testing.T, addr string) int32 {
 }
 
 // wantWebhook is issue 5's specification of the registration.
-func wantWebhook(failurePolicy admissionregistrationv1.FailurePolicyType) admissionregistrationv1.MutatingWebhook {
+func wantWebhook(v *variant) admissionregistrationv1.MutatingWebhook {
+	excluded := []string{namespace, "kube-system", "cert-manager"}
+	if v.excluded != nil {
+		excluded = v.excluded
+	}
 	return admissionregistrationv1.MutatingWebhook{
 		Name:                    "pod-identity.irsa-webhook.io",
 		AdmissionReviewVersions: []string{"v1"},
 		ClientConfig: admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{
 			Namespace: namespace, Name: "irsa-webhook", Path: ptr.To(webhook.MutatePath), Port: ptr.To[int32](443),
-		}},
+		}, CABundle: v.caBundle},
 		Rules: []admissionregistrationv1.RuleWithOperations{{
 			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
 			Rule: admissionregistrationv1.Rule{
@@ -111,7 +117,7 @@ func wantWebhook(failurePolicy admissionregistrationv1.FailurePolicyType) admiss
 				Scope: ptr.To(admissionregistrationv1.NamespacedScope),
 			},
 		}},
-		FailurePolicy:      ptr.To(failurePolicy),
+		FailurePolicy:      ptr.To(v.failurePolicy),
 		MatchPolicy:        ptr.To(admissionregistrationv1.Equivalent),
 		ReinvocationPolicy: ptr.To(admissionregistrationv1.IfNeededReinvocationPolicy),
 		SideEffects:        ptr.To(admissionregistrationv1.SideEffectClassNone),
@@ -120,7 +126,7 @@ func wantWebhook(failurePolicy admissionregistrationv1.FailurePolicyType) admiss
 			{Key: "eks.amazonaws.com/skip-pod-identity-webhook", Operator: metav1.LabelSelectorOpDoesNotExist},
 		}},
 		NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
-			{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: []string{namespace, "kube-system", "cert-manager"}},
+			{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: excluded},
 			{Key: "irsa-webhook.io/ignore", Operator: metav1.LabelSelectorOpDoesNotExist},
 		}},
 		MatchConditions: []admissionregistrationv1.MatchCondition{{
@@ -131,23 +137,21 @@ func wantWebhook(failurePolicy admissionregistrationv1.FailurePolicyType) admiss
 }
 
 func TestWebhookRegistration(t *testing.T) {
-	for overlay, policy := range map[string]admissionregistrationv1.FailurePolicyType{
-		"deploy/overlays/cert-manager": admissionregistrationv1.Fail,
-		"deploy/overlays/self-signed":  admissionregistrationv1.Fail,
-		"deploy/overlays/fail-open":    admissionregistrationv1.Ignore,
-		"deploy/overlays/client-auth":  admissionregistrationv1.Fail,
-	} {
-		t.Run(overlay, func(t *testing.T) {
-			objs := decode(t, overlay, render(t, overlay))
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			objs := objects(t, v)
 			conf := get[*admissionregistrationv1.MutatingWebhookConfiguration](t, objs, webhookConfigName)
 			if len(conf.Webhooks) != 1 {
 				t.Fatalf("%d webhooks, want 1", len(conf.Webhooks))
 			}
 			got := conf.Webhooks[0]
-			if len(got.ClientConfig.CABundle) != 0 {
-				t.Error("caBundle is set in the manifest; it belongs to cert-manager or --self-signed-ca")
+			// The caBundle belongs to cert-manager or --self-signed-ca, unless
+			// the admin brings the certificate (and so its CA).
+			_, injected := conf.Annotations["cert-manager.io/inject-ca-from"]
+			if injected != (v.certSource == "cert-manager") {
+				t.Errorf("cert-manager.io/inject-ca-from present %v with certificate source %s", injected, v.certSource)
 			}
-			if diff := cmp.Diff(wantWebhook(policy), got); diff != "" {
+			if diff := cmp.Diff(wantWebhook(v), got); diff != "" {
 				t.Errorf("webhook (-want +got):\n%s", diff)
 			}
 
@@ -189,9 +193,9 @@ func TestWebhookRegistration(t *testing.T) {
 // The path the API server dials, Service → targetPort → containerPort →
 // --port, leads to the webhook container.
 func TestWebhookServiceReachesTheContainer(t *testing.T) {
-	for _, overlay := range overlays {
-		t.Run(overlay, func(t *testing.T) {
-			objs := decode(t, overlay, render(t, overlay))
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			objs := objects(t, v)
 			ref := get[*admissionregistrationv1.MutatingWebhookConfiguration](t, objs, webhookConfigName).Webhooks[0].ClientConfig.Service
 			svc := get[*corev1.Service](t, objs, ref.Namespace+"/"+ref.Name)
 			i := slices.IndexFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Port == *ref.Port })
@@ -234,9 +238,12 @@ func checkProbes(t *testing.T, c *corev1.Container, healthAddr, readyPath string
 }
 
 func TestCertManagerCertificateMatchesServiceAndDeployment(t *testing.T) {
-	for _, overlay := range []string{"deploy/overlays/cert-manager", "deploy/overlays/fail-open", "deploy/overlays/client-auth"} {
-		t.Run(overlay, func(t *testing.T) {
-			objs := decode(t, overlay, render(t, overlay))
+	for _, v := range variants {
+		if v.certSource != "cert-manager" {
+			continue
+		}
+		t.Run(v.name, func(t *testing.T) {
+			objs := objects(t, v)
 			conf := get[*admissionregistrationv1.MutatingWebhookConfiguration](t, objs, webhookConfigName)
 			ref := conf.Annotations["cert-manager.io/inject-ca-from"]
 			cert := get[*certmanagerv1.Certificate](t, objs, ref) // namespace/name
@@ -302,9 +309,15 @@ func TestCertManagerCertificateMatchesServiceAndDeployment(t *testing.T) {
 	}
 }
 
-func TestSelfSignedOverlayWiring(t *testing.T) {
-	const overlay = "deploy/overlays/self-signed"
-	objs := decode(t, overlay, render(t, overlay))
+func TestSelfSignedWiring(t *testing.T) {
+	for _, v := range variants {
+		if v.certSource == "self-signed" {
+			t.Run(v.name, func(t *testing.T) { checkSelfSigned(t, withoutTestHooks(objects(t, v))) })
+		}
+	}
+}
+
+func checkSelfSigned(t *testing.T, objs []object) {
 	d := get[*appsv1.Deployment](t, objs, webhookDeployment)
 	c := container(t, d, "webhook")
 	flags := parseWebhookArgs(t, c)
@@ -358,9 +371,22 @@ func TestSelfSignedOverlayWiring(t *testing.T) {
 // --client-ca-file is a file of a ConfigMap volume without subPath (so the
 // kubelet updates it and the webhook reloads it); the overlay leaves the
 // ConfigMap to the cluster, so that applying it again keeps the cluster's CA.
-func TestClientAuthOverlayWiring(t *testing.T) {
-	const overlay = "deploy/overlays/client-auth"
-	objs := decode(t, overlay, render(t, overlay))
+func TestClientAuthWiring(t *testing.T) {
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			objs := objects(t, v)
+			c := container(t, get[*appsv1.Deployment](t, objs, webhookDeployment), "webhook")
+			if ca := parseWebhookArgs(t, c).clientAuth; ca.Enabled() != v.clientAuth {
+				t.Fatalf("client authentication on %v, want %v", ca.Enabled(), v.clientAuth)
+			}
+			if v.clientAuth {
+				checkClientAuth(t, objs)
+			}
+		})
+	}
+}
+
+func checkClientAuth(t *testing.T, objs []object) {
 	d := get[*appsv1.Deployment](t, objs, webhookDeployment)
 	c := container(t, d, "webhook")
 	ca := parseWebhookArgs(t, c).clientAuth
@@ -396,9 +422,12 @@ func TestClientAuthOverlayWiring(t *testing.T) {
 // The webhook reads ServiceAccounts (their role annotations) and Namespaces
 // (the allowed-role-arns policy), and nothing else.
 func TestWebhookRightsAreReadOnlyServiceAccountsAndNamespaces(t *testing.T) {
-	for _, overlay := range []string{"deploy/base", "deploy/overlays/cert-manager", "deploy/overlays/fail-open", "deploy/overlays/client-auth"} {
-		t.Run(overlay, func(t *testing.T) {
-			objs := decode(t, overlay, render(t, overlay))
+	for _, v := range variants {
+		if v.certSource == "self-signed" {
+			continue // TestSelfSignedWiring
+		}
+		t.Run(v.name, func(t *testing.T) {
+			objs := objects(t, v)
 			d := get[*appsv1.Deployment](t, objs, webhookDeployment)
 			rules, builtIn := rulesOf(t, objs, d.Namespace, d.Spec.Template.Spec.ServiceAccountName)
 			want := []rbacv1.PolicyRule{
@@ -414,31 +443,89 @@ func TestWebhookRightsAreReadOnlyServiceAccountsAndNamespaces(t *testing.T) {
 }
 
 func TestDiscoveryWiring(t *testing.T) {
-	for _, overlay := range overlays {
-		t.Run(overlay, func(t *testing.T) {
-			objs := decode(t, overlay, render(t, overlay))
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			objs := objects(t, v)
+			if v.discovery == "" {
+				for _, o := range objs {
+					if strings.HasPrefix(o.name, namespace+"/irsa-discovery") || o.name == "irsa-discovery" {
+						t.Errorf("discovery is off, but %s %s is rendered", o.kind, o.name)
+					}
+				}
+				return
+			}
 			d := get[*appsv1.Deployment](t, objs, discoveryDeploy)
 			c := container(t, d, "discovery")
-			if overlay == publishOverlay {
-				checkPublisher(t, objs, c)
+			var src discovery.SourceConfig
+			if v.discovery == "publish" {
+				src = checkPublisher(t, objs, c)
 			} else {
-				checkDiscoveryServer(t, objs, c)
+				src = checkDiscoveryServer(t, objs, c, v)
 			}
+			checkKeySource(t, d, c, src, v.keySource)
 
 			rules, builtIn := rulesOf(t, objs, d.Namespace, d.Spec.Template.Spec.ServiceAccountName)
-			if len(rules) != 0 || !slices.Equal(builtIn, []string{"ClusterRole/system:service-account-issuer-discovery"}) {
-				t.Errorf("discovery rights: rules %v, built-in roles %v; want only ClusterRole/system:service-account-issuer-discovery", rules, builtIn)
+			wantBuiltIn := []string{"ClusterRole/system:service-account-issuer-discovery"}
+			if v.keySource != "apiserver" {
+				wantBuiltIn = nil // it reads nothing from the API server
+			}
+			if len(rules) != 0 || !slices.Equal(builtIn, wantBuiltIn) {
+				t.Errorf("discovery rights: rules %v, built-in roles %v; want only %v", rules, builtIn, wantBuiltIn)
+			}
+			ings := all[*networkingv1.Ingress](objs)
+			if len(ings) != map[bool]int{false: 0, true: 1}[v.ingress] {
+				t.Fatalf("%d Ingresses, want ingress %v", len(ings), v.ingress)
+			}
+			for _, o := range objs {
+				if _, ok := o.obj.(*networkingv1.Ingress); ok {
+					checkIngress(t, o, objs, src.Issuer)
+				}
 			}
 		})
 	}
 }
 
-// publishOverlay runs the discovery Deployment as `discovery publish`.
-const publishOverlay = "deploy/overlays/discovery-s3"
+// checkKeySource: the key source's flags and what they read is mounted.
+func checkKeySource(t *testing.T, d *appsv1.Deployment, c *corev1.Container, src discovery.SourceConfig, want string) {
+	t.Helper()
+	got := map[bool]string{true: "apiserver"}[src.FromAPIServer]
+	if len(src.KeyFiles) > 0 {
+		got += "keyFiles"
+	}
+	if src.FromSPIFFE {
+		got += "spiffe"
+	}
+	if got != want {
+		t.Fatalf("key source %q, want %q", got, want)
+	}
+	mounted := func(path string) *corev1.Volume {
+		for _, m := range c.VolumeMounts {
+			if strings.HasPrefix(path, strings.TrimSuffix(m.MountPath, "/")+"/") {
+				for i, v := range d.Spec.Template.Spec.Volumes {
+					if v.Name == m.Name {
+						return &d.Spec.Template.Spec.Volumes[i]
+					}
+				}
+			}
+		}
+		t.Errorf("nothing mounted at %s", path)
+		return nil
+	}
+	for _, f := range src.KeyFiles {
+		if v := mounted(f); v != nil && v.Secret == nil {
+			t.Errorf("--key-file %s is not in a Secret volume", f)
+		}
+	}
+	if src.FromSPIFFE {
+		if v := mounted(strings.TrimPrefix(src.WorkloadAPIAddr, "unix://")); v != nil && (v.CSI == nil || v.CSI.Driver != "csi.spiffe.io") {
+			t.Errorf("--workload-api-addr %s is not on the SPIFFE CSI driver's volume", src.WorkloadAPIAddr)
+		}
+	}
+}
 
 // checkDiscoveryServer: `discovery serve` from the API server's keys,
 // behind its Service, ready once keys are loaded.
-func checkDiscoveryServer(t *testing.T, objs []object, c *corev1.Container) {
+func checkDiscoveryServer(t *testing.T, objs []object, c *corev1.Container, v *variant) discovery.SourceConfig {
 	t.Helper()
 	cfg := discovery.NewConfig()
 	fs := pflag.NewFlagSet("discovery serve", pflag.ContinueOnError)
@@ -448,9 +535,6 @@ func checkDiscoveryServer(t *testing.T, objs []object, c *corev1.Container) {
 	parseArgs(t, c, []string{"discovery", "serve"}, fs)
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("discovery args %v: %v", c.Args, err)
-	}
-	if !cfg.FromAPIServer {
-		t.Error("discovery does not read the keys from the API server; its RBAC is for that")
 	}
 
 	svc := get[*corev1.Service](t, objs, discoveryDeploy)
@@ -464,12 +548,13 @@ func checkDiscoveryServer(t *testing.T, objs []object, c *corev1.Container) {
 	// Only "keys loaded": a stale replica keeps serving the last good
 	// documents (see the manifest's comment).
 	checkProbes(t, c, cfg.HealthProbeBindAddress, "/readyz/keys")
+	return cfg.SourceConfig
 }
 
 // checkPublisher: `discovery publish` from the API server's keys, with
 // valid flags, no Service (AWS reads the bucket), ready once the bucket
 // holds the keys, and its credentials from a Secret file.
-func checkPublisher(t *testing.T, objs []object, c *corev1.Container) {
+func checkPublisher(t *testing.T, objs []object, c *corev1.Container) discovery.SourceConfig {
 	t.Helper()
 	cfg := discovery.NewPublishConfig()
 	fs := pflag.NewFlagSet("discovery publish", pflag.ContinueOnError)
@@ -480,8 +565,8 @@ func checkPublisher(t *testing.T, objs []object, c *corev1.Container) {
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("publish args %v: %v", c.Args, err)
 	}
-	if !cfg.FromAPIServer || cfg.Once {
-		t.Errorf("publisher: from-apiserver %t, once %t; want a long-running publisher of the API server's keys", cfg.FromAPIServer, cfg.Once)
+	if cfg.Once {
+		t.Error("publisher: --once; want a long-running publisher")
 	}
 	for _, s := range all[*corev1.Service](objs) {
 		if s.Name == discoveryDeploy {
@@ -492,9 +577,12 @@ func checkPublisher(t *testing.T, objs []object, c *corev1.Container) {
 	if !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "AWS_SHARED_CREDENTIALS_FILE" }) {
 		t.Error("publisher has no AWS_SHARED_CREDENTIALS_FILE for its bootstrap credentials")
 	}
+	return cfg.SourceConfig
 }
 
-func checkIngress(t *testing.T, o object, base []object) {
+// checkIngress: the issuer's host, and only its two documents, to the
+// discovery Service.
+func checkIngress(t *testing.T, o object, base []object, issuer string) {
 	t.Helper()
 	ing, ok := o.obj.(*networkingv1.Ingress)
 	if !ok {
@@ -514,23 +602,40 @@ func checkIngress(t *testing.T, o object, base []object) {
 			}
 		}
 	}
-	if diff := cmp.Diff([]string{"/.well-known/openid-configuration", "/openid/v1/jwks"}, paths); diff != "" {
+	u, err := url.Parse(issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := strings.TrimSuffix(u.Path, "/")
+	if diff := cmp.Diff([]string{prefix + discovery.ConfigPath, prefix + "/openid/v1/jwks"}, paths); diff != "" {
 		t.Errorf("ingress paths (-want +got):\n%s", diff)
+	}
+	for _, rule := range ing.Spec.Rules {
+		if rule.Host != u.Host {
+			t.Errorf("ingress host %q, the issuer's is %q", rule.Host, u.Host)
+		}
 	}
 }
 
 func TestAvailability(t *testing.T) {
-	for _, overlay := range overlays {
-		t.Run(overlay, func(t *testing.T) {
-			objs := decode(t, overlay, render(t, overlay))
-			for _, name := range []string{webhookDeployment, discoveryDeploy} {
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			objs := objects(t, v)
+			deployments := []string{webhookDeployment}
+			if v.discovery != "" {
+				deployments = append(deployments, discoveryDeploy)
+			}
+			if got := len(all[*policyv1.PodDisruptionBudget](objs)); got != map[bool]int{false: 0, true: len(deployments)}[v.pdb] {
+				t.Errorf("%d PodDisruptionBudgets, want pdb %v for %d deployments", got, v.pdb, len(deployments))
+			}
+			for _, name := range deployments {
 				d := get[*appsv1.Deployment](t, objs, name)
 				pod := d.Spec.Template
 				if !selectorMatches(t, d.Spec.Selector, pod.Labels) {
 					t.Errorf("%s: selector does not match its own Pods", name)
 				}
-				if ptr.Deref(d.Spec.Replicas, 1) != 2 {
-					t.Errorf("%s: %d replicas, want 2", name, ptr.Deref(d.Spec.Replicas, 1))
+				if got := ptr.Deref(d.Spec.Replicas, 1); got != v.replicas {
+					t.Errorf("%s: %d replicas, want %d", name, got, v.replicas)
 				}
 				pdbs := 0
 				for _, pdb := range all[*policyv1.PodDisruptionBudget](objs) {
@@ -541,11 +646,15 @@ func TestAvailability(t *testing.T) {
 						}
 					}
 				}
-				if pdbs != 1 {
+				if v.pdb && pdbs != 1 {
 					t.Errorf("%s: %d PodDisruptionBudgets cover it, want 1", name, pdbs)
 				}
 				spread := pod.Spec.TopologySpreadConstraints
-				if len(spread) != 1 || spread[0].TopologyKey != "kubernetes.io/hostname" || !selectorMatches(t, spread[0].LabelSelector, pod.Labels) {
+				wantKey := "kubernetes.io/hostname"
+				if v.name == "chart/placement-and-extras" {
+					wantKey = "topology.kubernetes.io/zone" // the constraints it sets
+				}
+				if len(spread) != 1 || spread[0].TopologyKey != wantKey || !selectorMatches(t, spread[0].LabelSelector, pod.Labels) {
 					t.Errorf("%s: no topology spread across nodes over its own Pods: %v", name, spread)
 				}
 				for _, c := range pod.Spec.Containers {
@@ -558,6 +667,9 @@ func TestAvailability(t *testing.T) {
 						}
 					}
 				}
+			}
+			if v.name == "chart/placement-and-extras" {
+				return // its own placement: TestValuesReachThePods
 			}
 			// The webhook is on every Pod creation's path: critical priority,
 			// and never both replicas on one node while another could take
@@ -576,6 +688,9 @@ func TestAvailability(t *testing.T) {
 			}
 			// Discovery is not on that path (AWS caches its documents): it
 			// must not preempt workloads or wait Pending for a node of its own.
+			if v.discovery == "" {
+				return
+			}
 			disc := get[*appsv1.Deployment](t, objs, discoveryDeploy).Spec.Template.Spec
 			if disc.PriorityClassName != "" {
 				t.Errorf("discovery priorityClassName %q, want none", disc.PriorityClassName)
@@ -588,17 +703,37 @@ func TestAvailability(t *testing.T) {
 }
 
 func TestEverythingIsLabelledAndNamespaced(t *testing.T) {
-	for _, overlay := range overlays {
-		t.Run(overlay, func(t *testing.T) {
-			for _, o := range decode(t, overlay, render(t, overlay)) {
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			objs := objects(t, v)
+			namespaces, hooks := 0, 0
+			for _, o := range objs {
 				acc := o.obj.(metav1.Object)
 				if acc.GetLabels()["app.kubernetes.io/part-of"] != "irsa-webhook" {
 					t.Errorf("%s %s lacks app.kubernetes.io/part-of=irsa-webhook", o.kind, o.name)
 				}
-				clusterScoped := slices.Contains([]string{"Namespace", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration"}, o.kind)
-				if ns := acc.GetNamespace(); clusterScoped != (ns == "") || (!clusterScoped && ns != namespace) {
-					t.Errorf("%s %s: namespace %q", o.kind, o.name, ns)
+				// Only the ServiceAccount doctor checks (and its rights) live in
+				// a namespace the webhook is called for.
+				want := namespace
+				if o.isTestHook() {
+					hooks++
+					if o.kind == "ServiceAccount" && o.name == "default/irsa-webhook-test" || o.kind == "Role" || o.kind == "RoleBinding" {
+						want = "default"
+					}
 				}
+				clusterScoped := slices.Contains([]string{"Namespace", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration"}, o.kind)
+				if ns := acc.GetNamespace(); clusterScoped != (ns == "") || (!clusterScoped && ns != want) {
+					t.Errorf("%s %s: namespace %q, want %q", o.kind, o.name, ns, want)
+				}
+				if o.kind == "Namespace" {
+					namespaces++
+				}
+			}
+			if (namespaces == 1) != v.namespace || namespaces > 1 {
+				t.Errorf("%d Namespace objects, want createNamespace %v", namespaces, v.namespace)
+			}
+			if (hooks > 0) != v.tests {
+				t.Errorf("%d helm test objects, want tests %v", hooks, v.tests)
 			}
 		})
 	}
@@ -606,9 +741,9 @@ func TestEverythingIsLabelledAndNamespaced(t *testing.T) {
 
 func TestRBACHasNoWildcardsOrDangerousVerbs(t *testing.T) {
 	dangerous := []string{"*", "create", "delete", "deletecollection", "patch", "escalate", "bind", "impersonate"}
-	for _, overlay := range overlays {
-		t.Run(overlay, func(t *testing.T) {
-			objs := decode(t, overlay, render(t, overlay))
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			objs := objects(t, v)
 			var rules []struct {
 				role string
 				rule rbacv1.PolicyRule
@@ -631,9 +766,11 @@ func TestRBACHasNoWildcardsOrDangerousVerbs(t *testing.T) {
 			}
 			for _, r := range rules {
 				where := fmt.Sprintf("role %s rule %v", r.role, r.rule)
-				for _, v := range r.rule.Verbs {
-					if slices.Contains(dangerous, v) {
-						t.Errorf("%s: verb %s", where, v)
+				// One token for one ServiceAccount, named: doctor's (helm test).
+				tokenRequest := slices.Equal(r.rule.Resources, []string{"serviceaccounts/token"}) && len(r.rule.ResourceNames) > 0
+				for _, verb := range r.rule.Verbs {
+					if slices.Contains(dangerous, verb) && !(verb == "create" && tokenRequest) {
+						t.Errorf("%s: verb %s", where, verb)
 					}
 				}
 				if slices.Contains(r.rule.Resources, "*") || slices.Contains(r.rule.APIGroups, "*") {

@@ -98,43 +98,37 @@ func TestDockerfileMatchesWebhookSpec(t *testing.T) {
 	}
 }
 
-// TestDeployNamesTheImage: the manifests run the image make image tags.
+// TestDeployNamesTheImage: the chart (and so deploy/, rendered from it) runs
+// the image make image tags.
 func TestDeployNamesTheImage(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("..", "..", "deploy", "base", "kustomization.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(b)
-	i := strings.Index(text, "- name: irsa-webhook\n")
-	if i < 0 {
-		t.Fatalf("deploy/base/kustomization.yaml has no images entry for irsa-webhook")
-	}
-	var newName, newTag string
-	for _, line := range strings.Split(text[i:], "\n")[1:] {
-		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if !ok || strings.HasPrefix(strings.TrimSpace(line), "-") {
-			break
+	chart := filepath.Join("..", "..", "charts", "irsa-webhook")
+	field := func(file, key string) string {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(chart, file))
+		if err != nil {
+			t.Fatal(err)
 		}
-		switch k {
-		case "newName":
-			newName = strings.TrimSpace(v)
-		case "newTag":
-			newTag = strings.TrimSpace(v)
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, key+":"); ok {
+				return strings.Trim(strings.TrimSpace(v), `"`)
+			}
 		}
+		t.Fatalf("%s has no line %q", file, key+":")
+		return ""
 	}
-	if newName != WebhookRepository {
-		t.Errorf("deploy/base names image %q, make image tags %q", newName, WebhookRepository)
+	if got := field("values.yaml", "  repository"); got != WebhookRepository {
+		t.Errorf("the chart's image.repository is %q, make image tags %q", got, WebhookRepository)
 	}
-	if !strings.HasPrefix(newTag, "v") {
-		t.Errorf("deploy/base tag %q: want the release version, vX.Y.Z", newTag)
+	if got := field("Chart.yaml", "appVersion"); !strings.HasPrefix(got, "v") {
+		t.Errorf("the chart's appVersion %q: want the release version, vX.Y.Z", got)
 	}
 	// make image takes its version from this same line.
 	mk, err := os.ReadFile(filepath.Join("..", "..", "image.mk"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(mk), "deploy/base/kustomization.yaml") {
-		t.Errorf("image.mk does not take the version from deploy/base/kustomization.yaml")
+	if !strings.Contains(string(mk), "charts/irsa-webhook/Chart.yaml") {
+		t.Errorf("image.mk does not take the version from charts/irsa-webhook/Chart.yaml")
 	}
 }
 
