@@ -62,3 +62,31 @@ func NewServedPublisher(cfg *Config, metrics *Metrics, clients SourceClients) (*
 	source, err := NewSource(cfg.SourceConfig, cfg.RefreshInterval, pub, clients)
 	return pub, source, err
 }
+
+// maxRetryDelay bounds the wait between attempts while no key set has been
+// loaded yet.
+const maxRetryDelay = 30 * time.Second
+
+// refreshSchedule is when a polling source refreshes next: every interval
+// once a key set is loaded; before that sooner, from 1s doubling, at most
+// the interval or maxRetryDelay, so that a server started before its key
+// source becomes ready soon after it.
+type refreshSchedule struct {
+	interval, delay time.Duration
+	// loaded is set by the source once a key set is published.
+	loaded bool
+}
+
+func newRefreshSchedule(interval time.Duration) *refreshSchedule {
+	return &refreshSchedule{interval: interval, delay: time.Second}
+}
+
+// wait is how long to wait before the next refresh.
+func (s *refreshSchedule) wait() time.Duration {
+	if s.loaded {
+		return s.interval
+	}
+	d := min(s.delay, s.interval, maxRetryDelay)
+	s.delay *= 2
+	return d
+}

@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +64,34 @@ func TestNewSource(t *testing.T) {
 			}
 			if len(asked) != len(tc.asked) || (len(asked) > 0 && asked[0] != tc.asked[0]) {
 				t.Errorf("clients asked %q, want %q", asked, tc.asked)
+			}
+		})
+	}
+}
+
+// Until a key set is loaded the waits double from 1s, capped by the
+// interval and by maxRetryDelay; once loaded, every wait is the interval.
+func TestRefreshSchedule(t *testing.T) {
+	for name, tc := range map[string]struct {
+		interval time.Duration
+		want     []time.Duration
+	}{
+		"short interval": {interval: 3 * time.Second, want: []time.Duration{time.Second, 2 * time.Second, 3 * time.Second, 3 * time.Second}},
+		"long interval": {interval: time.Hour, want: []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second,
+			16 * time.Second, maxRetryDelay, maxRetryDelay}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := newRefreshSchedule(tc.interval)
+			var got []time.Duration
+			for range tc.want {
+				got = append(got, s.wait())
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("waits before a key set = %v, want %v", got, tc.want)
+			}
+			s.loaded = true
+			if got := s.wait(); got != tc.interval {
+				t.Errorf("wait once loaded = %s, want the interval %s", got, tc.interval)
 			}
 		})
 	}
