@@ -83,7 +83,7 @@ until keys are loaded and when they are older than 3 refresh intervals.`,
 func runDiscoveryServe(ctx context.Context, cfg *discovery.Config) error {
 	log := logr.FromContextOrDiscard(ctx)
 	metrics := discovery.NewMetrics(ctrlmetrics.Registry)
-	pub, source, err := discovery.NewServedPublisher(cfg, metrics, sourceClients(cfg.Kubeconfig, "irsa-webhook-discovery"))
+	pub, source, err := discovery.NewServedPublisher(cfg, metrics, sourceClients(cfg.Kubeconfig))
 	if err != nil {
 		return err
 	}
@@ -183,7 +183,7 @@ type exportReport struct {
 
 func runDiscoveryExport(ctx context.Context, cfg *discovery.ExportConfig, out io.Writer) error {
 	pub := discovery.NewPublisher(cfg.Issuer, cfg.EffectiveJWKSURI(), discovery.PublisherOptions{})
-	source, err := discovery.NewSource(cfg.SourceConfig, time.Minute, pub, sourceClients(cfg.Kubeconfig, "irsa-webhook-discovery"))
+	source, err := discovery.NewSource(cfg.SourceConfig, time.Minute, pub, sourceClients(cfg.Kubeconfig))
 	if err != nil {
 		return err
 	}
@@ -234,7 +234,7 @@ func validateDiscoveryListener(cfg *webhook.Config, dcfg *discovery.Config) erro
 // adds its readiness checks. Its key source and server log to log.
 func addDiscoveryListener(mgr manager.Manager, log logr.Logger, cfg *webhook.Config, dcfg *discovery.Config) error {
 	metrics := discovery.NewMetrics(ctrlmetrics.Registry)
-	pub, source, err := discovery.NewServedPublisher(dcfg, metrics, sourceClients(cfg.Kubeconfig, "irsa-webhook-discovery"))
+	pub, source, err := discovery.NewServedPublisher(dcfg, metrics, sourceClients(cfg.Kubeconfig))
 	if err != nil {
 		return err
 	}

@@ -76,7 +76,7 @@ func newS3Bucket(ctx context.Context, cfg *discovery.PublishConfig) (discovery.B
 func runDiscoveryPublish(ctx context.Context, cfg *discovery.PublishConfig) error {
 	log := logr.FromContextOrDiscard(ctx)
 	keys := &discovery.Config{SourceConfig: cfg.SourceConfig, RefreshInterval: cfg.RefreshInterval}
-	pub, source, err := discovery.NewServedPublisher(keys, discovery.NewMetrics(ctrlmetrics.Registry), sourceClients(cfg.Kubeconfig, "irsa-webhook-discovery"))
+	pub, source, err := discovery.NewServedPublisher(keys, discovery.NewMetrics(ctrlmetrics.Registry), sourceClients(cfg.Kubeconfig))
 	if err != nil {
 		return err
 	}

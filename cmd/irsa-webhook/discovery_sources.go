@@ -14,14 +14,14 @@ import (
 // sourceClients are the clients of the discovery key sources, from this
 // process's environment: API server credentials (restConfig) and the
 // Workload API socket ($SPIFFE_ENDPOINT_SOCKET unless the flag names one).
-func sourceClients(kubeconfig, userAgent string) discovery.SourceClients {
+func sourceClients(kubeconfig string) discovery.SourceClients {
 	return discovery.SourceClients{
 		APIServer: func() (rest.Interface, error) {
 			restCfg, err := restConfig(kubeconfig)
 			if err != nil {
 				return nil, err
 			}
-			restCfg.UserAgent = userAgent
+			restCfg.UserAgent = "irsa-webhook-discovery"
 			dc, err := k8sdiscovery.NewDiscoveryClientForConfig(restCfg)
 			if err != nil {
 				return nil, fmt.Errorf("API server client: %w", err)
