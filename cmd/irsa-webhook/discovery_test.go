@@ -331,9 +331,13 @@ func TestDiscoveryServeRefusesAnotherIssuer(t *testing.T) {
 	kubeconfig := writeKubeconfig(t, api.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err := runCommand(ctx, "discovery", "serve", "--issuer", testIssuer, "--from-apiserver", "--kubeconfig", kubeconfig,
-		"--insecure-http", "--bind-address", "127.0.0.1", "--port", strconv.Itoa(freePort(t)),
-		"--health-probe-bind-address", "0", "--metrics-bind-address", "0")
+	// runDiscoveryServe, past the flags, so that its listener can take
+	// port 0, the kernel's choice (--port does not accept it).
+	cfg := discovery.NewConfig()
+	cfg.Issuer, cfg.FromAPIServer, cfg.Kubeconfig = testIssuer, true, kubeconfig
+	cfg.InsecureHTTP, cfg.BindAddress, cfg.Port = true, "127.0.0.1", 0
+	cfg.HealthProbeBindAddress, cfg.MetricsBindAddress = "0", "0"
+	err := runDiscoveryServe(ctx, cfg)
 	want := `key source: issuer mismatch: the API server's issuer is "https://kubernetes.default.svc.cluster.local" but --issuer is "https://oidc.example.com/cluster-1"; set --issuer to the API server's --service-account-issuer`
 	if err == nil || err.Error() != want {
 		t.Fatalf("discovery serve = %v, want %q", err, want)
