@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -18,10 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/sync/errgroup"
-	k8sdiscovery "k8s.io/client-go/discovery"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
-	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -74,7 +70,7 @@ until keys are loaded and when they are older than 3 refresh intervals.`,
     --workload-api-addr unix:///run/spire/sockets/agent.sock --spiffe-trust-domain example.org`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return logs.runUntilSignal(cmd, cfg.Validate(), "", func(ctx context.Context) error {
+			return logs.run(cmd, cfg.Validate(), "", func(ctx context.Context) error {
 				return runDiscoveryServe(ctx, cfg)
 			})
 		},
@@ -84,49 +80,10 @@ until keys are loaded and when they are older than 3 refresh intervals.`,
 	return cmd
 }
 
-func contextOf(cmd *cobra.Command) context.Context {
-	if ctx := cmd.Context(); ctx != nil {
-		return ctx
-	}
-	return context.Background()
-}
-
-// newKeySource builds the one key source src names, publishing into pub.
-func newKeySource(src discovery.SourceConfig, kubeconfig string, interval time.Duration, pub *discovery.Publisher) (discovery.Source, error) {
-	if src.FromSPIFFE {
-		return newSPIFFESource(src, interval, pub)
-	}
-	if !src.FromAPIServer {
-		return &discovery.FileSource{Paths: src.KeyFiles, Interval: interval, Publisher: pub}, nil
-	}
-	restCfg, err := restConfig(kubeconfig)
-	if err != nil {
-		return nil, err
-	}
-	restCfg.UserAgent = "irsa-webhook-discovery"
-	dc, err := k8sdiscovery.NewDiscoveryClientForConfig(restCfg)
-	if err != nil {
-		return nil, fmt.Errorf("API server client: %w", err)
-	}
-	return &discovery.APIServerSource{Client: dc.RESTClient(), Interval: interval, Publisher: pub}, nil
-}
-
-// newDiscoveryPublisher is what `discovery serve` and `serve
-// --discovery-port` both serve: a Publisher with metrics, fed by the key
-// source the flags name.
-func newDiscoveryPublisher(cfg *discovery.Config, kubeconfig string) (*discovery.Publisher, *discovery.Metrics, discovery.Source, error) {
-	metrics := discovery.NewMetrics(ctrlmetrics.Registry)
-	pub := discovery.NewPublisher(cfg.Issuer, cfg.EffectiveJWKSURI(), discovery.PublisherOptions{
-		MaxStaleness: cfg.MaxStaleness(),
-		Metrics:      metrics,
-	})
-	source, err := newKeySource(cfg.SourceConfig, kubeconfig, cfg.RefreshInterval, pub)
-	return pub, metrics, source, err
-}
-
 func runDiscoveryServe(ctx context.Context, cfg *discovery.Config) error {
 	log := logr.FromContextOrDiscard(ctx)
-	pub, metrics, source, err := newDiscoveryPublisher(cfg, cfg.Kubeconfig)
+	metrics := discovery.NewMetrics(ctrlmetrics.Registry)
+	pub, source, err := discovery.NewServedPublisher(cfg, metrics, sourceClients(cfg.Kubeconfig))
 	if err != nil {
 		return err
 	}
@@ -145,9 +102,10 @@ func runDiscoveryServe(ctx context.Context, cfg *discovery.Config) error {
 		main.TLS = discovery.TLSConfig(tls.VersionTLS12, cw.GetCertificate)
 		g.Go(func() error { return cw.Start(ctx) })
 	}
-	if err := startKeysAndProbes(ctx, g, source, cfg.HealthProbeBindAddress, cfg.MetricsBindAddress, healthMux(pub, nil)); err != nil {
+	if err := startProbes(ctx, g, cfg.HealthProbeBindAddress, cfg.MetricsBindAddress, discovery.HealthHandler(pub, nil)); err != nil {
 		return err
 	}
+	g.Go(func() error { return runKeySource(ctx, source) })
 	g.Go(func() error { return main.Start(ctx) })
 
 	log.Info("starting discovery server", "issuer", cfg.Issuer, "jwksURI", cfg.EffectiveJWKSURI(),
@@ -155,10 +113,12 @@ func runDiscoveryServe(ctx context.Context, cfg *discovery.Config) error {
 	return g.Wait()
 }
 
-// startKeysAndProbes runs, in g, what every long-running discovery command
-// has beside its own work: the key source, the health server (unless
-// healthAddr is "0") and the metrics server (unless metricsAddr is "0").
-func startKeysAndProbes(ctx context.Context, g *errgroup.Group, source discovery.Source, healthAddr, metricsAddr string, health http.Handler) error {
+// startProbes runs, in g, what every long-running command that is not
+// `serve` (whose manager has its own) has beside its work: the health
+// server, serving health, unless healthAddr is "0", and the metrics server
+// of controller-runtime's registry, the one every command's metrics are
+// in, unless metricsAddr is "0".
+func startProbes(ctx context.Context, g *errgroup.Group, healthAddr, metricsAddr string, health http.Handler) error {
 	if healthAddr != "0" {
 		srv := &discovery.Server{Name: "health", Addr: healthAddr, Handler: health}
 		g.Go(func() error { return srv.Start(ctx) })
@@ -170,31 +130,15 @@ func startKeysAndProbes(ctx context.Context, g *errgroup.Group, source discovery
 	if ms != nil { // nil when the address is "0"
 		g.Go(func() error { return ms.Start(ctx) })
 	}
-	g.Go(func() error {
-		if err := source.Run(ctx); err != nil {
-			return fmt.Errorf("key source: %w", err)
-		}
-		return nil
-	})
 	return nil
 }
 
-// healthMux serves /healthz (the process runs) and /readyz: "keys" fails
-// until a key set is loaded, "keys-fresh" when the last successful refresh
-// is older than the staleness bound, and each of extra by its name. A
-// readiness probe that should keep a stale replica in service probes
-// /readyz/keys.
-func healthMux(pub *discovery.Publisher, extra map[string]healthz.Checker) http.Handler {
-	mux := http.NewServeMux()
-	live := &healthz.Handler{Checks: map[string]healthz.Checker{"ping": healthz.Ping}}
-	checks := map[string]healthz.Checker{"keys": pub.ReadyCheck, "keys-fresh": pub.FreshCheck}
-	maps.Copy(checks, extra)
-	ready := &healthz.Handler{Checks: checks}
-	mux.Handle("/healthz", http.StripPrefix("/healthz", live))
-	mux.Handle("/healthz/", http.StripPrefix("/healthz", live))
-	mux.Handle("/readyz", http.StripPrefix("/readyz", ready))
-	mux.Handle("/readyz/", http.StripPrefix("/readyz", ready))
-	return mux
+// runKeySource keeps a discovery key source current until ctx ends.
+func runKeySource(ctx context.Context, source discovery.Source) error {
+	if err := source.Run(ctx); err != nil {
+		return fmt.Errorf("key source: %w", err)
+	}
+	return nil
 }
 
 func newDiscoveryExportCommand() *cobra.Command {
@@ -221,7 +165,7 @@ and upload again, whenever a signing key is added or removed.`,
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
-			return runDiscoveryExport(contextOf(cmd), cfg, cmd.OutOrStdout())
+			return runDiscoveryExport(cmd.Context(), cfg, cmd.OutOrStdout())
 		},
 	}
 	cfg.AddFlags(cmd.Flags())
@@ -239,7 +183,7 @@ type exportReport struct {
 
 func runDiscoveryExport(ctx context.Context, cfg *discovery.ExportConfig, out io.Writer) error {
 	pub := discovery.NewPublisher(cfg.Issuer, cfg.EffectiveJWKSURI(), discovery.PublisherOptions{})
-	source, err := newKeySource(cfg.SourceConfig, cfg.Kubeconfig, time.Minute, pub)
+	source, err := discovery.NewSource(cfg.SourceConfig, time.Minute, pub, sourceClients(cfg.Kubeconfig))
 	if err != nil {
 		return err
 	}
@@ -287,9 +231,10 @@ func validateDiscoveryListener(cfg *webhook.Config, dcfg *discovery.Config) erro
 
 // addDiscoveryListener mounts the discovery handler on a second HTTPS
 // listener of the webhook's manager, with the webhook's certificate, and
-// adds its readiness checks.
-func addDiscoveryListener(mgr manager.Manager, cfg *webhook.Config, dcfg *discovery.Config) error {
-	pub, metrics, source, err := newDiscoveryPublisher(dcfg, cfg.Kubeconfig)
+// adds its readiness checks. Its key source and server log to log.
+func addDiscoveryListener(mgr manager.Manager, log logr.Logger, cfg *webhook.Config, dcfg *discovery.Config) error {
+	metrics := discovery.NewMetrics(ctrlmetrics.Registry)
+	pub, source, err := discovery.NewServedPublisher(dcfg, metrics, sourceClients(cfg.Kubeconfig))
 	if err != nil {
 		return err
 	}
@@ -307,20 +252,13 @@ func addDiscoveryListener(mgr manager.Manager, cfg *webhook.Config, dcfg *discov
 	return errors.Join(
 		mgr.Add(cw),
 		mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
-			if err := source.Run(logr.NewContext(ctx, ctrl.Log.WithName("discovery"))); err != nil {
-				return fmt.Errorf("discovery key source: %w", err)
+			if err := runKeySource(logr.NewContext(ctx, log), source); err != nil {
+				return fmt.Errorf("discovery %w", err)
 			}
 			return nil
 		})),
-		mgr.Add(runnableWithLogger{server}),
+		mgr.Add(manager.RunnableFunc(func(ctx context.Context) error { return server.Start(logr.NewContext(ctx, log)) })),
 		mgr.AddReadyzCheck("discovery-keys", pub.ReadyCheck),
 		mgr.AddReadyzCheck("discovery-keys-fresh", pub.FreshCheck),
 	)
-}
-
-// runnableWithLogger gives a discovery server controller-runtime's logger.
-type runnableWithLogger struct{ s *discovery.Server }
-
-func (r runnableWithLogger) Start(ctx context.Context) error {
-	return r.s.Start(logr.NewContext(ctx, ctrl.Log.WithName("discovery")))
 }

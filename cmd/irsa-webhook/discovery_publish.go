@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
-	"os/signal"
-	"syscall"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -15,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/irsa-webhook/irsa-webhook/pkg/discovery"
 )
@@ -46,14 +44,9 @@ s3:PutObject on the three keys.`,
     --endpoint-url https://s3.example.com --path-style --key-file sa.pub`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := errors.Join(cfg.Validate(), logs.validate()); err != nil {
-				return err
-			}
-			log, closeLogs := logs.setup()
-			defer closeLogs()
-			ctx, stop := signal.NotifyContext(contextOf(cmd), syscall.SIGTERM, syscall.SIGINT)
-			defer stop()
-			return runDiscoveryPublish(logr.NewContext(ctx, log), cfg)
+			return logs.run(cmd, cfg.Validate(), "", func(ctx context.Context) error {
+				return runDiscoveryPublish(ctx, cfg)
+			})
 		},
 	}
 	cfg.AddFlags(cmd.Flags())
@@ -83,7 +76,7 @@ func newS3Bucket(ctx context.Context, cfg *discovery.PublishConfig) (discovery.B
 func runDiscoveryPublish(ctx context.Context, cfg *discovery.PublishConfig) error {
 	log := logr.FromContextOrDiscard(ctx)
 	keys := &discovery.Config{SourceConfig: cfg.SourceConfig, RefreshInterval: cfg.RefreshInterval}
-	pub, _, source, err := newDiscoveryPublisher(keys, cfg.Kubeconfig)
+	pub, source, err := discovery.NewServedPublisher(keys, discovery.NewMetrics(ctrlmetrics.Registry), sourceClients(cfg.Kubeconfig))
 	if err != nil {
 		return err
 	}
@@ -106,10 +99,11 @@ func runDiscoveryPublish(ctx context.Context, cfg *discovery.PublishConfig) erro
 	}
 
 	g, ctx := errgroup.WithContext(ctx)
-	health := healthMux(pub, map[string]healthz.Checker{"bucket": func(*http.Request) error { return mirror.Ready() }})
-	if err := startKeysAndProbes(ctx, g, source, cfg.HealthProbeBindAddress, cfg.MetricsBindAddress, health); err != nil {
+	health := discovery.HealthHandler(pub, map[string]healthz.Checker{"bucket": func(*http.Request) error { return mirror.Ready() }})
+	if err := startProbes(ctx, g, cfg.HealthProbeBindAddress, cfg.MetricsBindAddress, health); err != nil {
 		return err
 	}
+	g.Go(func() error { return runKeySource(ctx, source) })
 	g.Go(func() error { return mirror.Run(ctx) })
 	log.Info("starting discovery publisher", "issuer", cfg.Issuer, "bucket", cfg.Bucket, "prefix", cfg.Prefix,
 		"fromAPIServer", cfg.FromAPIServer, "fromSPIFFE", cfg.FromSPIFFE, "keyFiles", cfg.KeyFiles, "refresh", cfg.RefreshInterval.String())

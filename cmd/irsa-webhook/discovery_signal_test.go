@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -18,15 +17,11 @@ import (
 const childArgsEnv = "IRSA_WEBHOOK_TEST_DISCOVERY_ARGS"
 
 // TestDiscoveryServeStopsOnSIGTERM runs `discovery serve` as its own
-// process, waits until it is ready, sends SIGTERM, and expects a clean exit.
+// process, through main's signal handling, waits until it is ready, sends
+// SIGTERM, and expects a clean exit.
 func TestDiscoveryServeStopsOnSIGTERM(t *testing.T) {
 	if args := os.Getenv(childArgsEnv); args != "" {
-		_, err := runCommand(context.Background(), strings.Split(args, "\n")...)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "error:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
+		os.Exit(runMain(strings.Split(args, "\n"), os.Stdout, os.Stderr))
 	}
 	port, health := freePort(t), freePort(t)
 	args := []string{"discovery", "serve", "--issuer", testIssuer, "--key-file", testKey("rsa.pub"), "--insecure-http",

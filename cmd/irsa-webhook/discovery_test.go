@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -297,6 +298,23 @@ func TestDiscoveryServeAndExport(t *testing.T) {
 	}
 }
 
+// writeKubeconfig writes a kubeconfig for the API server at url, with a
+// token no real API server accepts.
+func writeKubeconfig(t *testing.T, url string) string {
+	t.Helper()
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "`+url+`", insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: not-a-real-token}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return kubeconfig
+}
+
 // TestDiscoveryServeRefusesAnotherIssuer runs `discovery serve
 // --from-apiserver` against an API server whose issuer is not --issuer.
 func TestDiscoveryServeRefusesAnotherIssuer(t *testing.T) {
@@ -310,21 +328,16 @@ func TestDiscoveryServeRefusesAnotherIssuer(t *testing.T) {
 		}
 	}))
 	defer api.Close()
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kubeconfig, []byte(`apiVersion: v1
-kind: Config
-clusters: [{name: c, cluster: {server: "`+api.URL+`"}}]
-users: [{name: u, user: {token: not-a-real-token}}]
-contexts: [{name: c, context: {cluster: c, user: u}}]
-current-context: c
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	kubeconfig := writeKubeconfig(t, api.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err := runCommand(ctx, "discovery", "serve", "--issuer", testIssuer, "--from-apiserver", "--kubeconfig", kubeconfig,
-		"--insecure-http", "--bind-address", "127.0.0.1", "--port", strconv.Itoa(freePort(t)),
-		"--health-probe-bind-address", "0", "--metrics-bind-address", "0")
+	// runDiscoveryServe, past the flags, so that its listener can take
+	// port 0, the kernel's choice (--port does not accept it).
+	cfg := discovery.NewConfig()
+	cfg.Issuer, cfg.FromAPIServer, cfg.Kubeconfig = testIssuer, true, kubeconfig
+	cfg.InsecureHTTP, cfg.BindAddress, cfg.Port = true, "127.0.0.1", 0
+	cfg.HealthProbeBindAddress, cfg.MetricsBindAddress = "0", "0"
+	err := runDiscoveryServe(ctx, cfg)
 	want := `key source: issuer mismatch: the API server's issuer is "https://kubernetes.default.svc.cluster.local" but --issuer is "https://oidc.example.com/cluster-1"; set --issuer to the API server's --service-account-issuer`
 	if err == nil || err.Error() != want {
 		t.Fatalf("discovery serve = %v, want %q", err, want)
@@ -359,7 +372,7 @@ func TestServeDiscoveryListener(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := addDiscoveryListener(mgr, cfg, dcfg); err != nil {
+	if err := addDiscoveryListener(mgr, logr.Discard(), cfg, dcfg); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

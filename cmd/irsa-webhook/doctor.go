@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
@@ -49,22 +51,28 @@ fetches the same URLs from the internet.`,
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
-			restCfg, err := restConfig(cfg.Kubeconfig)
-			if err != nil {
-				return err
-			}
-			restCfg.UserAgent = "irsa-webhook-doctor"
-			kube, err := kubernetes.NewForConfig(restCfg)
-			if err != nil {
-				return fmt.Errorf("kubernetes client: %w", err)
-			}
-			report, err := doctor.Run(cmd.Context(), cfg, kube, cmd.OutOrStdout())
-			if errors.Is(err, doctor.ErrChecksFailed) {
-				return fmt.Errorf("%d of %d checks failed", report.Failed, len(report.Checks))
-			}
-			return err
+			return runDoctor(cmd.Context(), cfg, cmd.OutOrStdout())
 		},
 	}
 	cfg.AddFlags(cmd.Flags())
 	return cmd
+}
+
+// runDoctor runs the checks against the cluster of cfg.Kubeconfig and
+// prints the report to out. cfg must have passed Validate.
+func runDoctor(ctx context.Context, cfg *doctor.Config, out io.Writer) error {
+	restCfg, err := restConfig(cfg.Kubeconfig)
+	if err != nil {
+		return err
+	}
+	restCfg.UserAgent = "irsa-webhook-doctor"
+	kube, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return fmt.Errorf("kubernetes client: %w", err)
+	}
+	report, err := doctor.Run(ctx, cfg, kube, out)
+	if errors.Is(err, doctor.ErrChecksFailed) {
+		return fmt.Errorf("%d of %d checks failed", report.Failed, len(report.Checks))
+	}
+	return err
 }

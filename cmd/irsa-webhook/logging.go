@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -71,11 +69,11 @@ func (o *logOptions) setup() (log logr.Logger, close func()) {
 	return log, func() { _ = buffered.Stop() }
 }
 
-// runUntilSignal is the start of every long-running command: flag errors
-// (flagErr and the log flags') are reported together, then run gets a
-// context that carries the logger (named name, when given) and ends on
-// SIGTERM or SIGINT.
-func (o *logOptions) runUntilSignal(cmd *cobra.Command, flagErr error, name string, run func(context.Context) error) error {
+// run is the start of every long-running command: flag errors (flagErr
+// and the log flags') are reported together, then run gets the command's
+// context (ended by the first SIGTERM or SIGINT, see runMain) carrying the
+// logger, named name when given. The logs are written before it returns.
+func (o *logOptions) run(cmd *cobra.Command, flagErr error, name string, run func(context.Context) error) error {
 	if err := errors.Join(flagErr, o.validate()); err != nil {
 		return err
 	}
@@ -84,7 +82,5 @@ func (o *logOptions) runUntilSignal(cmd *cobra.Command, flagErr error, name stri
 	if name != "" {
 		log = log.WithName(name)
 	}
-	ctx, stop := signal.NotifyContext(contextOf(cmd), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	return run(logr.NewContext(ctx, log))
+	return run(logr.NewContext(cmd.Context(), log))
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/spf13/pflag"
 )
 
-var updateReference = flag.Bool("update", false, "rewrite the generated reference in README.md")
+var updateReference = flag.Bool("update", false, "rewrite the generated reference in README.md and the golden files in testdata/")
 
 const (
 	readmePath     = "../../README.md"

@@ -5,13 +5,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -61,17 +60,15 @@ credentials into Pods whose ServiceAccount carries <prefix>/role-arn.`,
     --client-allowed-names kube-apiserver-webhook-client`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := errors.Join(cfg.Validate(), clientAuth.Validate(), selfSigned.Validate(), validateDiscoveryListener(cfg, dcfg), logs.validate()); err != nil {
-				return err
-			}
+			flagErr := errors.Join(cfg.Validate(), clientAuth.Validate(), selfSigned.Validate(), validateDiscoveryListener(cfg, dcfg))
 			if selfSigned.Enabled && cfg.DiscoveryPort != 0 {
 				// The discovery documents are fetched by AWS, which must trust
 				// the serving certificate; a private CA made in-cluster never is.
-				return errors.New("--discovery-port serves the --cert-dir certificate and cannot be combined with --self-signed-ca; run 'irsa-webhook discovery serve' behind an Ingress instead")
+				flagErr = errors.Join(flagErr, errors.New("--discovery-port serves the --cert-dir certificate and cannot be combined with --self-signed-ca; run 'irsa-webhook discovery serve' behind an Ingress instead"))
 			}
-			_, closeLogs := logs.setup()
-			defer closeLogs()
-			return runServe(cmd.Context(), cfg, clientAuth, selfSigned, dcfg)
+			return logs.run(cmd, flagErr, "", func(ctx context.Context) error {
+				return runServe(ctx, cfg, clientAuth, selfSigned, dcfg)
+			})
 		},
 	}
 	cfg.AddFlags(cmd.Flags())
@@ -82,10 +79,10 @@ credentials into Pods whose ServiceAccount carries <prefix>/role-arn.`,
 	return cmd
 }
 
+// runServe runs the webhook until ctx ends, then drains it; it logs to
+// ctx's logger. The flags must have passed validation.
 func runServe(ctx context.Context, cfg *webhook.Config, clientAuth *serving.ClientAuthConfig, selfSigned *selfsigned.Config, dcfg *discovery.Config) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
+	log := logr.FromContextOrDiscard(ctx)
 	restCfg, err := restConfig(cfg.Kubeconfig)
 	if err != nil {
 		return err
@@ -97,73 +94,38 @@ func runServe(ctx context.Context, cfg *webhook.Config, clientAuth *serving.Clie
 		HealthProbeBindAddress:  cfg.HealthProbeBindAddress,
 		PprofBindAddress:        cfg.PprofBindAddress,
 		GracefulShutdownTimeout: &grace,
+		Logger:                  log,
 	})
 	if err != nil {
 		return fmt.Errorf("set up manager: %w", err)
 	}
 
-	// Live lookups are bounded by each cache (shared per key, in flight,
-	// and by --live-lookup-rate, where a waiting lookup can still be
-	// answered by the watch) and by the API server's priority and fairness;
-	// the client's default token bucket (5 per second) would instead queue
-	// a burst of Pods for new ServiceAccounts past the lookup timeout and
-	// deny them.
-	metaCfg := rest.CopyConfig(restCfg)
-	metaCfg.QPS = -1
-	meta, err := metadata.NewForConfig(metaCfg)
+	meta, err := metacache.NewClient(restCfg)
 	if err != nil {
-		return fmt.Errorf("metadata client: %w", err)
+		return err
 	}
-	sas := metacache.NewServiceAccounts(meta, []string{cfg.AnnotationPrefix, identity.ProjectPrefix}, metacache.Options{
+	lookups := metacache.Options{
 		LookupTimeout: cfg.ServiceAccountLookupTimeout,
 		LookupRate:    cfg.LiveLookupRate,
 		LookupBurst:   cfg.LiveLookupBurst,
-		Observer:      metacache.NewServiceAccountMetrics(ctrlmetrics.Registry),
-		// The initial list of a large cluster is most of the process's
-		// garbage; hand it back before reporting ready.
-		ReturnMemoryAfterSync: true,
-	})
-	if err := mgr.Add(sas); err != nil {
+	}
+	saOpts, nsOpts := lookups, lookups
+	saOpts.Observer = metacache.NewServiceAccountMetrics(ctrlmetrics.Registry)
+	// The initial list of a large cluster is most of the process's
+	// garbage; hand it back before reporting ready.
+	saOpts.ReturnMemoryAfterSync = true
+	nsOpts.Observer = metacache.NewNamespaceMetrics(ctrlmetrics.Registry)
+	sas := metacache.NewServiceAccounts(meta, []string{cfg.AnnotationPrefix, identity.ProjectPrefix}, saOpts)
+	// The namespace role policy: only the one annotation is kept.
+	nss := metacache.NewNamespaces(meta, []string{identity.AllowedRoleARNs}, nsOpts)
+	if err := errors.Join(mgr.Add(sas), mgr.Add(nss),
+		mgr.AddReadyzCheck("service-account-cache", sas.ReadyCheck),
+		mgr.AddReadyzCheck("namespace-cache", nss.ReadyCheck)); err != nil {
 		return err
 	}
 
-	// --self-signed-ca: the certificate comes from our own Secret, not
-	// --cert-dir (a GetCertificate makes the server skip the directory).
-	var tlsOpts []func(*tls.Config)
-	if selfSigned.Enabled {
-		kube, err := kubernetes.NewForConfig(restCfg)
-		if err != nil {
-			return fmt.Errorf("kubernetes client: %w", err)
-		}
-		certs := selfsigned.New(kube, *selfSigned, ctrl.Log.WithName("selfsigned"), nil)
-		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.GetCertificate = certs.GetCertificate })
-		if err := errors.Join(mgr.Add(certs), mgr.AddReadyzCheck("self-signed-certificate", certs.Ready)); err != nil {
-			return err
-		}
-	}
-
-	// --client-ca-file: only clients with a certificate from those CAs (the
-	// API server) complete the handshake. The discovery listener stays open:
-	// AWS fetches from it.
-	if clientAuth.Enabled() {
-		auth, err := serving.NewClientAuth(*clientAuth, ctrl.Log.WithName("client-auth"))
-		if err != nil {
-			return err
-		}
-		tlsOpts = append(tlsOpts, auth.ConfigureTLS)
-		if err := mgr.Add(auth); err != nil {
-			return err
-		}
-	}
-
-	// The namespace role policy: only the one annotation is kept.
-	nss := metacache.NewNamespaces(meta, []string{identity.AllowedRoleARNs}, metacache.Options{
-		LookupTimeout: cfg.ServiceAccountLookupTimeout,
-		LookupRate:    cfg.LiveLookupRate,
-		LookupBurst:   cfg.LiveLookupBurst,
-		Observer:      metacache.NewNamespaceMetrics(ctrlmetrics.Registry),
-	})
-	if err := mgr.Add(nss); err != nil {
+	tlsOpts, err := addServingTLS(mgr, log, restCfg, clientAuth, selfSigned)
+	if err != nil {
 		return err
 	}
 
@@ -175,38 +137,53 @@ func runServe(ctx context.Context, cfg *webhook.Config, clientAuth *serving.Clie
 		LookupTimeout:    cfg.ServiceAccountLookupTimeout,
 		Metrics:          webhook.NewMetrics(ctrlmetrics.Registry),
 	}, tlsOpts...)
-	if err := mgr.Add(srv); err != nil {
+	if err := errors.Join(mgr.Add(srv),
+		mgr.AddHealthzCheck("ping", healthz.Ping),
+		mgr.AddReadyzCheck("webhook-server", srv.StartedChecker())); err != nil {
 		return err
 	}
 
 	if cfg.DiscoveryPort != 0 {
-		if err := addDiscoveryListener(mgr, cfg, dcfg); err != nil {
+		if err := addDiscoveryListener(mgr, log.WithName("discovery"), cfg, dcfg); err != nil {
 			return err
 		}
 	}
 
-	if err := errors.Join(
-		mgr.AddHealthzCheck("ping", healthz.Ping),
-		mgr.AddReadyzCheck("service-account-cache", func(*http.Request) error {
-			if !sas.HasSynced() {
-				return errors.New("service account cache has not synced")
-			}
-			return nil
-		}),
-		mgr.AddReadyzCheck("namespace-cache", func(*http.Request) error {
-			if !nss.HasSynced() {
-				return errors.New("namespace cache has not synced")
-			}
-			return nil
-		}),
-		mgr.AddReadyzCheck("webhook-server", srv.StartedChecker()),
-	); err != nil {
-		return err
-	}
-
 	gcPercent := setServeGCPercent(os.LookupEnv)
-	ctrl.Log.Info("starting irsa-webhook", "gcPercent", gcPercent, "port", cfg.Port, "annotationPrefix", cfg.AnnotationPrefix,
+	log.Info("starting irsa-webhook", "gcPercent", gcPercent, "port", cfg.Port, "annotationPrefix", cfg.AnnotationPrefix,
 		"audience", cfg.TokenAudience, "region", cfg.AWSDefaultRegion, "regionalSTS", cfg.STSRegionalEndpoints,
 		"rolePolicyAction", cfg.RolePolicyAction, "clientCAFile", clientAuth.CAFile, "clientAllowedNames", clientAuth.AllowedNames)
-	return mgr.Start(ctrl.SetupSignalHandler())
+	return mgr.Start(ctx)
+}
+
+// addServingTLS adds to mgr what the webhook's TLS listener needs beside
+// --cert-dir, and returns the options that configure it:
+// --self-signed-ca, a certificate from our own Secret (a GetCertificate
+// makes the server skip the directory), and --client-ca-file, only clients
+// with a certificate from those CAs (the API server) complete the
+// handshake. The discovery listener stays open: AWS fetches from it.
+func addServingTLS(mgr manager.Manager, log logr.Logger, restCfg *rest.Config, clientAuth *serving.ClientAuthConfig, selfSigned *selfsigned.Config) ([]func(*tls.Config), error) {
+	var tlsOpts []func(*tls.Config)
+	if selfSigned.Enabled {
+		kube, err := kubernetes.NewForConfig(restCfg)
+		if err != nil {
+			return nil, fmt.Errorf("kubernetes client: %w", err)
+		}
+		certs := selfsigned.New(kube, *selfSigned, log.WithName("selfsigned"), nil)
+		tlsOpts = append(tlsOpts, certs.ConfigureTLS)
+		if err := errors.Join(mgr.Add(certs), mgr.AddReadyzCheck("self-signed-certificate", certs.Ready)); err != nil {
+			return nil, err
+		}
+	}
+	if clientAuth.Enabled() {
+		auth, err := serving.NewClientAuth(*clientAuth, log.WithName("client-auth"))
+		if err != nil {
+			return nil, err
+		}
+		tlsOpts = append(tlsOpts, auth.ConfigureTLS)
+		if err := mgr.Add(auth); err != nil {
+			return nil, err
+		}
+	}
+	return tlsOpts, nil
 }

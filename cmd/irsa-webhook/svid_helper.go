@@ -3,18 +3,13 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
-	"github.com/spiffe/go-spiffe/v2/workloadapi"
 	"golang.org/x/sync/errgroup"
 	"k8s.io/utils/clock"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
-	"github.com/irsa-webhook/irsa-webhook/pkg/discovery"
 	"github.com/irsa-webhook/irsa-webhook/pkg/svidhelper"
 )
 
@@ -43,7 +38,7 @@ annotated <prefix>/token-source: spiffe; its startup probe is
     --metrics-bind-address 127.0.0.1:9464`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return logs.runUntilSignal(cmd, cfg.Validate(), "svid-helper", func(ctx context.Context) error {
+			return logs.run(cmd, cfg.Validate(), "svid-helper", func(ctx context.Context) error {
 				return runSVIDHelper(ctx, cfg)
 			})
 		},
@@ -55,28 +50,20 @@ annotated <prefix>/token-source: spiffe; its startup probe is
 }
 
 func runSVIDHelper(ctx context.Context, cfg *svidhelper.Config) error {
-	var opts []workloadapi.ClientOption
-	if cfg.WorkloadAPIAddr != "" {
-		opts = append(opts, workloadapi.WithAddr(cfg.WorkloadAPIAddr))
-	}
-	client, err := workloadapi.New(ctx, opts...)
+	client, err := workloadAPIClient(cfg.WorkloadAPIAddr)
 	if err != nil {
-		return fmt.Errorf("workload API client (set --workload-api-addr or $SPIFFE_ENDPOINT_SOCKET): %w", err)
+		return err
 	}
 	defer client.Close()
 
-	reg := prometheus.NewRegistry()
-	metrics := svidhelper.NewMetrics(reg, clock.RealClock{})
+	metrics := svidhelper.NewMetrics(ctrlmetrics.Registry, clock.RealClock{})
 	helper, err := svidhelper.New(*cfg, client, svidhelper.Options{Metrics: metrics})
 	if err != nil {
 		return err
 	}
 	g, ctx := errgroup.WithContext(ctx)
-	if cfg.MetricsBindAddress != "0" {
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		srv := &discovery.Server{Name: "metrics", Addr: cfg.MetricsBindAddress, Handler: mux}
-		g.Go(func() error { return srv.Start(ctx) })
+	if err := startProbes(ctx, g, "0", cfg.MetricsBindAddress, nil); err != nil {
+		return err
 	}
 	g.Go(func() error { return helper.Run(ctx) })
 	return g.Wait()

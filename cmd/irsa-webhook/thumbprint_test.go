@@ -78,3 +78,25 @@ func TestThumbprintCommand(t *testing.T) {
 		t.Errorf("untrusted chain: error %v does not point at --ca-file", err)
 	}
 }
+
+// Every bad flag and the argument are reported at once, before anything is
+// dialled.
+func TestThumbprintCommandFlagErrors(t *testing.T) {
+	notPEM := filepath.Join(t.TempDir(), "ca.txt")
+	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := execute(t, "thumbprint", "http://x", "--ca-file", notPEM, "-o", "yaml", "--timeout", "0s")
+	if err == nil {
+		t.Fatal("accepted bad flags")
+	}
+	want := []string{
+		`URL argument: "http://x" is not an https URL; AWS only fetches discovery documents over https`,
+		"--ca-file: " + notPEM + ": holds no PEM certificate",
+		"--timeout: 0s must be positive",
+		`--output: "yaml" is not text or json`,
+	}
+	if diff := cmp.Diff(want, strings.Split(err.Error(), "\n")); diff != "" {
+		t.Errorf("error (-want +got):\n%s", diff)
+	}
+}

@@ -1,15 +1,19 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/irsa-webhook/irsa-webhook/pkg/awsiam"
 )
 
 func newTrustPolicyCommand() *cobra.Command {
 	cfg := awsiam.NewTrustPolicyConfig()
+	output := outputJSON
 	cmd := &cobra.Command{
 		Use:   "trust-policy",
 		Short: "Print the IAM role trust policy for a ServiceAccount",
@@ -41,17 +45,60 @@ Nothing is sent to AWS.`,
     --spiffe-id spiffe://example.org/ns/team-a/sa/app`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			res, err := cfg.TrustPolicy()
-			if err != nil {
+			if err := errors.Join(cfg.Validate(), validateOutput(output, outputJSON, outputText)); err != nil {
 				return err
 			}
-			// On stderr, so that "> trust.json" still gets only the policy.
-			for _, w := range res.Warnings() {
-				fmt.Fprintln(cmd.ErrOrStderr(), w)
-			}
-			return res.Write(cmd.OutOrStdout(), cfg.Output)
+			return runTrustPolicy(cfg, output, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
-	cfg.AddFlags(cmd.Flags())
+	addTrustPolicyFlags(cmd.Flags(), cfg)
+	addOutputFlag(cmd.Flags(), &output, "Output format: json (the policy document) or text (a summary).")
 	return cmd
+}
+
+// addTrustPolicyFlags binds each flag to its field of c, with the field's
+// value as default.
+func addTrustPolicyFlags(fs *pflag.FlagSet, c *awsiam.TrustPolicyConfig) {
+	fs.StringVar(&c.AccountID, "account-id", c.AccountID, "AWS account ID (12 digits) that owns the IAM OIDC identity provider. With --issuer; or use --provider-arn.")
+	fs.StringVar(&c.Issuer, "issuer", c.Issuer, "Public issuer URL of the cluster's service account tokens (https), exactly as in the tokens' iss claim.")
+	fs.StringVar(&c.Partition, "partition", c.Partition, "AWS partition of the account: aws, aws-cn, aws-us-gov, ...")
+	fs.StringVar(&c.ProviderARN, "provider-arn", c.ProviderARN, "ARN of an existing IAM OIDC identity provider; replaces --account-id, --issuer and --partition.")
+	fs.StringVar(&c.Namespace, "namespace", c.Namespace, "Namespace of the ServiceAccount allowed to assume the role.")
+	fs.StringVar(&c.ServiceAccount, "service-account", c.ServiceAccount, "Name of the ServiceAccount allowed to assume the role; '*' allows every ServiceAccount of --namespace.")
+	fs.StringVar(&c.SPIFFEID, "spiffe-id", c.SPIFFEID, "SPIFFE ID (spiffe://trust-domain/path) allowed to assume the role, instead of --namespace/--service-account; a trailing '/*' allows a path prefix.")
+	fs.StringVar(&c.Audience, "audience", c.Audience, "Token audience the role requires (the aud claim).")
+}
+
+// runTrustPolicy prints the policy cfg describes to out, and its warnings
+// to warnings: on stderr, so that "> trust.json" still gets only the
+// policy. cfg must have passed Validate.
+func runTrustPolicy(cfg *awsiam.TrustPolicyConfig, output string, out, warnings io.Writer) error {
+	res, err := cfg.TrustPolicy()
+	if err != nil {
+		return err
+	}
+	for _, w := range res.Warnings() {
+		fmt.Fprintln(warnings, w)
+	}
+	return writeTrustPolicy(out, res, output)
+}
+
+// writeTrustPolicy renders r as output (json: the indented policy document;
+// text: a summary for a person).
+func writeTrustPolicy(w io.Writer, r *awsiam.TrustPolicyResult, output string) error {
+	if output == outputText {
+		op := awsiam.StringEquals
+		if r.Subject.Pattern {
+			op = awsiam.StringLike
+		}
+		_, err := fmt.Fprintf(w, "principal:  %s\naction:     %s\nsub:        %s %s\naud:        %s %s\n",
+			r.Provider, awsiam.ActionAssumeRoleWithWebIdentity, op, r.Subject.Value, awsiam.StringEquals, r.Audience)
+		return err
+	}
+	b, err := r.Document.MarshalIndent()
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
 }

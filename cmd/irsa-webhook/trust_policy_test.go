@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -22,27 +23,47 @@ func execute(t *testing.T, args ...string) (string, error) {
 }
 
 func TestTrustPolicyCommand(t *testing.T) {
-	out, err := execute(t, "trust-policy", "--account-id", "111122223333", "--issuer", "https://oidc.example.com/cluster-1",
-		"--namespace", "team-a", "--service-account", "app")
-	if err != nil {
-		t.Fatal(err)
+	tests := map[string]struct {
+		args   []string
+		golden string
+	}{
+		// The policy document is exactly what the package's golden test pins.
+		"json": {args: []string{"--service-account", "app"}, golden: "../../pkg/awsiam/testdata/trust-policy-service-account.golden"},
+		"text": {args: []string{"--service-account", "*", "-o", "text"}, golden: "testdata/trust-policy-text.golden"},
 	}
-	// The command prints exactly what the package's golden test pins.
-	want, err := os.ReadFile("../../pkg/awsiam/testdata/trust-policy-service-account.golden")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(string(want), out); diff != "" {
-		t.Errorf("(-want +got):\n%s", diff)
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			root := newRootCommand()
+			var stdout bytes.Buffer
+			root.SetOut(&stdout)
+			root.SetErr(io.Discard) // the wildcard's warning
+			root.SetArgs(append([]string{"trust-policy", "--account-id", "111122223333", "--issuer", "https://oidc.example.com/cluster-1",
+				"--namespace", "team-a"}, tc.args...))
+			if err := root.Execute(); err != nil {
+				t.Fatal(err)
+			}
+			if *updateReference && strings.HasPrefix(tc.golden, "testdata/") {
+				if err := os.WriteFile(tc.golden, stdout.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(tc.golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(string(want), stdout.String()); diff != "" {
+				t.Errorf("%s (-want +got):\n%s", tc.golden, diff)
+			}
+		})
 	}
 }
 
 func TestTrustPolicyCommandErrors(t *testing.T) {
-	out, err := execute(t, "trust-policy", "--account-id", "42", "--namespace", "team-a")
+	out, err := execute(t, "trust-policy", "--account-id", "42", "--namespace", "team-a", "-o", "yaml")
 	if err == nil {
 		t.Fatalf("accepted bad flags; printed:\n%s", out)
 	}
-	for _, want := range []string{"--account-id:", "--issuer: is required", "--service-account: is required"} {
+	for _, want := range []string{"--account-id:", "--issuer: is required", "--service-account: is required", `--output: "yaml" is not json or text`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not contain %q", err, want)
 		}

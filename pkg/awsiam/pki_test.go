@@ -8,13 +8,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -66,18 +63,13 @@ func newCert(t *testing.T, cn string, isCA bool, parent *testCert) *testCert {
 	return &testCert{cert: cert, key: key}
 }
 
-// writePEM writes the certificates to a file in t's temp dir.
-func writePEM(t *testing.T, certs ...*testCert) string {
-	t.Helper()
-	var b []byte
+// poolOf is a pool of the certificates.
+func poolOf(certs ...*testCert) *x509.CertPool {
+	pool := x509.NewCertPool()
 	for _, c := range certs {
-		b = append(b, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.cert.Raw})...)
+		pool.AddCert(c.cert)
 	}
-	p := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(p, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return pool
 }
 
 // serveTLS starts an HTTPS server on 127.0.0.1 presenting leaf followed by
@@ -93,14 +85,4 @@ func serveTLS(t *testing.T, leaf *testCert, chain ...*testCert) *httptest.Server
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	return srv
-}
-
-// writeFile writes content to a file in t's temp dir.
-func writeFile(t *testing.T, content string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "file")
-	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }

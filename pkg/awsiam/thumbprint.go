@@ -66,7 +66,7 @@ type ThumbprintResult struct {
 	Certificate Certificate `json:"certificate"`
 	// Chain is every certificate the server presented, leaf first.
 	Chain []Certificate `json:"chain"`
-	// JWKS is the thumbprint of the jwks_uri host, with --discovery, when
+	// JWKS is the thumbprint of the jwks_uri host (IssuerThumbprints), when
 	// that is another host than the issuer's.
 	JWKS *ThumbprintResult `json:"jwks,omitempty"`
 }
@@ -147,6 +147,32 @@ func Thumbprint(ctx context.Context, target string, roots *x509.CertPool) (*Thum
 		}
 	}
 	res.Thumbprint = res.Certificate.SHA1
+	return res, nil
+}
+
+// IssuerThumbprints follows AWS's procedure for an issuer: the thumbprint
+// of target's host and, when target is an https URL whose discovery
+// document names a jwks_uri on another host, that host's too (JWKS), since
+// AWS then checks both. A bare host[:port] is no issuer and is
+// thumbprinted alone.
+func IssuerThumbprints(ctx context.Context, target string, roots *x509.CertPool) (*ThumbprintResult, error) {
+	res, err := Thumbprint(ctx, target, roots)
+	if err != nil || !strings.HasPrefix(target, "https://") {
+		return res, err
+	}
+	jwksURI, err := discoveryJWKSURI(ctx, target, roots)
+	if err != nil {
+		return nil, err
+	}
+	addr, _, err := ThumbprintAddress(jwksURI)
+	if err != nil {
+		return nil, fmt.Errorf("jwks_uri of %s: %w", target, err)
+	}
+	if addr != res.Address {
+		if res.JWKS, err = Thumbprint(ctx, jwksURI, roots); err != nil {
+			return nil, fmt.Errorf("jwks_uri %s: %w", jwksURI, err)
+		}
+	}
 	return res, nil
 }
 

@@ -1,10 +1,10 @@
 package awsiam
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha1" //nolint:gosec // the format under test
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
@@ -64,18 +64,14 @@ func TestThumbprint(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			srv := serveTLS(t, tc.leaf, tc.chain...)
-			cfg := NewThumbprintConfig()
-			// The host's own chain; TestThumbprintDiscovery covers the default.
-			cfg.Target, cfg.Discovery = srv.URL+"/some/issuer/path", false
+			var roots *x509.CertPool
 			if tc.caFile != nil {
-				cfg.CAFile = writePEM(t, tc.caFile...)
-			}
-			if err := cfg.Validate(); err != nil {
-				t.Fatalf("Validate: %v", err)
+				roots = poolOf(tc.caFile...)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			got, err := cfg.Run(ctx)
+			// The host's own chain; TestThumbprintDiscovery covers the issuer.
+			got, err := Thumbprint(ctx, srv.URL+"/some/issuer/path", roots)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
@@ -131,23 +127,6 @@ func TestThumbprintAddress(t *testing.T) {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
-	}
-}
-
-func TestThumbprintConfigValidate(t *testing.T) {
-	cfg := NewThumbprintConfig()
-	cfg.Target = "http://x"
-	cfg.CAFile = writeFile(t, "not a certificate")
-	cfg.Output = "yaml"
-	cfg.Timeout = 0
-	err := cfg.Validate()
-	if err == nil {
-		t.Fatal("Validate accepted bad flags")
-	}
-	for _, want := range []string{"URL argument", "--ca-file", "--output", "--timeout"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not name %s", err, want)
-		}
 	}
 }
 
@@ -210,12 +189,7 @@ func TestThumbprintDiscovery(t *testing.T) {
 			defer srv.Close()
 			issuer = srv.URL + "/c1"
 
-			cfg := NewThumbprintConfig() // AWS's procedure is the default: discovery on
-			cfg.Target, cfg.CAFile = issuer, writePEM(t, root)
-			if err := cfg.Validate(); err != nil {
-				t.Fatal(err)
-			}
-			res, err := cfg.Run(context.Background())
+			res, err := IssuerThumbprints(context.Background(), issuer, poolOf(root))
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
@@ -232,29 +206,17 @@ func TestThumbprintDiscovery(t *testing.T) {
 			if diff := cmp.Diff(want, res.Thumbprints()); diff != "" {
 				t.Errorf("thumbprints (-want +got):\n%s", diff)
 			}
-			var out bytes.Buffer
-			if err := res.Write(&out, OutputText); err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(strings.Join(want, "\n")+"\n", out.String()); diff != "" {
-				t.Errorf("text output (-want +got):\n%s", diff)
-			}
 		})
 	}
 }
 
-// A bare host[:port] is no issuer: it is thumbprinted as it is, even with
-// discovery on (the default), and nothing is fetched from it.
+// A bare host[:port] is no issuer: it is thumbprinted as it is, and
+// nothing is fetched from it.
 func TestThumbprintBareHostSkipsDiscovery(t *testing.T) {
 	root := newCert(t, "test root", true, nil)
 	inter := newCert(t, "test intermediate", true, root)
 	srv := serveTLS(t, newCert(t, "host", false, inter), inter) // answers every path with an empty 200
-	cfg := NewThumbprintConfig()
-	cfg.Target, cfg.CAFile = strings.TrimPrefix(srv.URL, "https://"), writePEM(t, root)
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	res, err := cfg.Run(context.Background())
+	res, err := IssuerThumbprints(context.Background(), strings.TrimPrefix(srv.URL, "https://"), poolOf(root))
 	if err != nil {
 		t.Fatal(err)
 	}

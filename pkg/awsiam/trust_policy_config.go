@@ -3,23 +3,14 @@ package awsiam
 import (
 	"errors"
 	"fmt"
-	"io"
 	"strings"
-
-	"github.com/spf13/pflag"
 
 	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
 	"github.com/irsa-webhook/irsa-webhook/pkg/issuer"
 )
 
-// Output formats of the admin commands.
-const (
-	OutputJSON = "json"
-	OutputText = "text"
-)
-
-// TrustPolicyConfig is everything `irsa-webhook trust-policy` is told by
-// flags.
+// TrustPolicyConfig is what a trust policy is built from, as
+// `irsa-webhook trust-policy` is told it by flags (errors name them).
 //
 // The provider is named either by ProviderARN or by AccountID and Issuer
 // (with Partition). The subject is either Namespace and ServiceAccount, or
@@ -33,29 +24,14 @@ type TrustPolicyConfig struct {
 	ServiceAccount string
 	SPIFFEID       string
 	Audience       string
-	Output         string
 }
 
-// NewTrustPolicyConfig returns the defaults, which AddFlags shows in --help.
+// NewTrustPolicyConfig returns the defaults, which the command shows in --help.
 func NewTrustPolicyConfig() *TrustPolicyConfig {
 	return &TrustPolicyConfig{
 		Partition: DefaultPartition,
 		Audience:  identity.DefaultAudience,
-		Output:    OutputJSON,
 	}
-}
-
-// AddFlags binds each flag to its field, with the field's value as default.
-func (c *TrustPolicyConfig) AddFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&c.AccountID, "account-id", c.AccountID, "AWS account ID (12 digits) that owns the IAM OIDC identity provider. With --issuer; or use --provider-arn.")
-	fs.StringVar(&c.Issuer, "issuer", c.Issuer, "Public issuer URL of the cluster's service account tokens (https), exactly as in the tokens' iss claim.")
-	fs.StringVar(&c.Partition, "partition", c.Partition, "AWS partition of the account: aws, aws-cn, aws-us-gov, ...")
-	fs.StringVar(&c.ProviderARN, "provider-arn", c.ProviderARN, "ARN of an existing IAM OIDC identity provider; replaces --account-id, --issuer and --partition.")
-	fs.StringVar(&c.Namespace, "namespace", c.Namespace, "Namespace of the ServiceAccount allowed to assume the role.")
-	fs.StringVar(&c.ServiceAccount, "service-account", c.ServiceAccount, "Name of the ServiceAccount allowed to assume the role; '*' allows every ServiceAccount of --namespace.")
-	fs.StringVar(&c.SPIFFEID, "spiffe-id", c.SPIFFEID, "SPIFFE ID (spiffe://trust-domain/path) allowed to assume the role, instead of --namespace/--service-account; a trailing '/*' allows a path prefix.")
-	fs.StringVar(&c.Audience, "audience", c.Audience, "Token audience the role requires (the aud claim).")
-	fs.StringVarP(&c.Output, "output", "o", c.Output, "Output format: json (the policy document) or text (a summary).")
 }
 
 // Validate reports every bad flag at once, each by its name.
@@ -91,9 +67,6 @@ func (c *TrustPolicyConfig) Validate() error {
 
 	if err := identity.ValidateAudience(c.Audience); err != nil {
 		bad("audience", "%v", err)
-	}
-	if c.Output != OutputJSON && c.Output != OutputText {
-		bad("output", "%q is not json or text", c.Output)
 	}
 	return errors.Join(errs...)
 }
@@ -198,26 +171,6 @@ func (r *TrustPolicyResult) Warnings() []string {
 	return []string{fmt.Sprintf("warning: sub %s %q lets %s that matches it assume this role, including ones created later; "+
 		"the trust policy is the only boundary (the webhook's namespace role policy cannot stop a Pod from asking STS itself), "+
 		"so prefer one policy per ServiceAccount with StringEquals", StringLike, r.Subject.Value, who)}
-}
-
-// Write renders r as output (OutputJSON: the indented policy document;
-// OutputText: a summary for a person).
-func (r *TrustPolicyResult) Write(w io.Writer, output string) error {
-	if output == OutputText {
-		op := StringEquals
-		if r.Subject.Pattern {
-			op = StringLike
-		}
-		_, err := fmt.Fprintf(w, "principal:  %s\naction:     %s\nsub:        %s %s\naud:        %s %s\n",
-			r.Provider, ActionAssumeRoleWithWebIdentity, op, r.Subject.Value, StringEquals, r.Audience)
-		return err
-	}
-	b, err := r.Document.MarshalIndent()
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(b)
-	return err
 }
 
 // ValidateServiceAccountName reports why name is neither a ServiceAccount

@@ -17,10 +17,6 @@ import (
 // AWS would reject every one of them.
 var ErrIssuerMismatch = errors.New("issuer mismatch")
 
-// maxRetryDelay bounds the wait between attempts while no key set has been
-// loaded yet.
-const maxRetryDelay = 30 * time.Second
-
 // APIServerSource reads the keys from the API server's own discovery
 // endpoints with the process's credentials (RBAC: the built-in
 // system:service-account-issuer-discovery ClusterRole), so anonymous access
@@ -74,26 +70,20 @@ func (s *APIServerSource) Refresh(ctx context.Context) error {
 // last good documents served and is reported by FreshCheck and the metrics.
 func (s *APIServerSource) Run(ctx context.Context) error {
 	log := logr.FromContextOrDiscard(ctx)
-	delay := time.Second
-	loaded := false
+	next := newRefreshSchedule(s.Interval)
 	for {
 		err := s.Refresh(ctx)
 		switch {
 		case err == nil:
-			loaded = true
-		case errors.Is(err, ErrIssuerMismatch) && !loaded:
+			next.loaded = true
+		case errors.Is(err, ErrIssuerMismatch) && !next.loaded:
 			return err
 		case ctx.Err() != nil:
 			return nil
 		default:
-			log.Error(err, "refresh keys from the API server failed; serving the last good keys", "loaded", loaded)
+			log.Error(err, "refresh keys from the API server failed; serving the last good keys", "loaded", next.loaded)
 		}
-		wait := s.Interval
-		if !loaded {
-			wait = min(delay, s.Interval, maxRetryDelay)
-			delay *= 2
-		}
-		t := time.NewTimer(wait)
+		t := time.NewTimer(next.wait())
 		select {
 		case <-ctx.Done():
 			t.Stop()

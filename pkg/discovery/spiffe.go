@@ -101,20 +101,14 @@ func (s *SPIFFESource) Run(ctx context.Context) error {
 	defer stop()
 	go func() { _ = s.Client.WatchJWTBundles(watchCtx, bundleUpdates(updates)) }()
 
-	delay := time.Second
-	loaded := false
+	next := newRefreshSchedule(s.Interval)
 	for {
 		if err := s.Refresh(ctx); err == nil {
-			loaded = true
+			next.loaded = true
 		} else if ctx.Err() == nil {
-			log.Error(err, "refresh keys from the Workload API failed; serving the last good keys", "loaded", loaded)
+			log.Error(err, "refresh keys from the Workload API failed; serving the last good keys", "loaded", next.loaded)
 		}
-		wait := s.Interval
-		if !loaded {
-			wait = min(delay, s.Interval, maxRetryDelay)
-			delay *= 2
-		}
-		t := time.NewTimer(wait)
+		t := time.NewTimer(next.wait())
 	waiting:
 		for {
 			select {
@@ -125,7 +119,7 @@ func (s *SPIFFESource) Run(ctx context.Context) error {
 				if err := s.publish(ctx, set); err != nil {
 					log.Error(err, "publish pushed JWT bundle failed; serving the last good keys")
 				} else {
-					loaded = true
+					next.loaded = true
 				}
 			case <-t.C:
 				break waiting

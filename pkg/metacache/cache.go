@@ -3,6 +3,7 @@ package metacache
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -245,6 +246,15 @@ func (c *Cache) NeedLeaderElection() bool { return false }
 // HasSynced reports whether the initial list has been stored (and, with
 // ReturnMemoryAfterSync, its garbage returned).
 func (c *Cache) HasSynced() bool { return c.settled.Load() }
+
+// ReadyCheck is a readiness check (a controller-runtime healthz.Checker):
+// it fails until HasSynced.
+func (c *Cache) ReadyCheck(*http.Request) error {
+	if !c.HasSynced() {
+		return fmt.Errorf("%s cache has not synced", c.opts.Kind)
+	}
+	return nil
+}
 
 // Len is the number of objects held.
 func (c *Cache) Len() int { return c.store.Len() }

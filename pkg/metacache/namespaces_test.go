@@ -27,7 +27,13 @@ func TestCachedNamespaceKeepsOnlyThePolicy(t *testing.T) {
 		namespace("team-b", map[string]string{"other.io/x": "y"}))
 	gets := fakemeta.CountGets(client, "namespaces", nil, nil)
 	c := NewNamespaces(client, []string{policyKey}, Options{})
+	if err := c.ReadyCheck(nil); err == nil || err.Error() != "namespace cache has not synced" {
+		t.Errorf("ReadyCheck before the start = %v, want that the namespace cache has not synced", err)
+	}
 	fakemeta.Start(t, c)
+	if err := c.ReadyCheck(nil); err != nil {
+		t.Errorf("ReadyCheck once synced = %v", err)
+	}
 
 	tests := map[string]Entry{
 		"team-a": {Found: true, Annotations: map[string]string{policyKey: "arn:aws:iam::111122223333:role/a-*"}},

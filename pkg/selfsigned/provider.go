@@ -61,6 +61,10 @@ func (p *Provider) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error
 	return m.cert, nil
 }
 
+// ConfigureTLS makes a server's TLS configuration serve GetCertificate
+// (which a webhook.NewServer then prefers to its --cert-dir).
+func (p *Provider) ConfigureTLS(c *tls.Config) { c.GetCertificate = p.GetCertificate }
+
 // Ready reports whether a certificate is being served.
 func (p *Provider) Ready(*http.Request) error {
 	if p.current.Load() == nil {
