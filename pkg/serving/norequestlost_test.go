@@ -315,17 +315,18 @@ func TestNoRequestLost(t *testing.T) {
 			t.Fatalf("NO_REQUEST_LOST_REQUESTS: %v", err)
 		}
 	}
-	// The timeouts are scaled down so that a pause of a second outlasts
-	// them, as a 10 s pause outlasts the production ones.
+	// The timeouts are scaled down (from 5 s and 15 s) so that a pause of
+	// 4 s outlasts them, as the bench's pauses outlast the production ones;
+	// not further, or a busy machine's scheduling delays alone time out.
 	// NO_REQUEST_LOST_PAUSE and the child's variables may override them.
-	pause := time.Second
+	pause := 4 * time.Second
 	if v := os.Getenv("NO_REQUEST_LOST_PAUSE"); v != "" {
 		var err error
 		if pause, err = time.ParseDuration(v); err != nil {
 			t.Fatalf("NO_REQUEST_LOST_PAUSE: %v", err)
 		}
 	}
-	env := []string{"SERVING_READ_HEADER_TIMEOUT=200ms", "SERVING_READ_TIMEOUT=500ms"}
+	env := []string{"SERVING_READ_HEADER_TIMEOUT=1s", "SERVING_READ_TIMEOUT=3s"}
 	for _, k := range []string{"SERVING_PAUSE_AWARE", "SERVING_LEGACY", "SERVING_READ_HEADER_TIMEOUT", "SERVING_READ_TIMEOUT"} {
 		if v := os.Getenv(k); v != "" {
 			env = append(env, k+"="+v)
@@ -348,7 +349,7 @@ func TestNoRequestLost(t *testing.T) {
 }
 
 // driveLoad sends n requests from 32 workers; with pauses, the server is
-// stopped for pause after every second of load.
+// stopped for pause after a quarter second of load, then after every 5 s.
 func driveLoad(t *testing.T, srv *child, proto string, n int64, withPauses bool, pause time.Duration) lossRun {
 	const workers = 32
 	tlsCfg := &tls.Config{RootCAs: srv.pool}
@@ -370,15 +371,20 @@ func driveLoad(t *testing.T, srv *child, proto string, n int64, withPauses bool,
 	run := lossRun{proto: proto}
 	var sent, failed atomic.Int64
 	var firstMu sync.Mutex
-	done := make(chan struct{})
-	if withPauses {
+	done, pausing := make(chan struct{}), make(chan struct{})
+	if !withPauses {
+		close(pausing)
+	} else {
 		go func() {
+			defer close(pausing)
+			wait := 250 * time.Millisecond
 			for {
 				select {
 				case <-done:
 					return
-				case <-time.After(time.Second):
+				case <-time.After(wait):
 				}
+				wait = 5 * time.Second
 				_ = srv.stop()
 				run.pauses++
 				time.Sleep(pause)
@@ -416,6 +422,7 @@ func driveLoad(t *testing.T, srv *child, proto string, n int64, withPauses bool,
 	}
 	wg.Wait()
 	close(done)
+	<-pausing
 	run.elapsed = time.Since(start)
 	run.requests, run.errors = n, failed.Load()
 	return run
