@@ -113,6 +113,9 @@ func (s *Server) Start(ctx context.Context) error {
 		served = tls.NewListener(served, notingHello(s.TLS))
 	}
 	handler := s.Handler
+	if handler == nil {
+		handler = http.NotFoundHandler()
+	}
 	if s.Budget != nil {
 		handler = s.Budget.Wrap(handler)
 	}
