@@ -351,11 +351,12 @@ func TestDiscoveryServeRefusesAnotherIssuer(t *testing.T) {
 
 // TestServeDiscoveryListener mounts the discovery handler on a manager the
 // way `serve --discovery-port` does and fetches the JWKS over HTTPS with
-// the webhook's certificate.
+// the webhook's certificate and its --tls-min-version.
 func TestServeDiscoveryListener(t *testing.T) {
 	certDir, pool := selfSignedCertDir(t)
 	cfg := webhook.NewConfig()
 	cfg.CertDir = certDir
+	cfg.TLSMinVersion = "1.3"
 	cfg.BindAddress = "127.0.0.1"
 	cfg.DiscoveryPort = freePort(t)
 	dcfg := discovery.NewConfig()
@@ -397,6 +398,11 @@ func TestServeDiscoveryListener(t *testing.T) {
 	_, _, body := get(t, client, url)
 	if !strings.Contains(string(body), `"kid":"DCuxM2GTm5T4w5ueieC0ugSG3pUKPCsP7j9TU0tNKSY"`) {
 		t.Errorf("JWKS lacks the P-384 key: %s", body)
+	}
+	// --tls-min-version=1.3 holds on the discovery port too.
+	if c, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", cfg.DiscoveryPort), &tls.Config{RootCAs: pool, MaxVersion: tls.VersionTLS12}); err == nil {
+		c.Close()
+		t.Error("a TLS 1.2 handshake succeeded on the discovery port with --tls-min-version=1.3")
 	}
 	_, _, readyz := get(t, &http.Client{Timeout: 5 * time.Second}, fmt.Sprintf("http://127.0.0.1:%d/readyz?verbose", health))
 	for _, want := range []string{"[+]discovery-keys ok", "[+]discovery-keys-fresh ok"} {
