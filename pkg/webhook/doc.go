@@ -1,7 +1,7 @@
 // Package webhook is the admission handler: it decodes a Pod CREATE (only
-// the fields it reads, see decodePod), looks up the Pod's ServiceAccount,
+// the fields it reads, see admissionjson.DecodePod), looks up the Pod's ServiceAccount,
 // asks package identity what the Pod gets, has package mutate add it, and
-// answers with what was added as a JSON patch (see patch). Server is its
+// answers with what was added as a JSON patch (admissionjson.Patch). Server is its
 // HTTPS server.
 //
 // Every outcome maps to one response (see decide): not opted in → allowed

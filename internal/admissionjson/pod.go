@@ -1,4 +1,4 @@
-package webhook
+package admissionjson
 
 import (
 	jsonv2 "github.com/go-json-experiment/json"
@@ -48,9 +48,9 @@ type admittedContainer struct {
 	VolumeMounts  []corev1.VolumeMount           `json:"volumeMounts"`
 }
 
-// decodePod decodes raw, a Pod as JSON, into a typed Pod that holds only
+// DecodePod decodes raw, a Pod as JSON, into a typed Pod that holds only
 // what admittedPod reads, with the API machinery's case-sensitive decoder.
-func decodePod(raw []byte) (*corev1.Pod, error) {
+func DecodePod(raw []byte) (*corev1.Pod, error) {
 	var p admittedPod
 	if err := unmarshal(raw, &p); err != nil {
 		return nil, err
@@ -58,32 +58,36 @@ func decodePod(raw []byte) (*corev1.Pod, error) {
 	return p.pod(), nil
 }
 
-// podObject is an AdmissionRequest's object, decoded as a Pod where it
+// PodObject is an AdmissionRequest's object, decoded as a Pod where it
 // stands in the review, so the review is read once: capturing the object's
 // raw bytes and decoding them again was an eighth of the handler's time
 // (docs/benchmarks.md). Whether the request is for a Pod is known only
 // after the review is decoded, so an object that is not a Pod does not fail
-// the review: its error is kept, for decide to report if it was meant to be
-// a Pod. compareOnePass (FuzzDecode, TestDecodeEdgeCases) holds this to
-// decodePod.
-type podObject struct {
-	// present is false when the object is absent or null.
-	present bool
-	pod     *corev1.Pod
-	err     error
+// the review: its error is kept, for the handler to report if it was meant
+// to be a Pod. compareOnePass (FuzzDecode, TestDecodeEdgeCases) holds this
+// to DecodePod.
+type PodObject struct {
+	// Present is false when the object is absent or null.
+	Present bool
+	// Pod is what DecodePod would return, or Err why it could not.
+	Pod *corev1.Pod
+	Err error
 }
 
-func (o *podObject) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+// UnmarshalJSONFrom decodes the object as a Pod, keeping a Pod that does
+// not decode as Err rather than failing the review.
+
+func (o *PodObject) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	if dec.PeekKind() == 'n' {
 		_, err := dec.ReadToken()
 		return err
 	}
-	*o = podObject{present: true} // a repeated object replaces the first
+	*o = PodObject{Present: true} // a repeated object replaces the first
 	depth := dec.StackDepth()
 	var p admittedPod
 	err := jsonv2.UnmarshalDecode(dec, &p)
 	if err == nil {
-		o.pod = p.pod()
+		o.Pod = p.pod()
 		return nil
 	}
 	// The decode stops at the first error. After one in valid JSON, read
@@ -93,7 +97,7 @@ func (o *podObject) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 			return err
 		}
 	}
-	o.err = err
+	o.Err = err
 	return nil
 }
 

@@ -1,4 +1,4 @@
-package webhook
+package admissionjson
 
 import (
 	"encoding/json"

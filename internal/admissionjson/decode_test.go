@@ -1,4 +1,4 @@
-package webhook
+package admissionjson
 
 import (
 	"bytes"
@@ -60,7 +60,7 @@ func comparePodDecode(t *testing.T, raw []byte) {
 }
 
 // compareOnePass holds the Pod decoded where it stands in a review
-// (podObject, what ServeHTTP does) to decodePod on its raw bytes (what
+// (PodObject, what ServeHTTP does) to decodePod on its raw bytes (what
 // Handle does): raw that is not JSON fails the review; a Pod that decodes
 // one way decodes alike the other, and one that fails, fails both ways,
 // leaving the rest of the review readable.
@@ -68,7 +68,7 @@ func compareOnePass(t *testing.T, raw []byte) {
 	t.Helper()
 	body := slices.Concat([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","object":`),
 		raw, []byte(`,"namespace":"after"}}`))
-	var r review
+	var r Review
 	err := unmarshal(body, &r)
 	if !jsontext.Value(raw).IsValid(jsontext.AllowInvalidUTF8(true), jsontext.AllowDuplicateNames(true)) {
 		if err == nil {
@@ -85,16 +85,16 @@ func compareOnePass(t *testing.T, raw []byte) {
 	obj := r.Request.Object
 	if string(bytes.TrimSpace(raw)) == "null" {
 		// A raw object is never null: RawExtension leaves it empty.
-		if obj.present {
+		if obj.Present {
 			t.Fatal("a null object is present")
 		}
 		return
 	}
-	want, wantErr := decodePod(raw)
-	if !obj.present || (obj.err == nil) != (wantErr == nil) {
-		t.Fatalf("one pass: present %v, error %v; decodePod error %v", obj.present, obj.err, wantErr)
+	want, wantErr := DecodePod(raw)
+	if !obj.Present || (obj.Err == nil) != (wantErr == nil) {
+		t.Fatalf("one pass: present %v, error %v; decodePod error %v", obj.Present, obj.Err, wantErr)
 	}
-	if diff := cmp.Diff(want, obj.pod); diff != "" {
+	if diff := cmp.Diff(want, obj.Pod); diff != "" {
 		t.Fatalf("pod (-decodePod +one pass):\n%s", diff)
 	}
 }

@@ -1,7 +1,8 @@
-package webhook
+package admissionjson
 
 import (
 	"encoding/json"
+	"maps"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -83,7 +84,7 @@ func mutationCases(t *testing.T) map[string]struct {
 	plan identity.Plan
 } {
 	t.Helper()
-	dirs, err := filepath.Glob("testdata/golden/*")
+	dirs, err := filepath.Glob(filepath.Join(webhookTestdata, "golden", "*"))
 	if err != nil || len(dirs) == 0 {
 		t.Fatalf("no golden cases: %v", err)
 	}
@@ -130,7 +131,7 @@ func TestPatchEqualsWholeDiff(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			original := decodeWholePod(t, tc.raw)
 			mutated, _ := mutate.Apply(original, tc.plan)
-			ops, err := patch(original, mutated)
+			ops, err := Patch(original, mutated)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -215,17 +216,17 @@ func TestAdmittedPodCoversApply(t *testing.T) {
 	for name, tc := range mutationCases(t) {
 		t.Run(name, func(t *testing.T) {
 			whole := decodeWholePod(t, tc.raw)
-			partial, err := decodePod(tc.raw)
+			partial, err := DecodePod(tc.raw)
 			if err != nil {
 				t.Fatal(err)
 			}
 			wantPod, wantWarnings := mutate.Apply(whole, tc.plan)
 			gotPod, gotWarnings := mutate.Apply(partial, tc.plan)
-			want, err := patch(whole, wantPod)
+			want, err := Patch(whole, wantPod)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := patch(partial, gotPod)
+			got, err := Patch(partial, gotPod)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -261,18 +262,99 @@ func TestPatchRefusesRemovals(t *testing.T) {
 		"a container inserted first that is not the helper": func(p *corev1.Pod) {
 			p.Spec.InitContainers = append([]corev1.Container{{Name: "other"}}, p.Spec.InitContainers...)
 		},
+		// In-place edits: the lists keep their lengths, or only grow.
+		"env value edited": func(p *corev1.Pod) { p.Spec.Containers[0].Env[0].Value = "other" },
+		"env edited and appended": func(p *corev1.Pod) {
+			p.Spec.Containers[0].Env[1].Name = "X"
+			p.Spec.Containers[0].Env = append(p.Spec.Containers[0].Env, corev1.EnvVar{Name: "Y"})
+		},
+		"env value from a field": func(p *corev1.Pod) {
+			p.Spec.Containers[1].Env[0].ValueFrom = &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}
+		},
+		"mount made read-only":     func(p *corev1.Pod) { p.Spec.InitContainers[0].VolumeMounts[0].ReadOnly = true },
+		"image changed":            func(p *corev1.Pod) { p.Spec.Containers[1].Image = "other:2" },
+		"init container resources": func(p *corev1.Pod) { p.Spec.InitContainers[0].Resources.Limits = corev1.ResourceList{} },
+		"volume source changed":    func(p *corev1.Pod) { p.Spec.Volumes[1].EmptyDir.Medium = corev1.StorageMediumMemory },
+		"volume renamed":           func(p *corev1.Pod) { p.Spec.Volumes[0].Name = "renamed" },
+		"label added":              func(p *corev1.Pod) { p.Labels = map[string]string{"app": "web", "new": "x"} },
+		"name changed":             func(p *corev1.Pod) { p.Name = "other" },
+		"node selector set":        func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{"a": "b"} },
+		"annotation edited": func(p *corev1.Pod) {
+			p.Annotations = map[string]string{"example.com/a": "changed"}
+		},
+		"annotation removed": func(p *corev1.Pod) { p.Annotations = map[string]string{"example.com/b": "2"} },
 	} {
 		t.Run(name, func(t *testing.T) {
-			original := decodeWholePod(t, typicalPod(""))
+			original := decodeWholePod(t, typicalPod(`,"annotations":{"example.com/a":"1"}`))
 			mutated := original.DeepCopy()
 			change(mutated)
-			ops, err := patch(original, mutated)
+			ops, err := Patch(original, mutated)
 			if err == nil {
 				t.Fatalf("patch(%s) = %v, want an error", name, ops)
 			}
 			// A removal is refused as one, not reported as an encoding failure.
 			if strings.Contains(err.Error(), "encode") {
 				t.Errorf("patch(%s) error %q speaks of encoding", name, err)
+			}
+		})
+	}
+}
+
+// TestPatchAcceptsEqualCopies: a deep copy that changed nothing is no
+// change, whatever memory it holds; one that only added is the additions.
+func TestPatchAcceptsEqualCopies(t *testing.T) {
+	original := decodeWholePod(t, typicalPod(""))
+	if ops, err := Patch(original, original.DeepCopy()); err != nil || ops != nil {
+		t.Fatalf("Patch of an equal deep copy = %s, %v; want no patch", ops, err)
+	}
+	mutated := original.DeepCopy()
+	mutated.Spec.Containers[0].Env = append(mutated.Spec.Containers[0].Env, corev1.EnvVar{Name: "ADDED", Value: "1"})
+	ops, err := Patch(original, mutated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `[{"op":"add","path":"/spec/containers/0/env/5","value":{"name":"ADDED","value":"1"}}]`
+	if string(ops) != want {
+		t.Errorf("Patch = %s, want %s", ops, want)
+	}
+}
+
+// TestPatchAddsAnnotations: metadata.annotations may be absent, null or
+// empty (the whole map is added) or hold others (each new key is added,
+// escaped as a JSON pointer); applied, the patch gives the mutated Pod's.
+func TestPatchAddsAnnotations(t *testing.T) {
+	added := map[string]string{"irsa-webhook.io/aws-config": "[default]\n", "a~b": "x"}
+	for name, tc := range map[string]struct {
+		annotations string
+		want        string
+	}{
+		"absent": {"", `[{"op":"add","path":"/metadata/annotations","value":{"a~b":"x","irsa-webhook.io/aws-config":"[default]\n"}}]`},
+		"null":   {`,"annotations":null`, `[{"op":"add","path":"/metadata/annotations","value":{"a~b":"x","irsa-webhook.io/aws-config":"[default]\n"}}]`},
+		"empty":  {`,"annotations":{}`, `[{"op":"add","path":"/metadata/annotations","value":{"a~b":"x","irsa-webhook.io/aws-config":"[default]\n"}}]`},
+		"others": {`,"annotations":{"example.com/a":"1"}`, `[{"op":"add","path":"/metadata/annotations/a~0b","value":"x"},{"op":"add","path":"/metadata/annotations/irsa-webhook.io~1aws-config","value":"[default]\n"}]`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			raw := typicalPod(tc.annotations)
+			original := decodeWholePod(t, raw)
+			mutated := *original
+			mutated.Annotations = maps.Clone(original.Annotations)
+			if mutated.Annotations == nil {
+				mutated.Annotations = map[string]string{}
+			}
+			maps.Copy(mutated.Annotations, added)
+			ops, err := Patch(original, &mutated)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(ops) != tc.want {
+				t.Errorf("Patch = %s\nwant    %s", ops, tc.want)
+			}
+			patched, err := applyOps(raw, ops)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := decodeWholePod(t, patched).Annotations; !cmp.Equal(got, mutated.Annotations) {
+				t.Errorf("patched annotations %v, want %v", got, mutated.Annotations)
 			}
 		})
 	}

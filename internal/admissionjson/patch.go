@@ -1,40 +1,53 @@
-package webhook
+package admissionjson
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/irsa-webhook/irsa-webhook/pkg/mutate"
 )
 
-// patch returns the JSON patch that turns original into mutated, where
-// mutated is mutate.Apply's result. Apply only adds: it appends to each
-// container's and init container's env and volumeMounts and to the Pod's
-// volumes, and inserts the SPIFFE token helper as the first init container.
-// So the patch adds the appended elements at their indices, or the whole
-// list where the original had none (absent, null or empty: "add" sets a
-// member whatever it held), and the helper at /spec/initContainers/0 before
-// anything else, which shifts the init containers the later operations name
-// by their new indices. Applied to the raw object the API server sent, it
-// touches nothing else, not even fields the compiled API does not know.
+// Patch returns the JSON patch that turns original into mutated, where
+// mutated is mutate.Apply's result. Apply only adds: it adds annotations,
+// appends to each container's and init container's env and volumeMounts and
+// to the Pod's volumes, and inserts the SPIFFE token helper as the first
+// init container. So the patch adds the new annotations and the appended
+// elements at their indices, or the whole map or list where the original
+// had none (absent, null or empty: "add" sets a member whatever it held),
+// and the helper at /spec/initContainers/0 before anything else, which
+// shifts the init containers the later operations name by their new
+// indices. Applied to the raw object the API server sent, it touches
+// nothing else, not even fields the compiled API does not know.
 //
 // It is the patch the JSON patch diff of the two whole Pods gives, or, with
 // the helper inserted, that one add followed by the diff from the original
 // with the helper inserted (TestPatchEqualsWholeDiff), without encoding both
 // Pods and decoding them into generic maps, which was most of the handler's
-// time and allocations (docs/benchmarks.md). That Apply changes nothing else
-// is tested over every golden case under several plans; a mutation that
-// removed or reordered something is refused here rather than half
-// described. An empty patch is nil.
-func patch(original, mutated *corev1.Pod) ([]byte, error) {
+// time and allocations (docs/benchmarks.md). Any other change (a removal, a
+// reordering, a field or an element edited in place) is refused with an
+// error rather than left out of the patch (see unchanged.go). An empty
+// patch is nil.
+func Patch(original, mutated *corev1.Pod) ([]byte, error) {
 	if len(mutated.Spec.Containers) != len(original.Spec.Containers) {
 		return nil, fmt.Errorf("mutation changed the number of containers from %d to %d; only additions can be patched",
 			len(original.Spec.Containers), len(mutated.Spec.Containers))
 	}
+	if err := unchangedPod(original, mutated); err != nil {
+		return nil, err
+	}
+	if err := unchangedAnnotations(original.Annotations, mutated.Annotations); err != nil {
+		return nil, err
+	}
+	if err := unchangedPrefix("/spec/volumes", original.Spec.Volumes, mutated.Spec.Volumes); err != nil {
+		return nil, err
+	}
 	// About 150 bytes an operation, a few operations a container.
 	p := patchBuilder{buf: make([]byte, 0, 512*(1+len(mutated.Spec.InitContainers)+len(mutated.Spec.Containers)))}
+	p.annotations(original.Annotations, mutated.Annotations)
 	init, shift := mutated.Spec.InitContainers, 0
 	if prepended(original.Spec.InitContainers, init) {
 		p.op("/spec/initContainers", 0)
@@ -45,7 +58,10 @@ func patch(original, mutated *corev1.Pod) ([]byte, error) {
 		p.buf = append(p.buf, '}')
 		init, shift = init[1:], 1
 	}
-	for i := range min(len(original.Spec.InitContainers), len(init)) {
+	if len(init) < len(original.Spec.InitContainers) {
+		return nil, fmt.Errorf("mutation removed elements of /spec/initContainers; only additions can be patched")
+	}
+	for i := range original.Spec.InitContainers {
 		if original.Spec.InitContainers[i].Name != init[i].Name {
 			return nil, fmt.Errorf("mutation reordered the init containers (%q is now where %q was); only additions can be patched",
 				init[i].Name, original.Spec.InitContainers[i].Name)
@@ -85,14 +101,58 @@ func prepended(original, mutated []corev1.Container) bool {
 // patched Pod; prefix ends in "/".
 func (p *patchBuilder) containers(prefix string, shift int, original, mutated []corev1.Container) {
 	for i := range min(len(original), len(mutated)) {
+		if p.err != nil {
+			return
+		}
 		o, m := &original[i], &mutated[i]
+		path := prefix + strconv.Itoa(shift+i)
+		if p.err = unchangedContainer(path, o, m); p.err != nil {
+			return
+		}
 		if len(m.Env) == len(o.Env) && len(m.VolumeMounts) == len(o.VolumeMounts) {
 			continue
 		}
-		path := prefix + strconv.Itoa(shift+i)
 		appended(p, path+"/env", o.Env, m.Env, appendEnvVar)
 		appended(p, path+"/volumeMounts", o.VolumeMounts, m.VolumeMounts, appendVolumeMount)
 	}
+}
+
+// annotations adds the annotations mutated has and original does not:
+// the whole map when original has none (metadata.annotations may be absent
+// or null), else one operation each, in key order.
+func (p *patchBuilder) annotations(original, mutated map[string]string) {
+	if len(mutated) == len(original) {
+		return // unchangedAnnotations: the same map
+	}
+	keys := make([]string, 0, len(mutated)-len(original))
+	for k := range mutated {
+		if _, ok := original[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	if len(original) == 0 {
+		p.op("/metadata/annotations", -1)
+		p.buf = append(p.buf, '{')
+		for i, k := range keys {
+			if i > 0 {
+				p.buf = append(p.buf, ',')
+			}
+			p.buf = append(appendString(p.buf, k), ':')
+			p.buf = appendString(p.buf, mutated[k])
+		}
+		p.buf = append(p.buf, "}}"...)
+		return
+	}
+	for _, k := range keys {
+		p.op("/metadata/annotations/"+escapePointer(k), -1)
+		p.buf = append(appendString(p.buf, mutated[k]), '}')
+	}
+}
+
+// escapePointer escapes a member name for a JSON pointer (RFC 6901).
+func escapePointer(s string) string {
+	return strings.NewReplacer("~", "~0", "/", "~1").Replace(s)
 }
 
 // appended adds the elements of mutated past the length of original, the

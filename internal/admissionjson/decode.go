@@ -1,4 +1,4 @@
-package webhook
+package admissionjson
 
 import (
 	jsonv2 "github.com/go-json-experiment/json"
