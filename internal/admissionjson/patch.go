@@ -42,8 +42,8 @@ func Patch(original, mutated *corev1.Pod) ([]byte, error) {
 	if err := unchangedAnnotations(original.Annotations, mutated.Annotations); err != nil {
 		return nil, err
 	}
-	if err := unchangedPrefix("/spec/volumes", original.Spec.Volumes, mutated.Spec.Volumes); err != nil {
-		return nil, err
+	if err := unchangedPrefix(original.Spec.Volumes, mutated.Spec.Volumes); err != nil {
+		return nil, err.at("/spec/volumes")
 	}
 	// About 150 bytes an operation, a few operations a container.
 	p := patchBuilder{buf: make([]byte, 0, 512*(1+len(mutated.Spec.InitContainers)+len(mutated.Spec.Containers)))}
@@ -105,13 +105,13 @@ func (p *patchBuilder) containers(prefix string, shift int, original, mutated []
 			return
 		}
 		o, m := &original[i], &mutated[i]
-		path := prefix + strconv.Itoa(shift+i)
-		if p.err = unchangedContainer(path, o, m); p.err != nil {
+		if p.err = unchangedContainer(func() string { return prefix + strconv.Itoa(shift+i) }, o, m); p.err != nil {
 			return
 		}
 		if len(m.Env) == len(o.Env) && len(m.VolumeMounts) == len(o.VolumeMounts) {
 			continue
 		}
+		path := prefix + strconv.Itoa(shift+i)
 		appended(p, path+"/env", o.Env, m.Env, appendEnvVar)
 		appended(p, path+"/volumeMounts", o.VolumeMounts, m.VolumeMounts, appendVolumeMount)
 	}

@@ -40,6 +40,15 @@ func sameExcept[T any](a, b *T, blank func(*T), holes ...span) bool {
 	if same && string(ab[at:]) == string(bb[at:]) {
 		return true
 	}
+	return equalBlanked(a, b, blank)
+}
+
+// equalBlanked compares copies of *a and *b with their holes cleared. It is
+// its own function so that only this slow path moves the copies to the
+// heap.
+//
+//go:noinline
+func equalBlanked[T any](a, b *T, blank func(*T)) bool {
 	ac, bc := *a, *b
 	blank(&ac)
 	blank(&bc)
@@ -48,8 +57,10 @@ func sameExcept[T any](a, b *T, blank func(*T), holes ...span) bool {
 
 // sameValue reports whether *a and *b are equal.
 func sameValue[T any](a, b *T) bool {
-	return sameExcept(a, b, func(*T) {})
+	return sameExcept(a, b, noHoles[T])
 }
+
+func noHoles[T any](*T) {}
 
 func field(offset, size uintptr) span { return span{offset, offset + size} }
 
@@ -98,25 +109,42 @@ func unchangedPod(original, mutated *corev1.Pod) error {
 }
 
 // unchangedContainer: everything of a container but the additions to its
-// env and volume mounts.
-func unchangedContainer(path string, original, mutated *corev1.Container) error {
+// env and volume mounts. at names it in the patched Pod, for the message;
+// it is only called for one.
+func unchangedContainer(at func() string, original, mutated *corev1.Container) error {
 	if !sameExcept(original, mutated, blankContainer, containerHoles...) {
-		return fmt.Errorf("mutation changed %s in place (a field other than env and volumeMounts); only additions can be patched", path)
+		return fmt.Errorf("mutation changed %s in place (a field other than env and volumeMounts); only additions can be patched", at())
 	}
-	if err := unchangedPrefix(path+"/env", original.Env, mutated.Env); err != nil {
-		return err
+	if err := unchangedPrefix(original.Env, mutated.Env); err != nil {
+		return err.at(at() + "/env")
 	}
-	return unchangedPrefix(path+"/volumeMounts", original.VolumeMounts, mutated.VolumeMounts)
+	if err := unchangedPrefix(original.VolumeMounts, mutated.VolumeMounts); err != nil {
+		return err.at(at() + "/volumeMounts")
+	}
+	return nil
+}
+
+// listChange is how a list changed other than by appending.
+type listChange struct {
+	removed bool
+	index   int
+}
+
+func (c *listChange) at(path string) error {
+	if c.removed {
+		return fmt.Errorf("mutation removed elements of %s; only additions can be patched", path)
+	}
+	return fmt.Errorf("mutation changed %s/%d in place; only additions can be patched", path, c.index)
 }
 
 // unchangedPrefix: the elements original has are in mutated as they were.
-func unchangedPrefix[T any](path string, original, mutated []T) error {
+func unchangedPrefix[T any](original, mutated []T) *listChange {
 	if len(mutated) < len(original) {
-		return fmt.Errorf("mutation removed elements of %s; only additions can be patched", path)
+		return &listChange{removed: true}
 	}
 	for i := range original {
 		if !sameValue(&original[i], &mutated[i]) {
-			return fmt.Errorf("mutation changed %s/%d in place; only additions can be patched", path, i)
+			return &listChange{index: i}
 		}
 	}
 	return nil
