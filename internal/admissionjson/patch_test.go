@@ -100,6 +100,10 @@ func mutationCases(t *testing.T) map[string]struct {
 			MountPath: mountPath, SkipContainers: map[string]bool{"app": true, "app-1": true}},
 		"spiffe": {RoleARN: testARN, Audience: "sts.amazonaws.com", MountPath: mountPath, TokenSource: identity.TokenSourceSPIFFE,
 			SPIFFE: identity.SPIFFE{ID: "spiffe://example.org/app", HelperImage: "helper:1", SocketName: "agent.sock"}},
+		"profiles": {RoleARN: testARN, Audience: "sts.amazonaws.com", ExpirationSeconds: 3600, Region: "eu-west-1", RegionalSTS: true,
+			SessionName: identity.SessionNamePod, MountPath: mountPath,
+			Profiles:          []identity.Profile{{Name: "reader", RoleARN: testARN + "-2"}, {Name: "writer", RoleARN: testARN + "-3"}},
+			ContainerProfiles: map[string]string{"app": "writer", "app-1": "reader", "init-0": "writer"}},
 		"spiffe host path": {RoleARN: testARN, Audience: "sts.amazonaws.com", MountPath: mountPath, TokenSource: identity.TokenSourceSPIFFE,
 			SPIFFE: identity.SPIFFE{HelperImage: "helper:1", SocketName: "agent.sock", SocketHostPath: "/run/spire/sockets"}},
 	}
