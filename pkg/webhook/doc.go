@@ -1,8 +1,8 @@
-// Package webhook is the admission handler: it decodes a Pod CREATE (only
-// the fields it reads, see admissionjson.DecodePod), looks up the Pod's ServiceAccount,
-// asks package identity what the Pod gets, has package mutate add it, and
-// answers with what was added as a JSON patch (admissionjson.Patch). Server is its
-// HTTPS server.
+// Package webhook is the admission handler: it has a Pod CREATE decoded
+// (only the fields it reads, see admissionjson.DecodePod), looks up the
+// Pod's ServiceAccount, asks package identity what the Pod gets, has
+// package mutate add it, and answers with what was added as a JSON patch
+// (admissionjson.Patch). Server is its HTTPS server.
 //
 // Every outcome maps to one response (see decide): not opted in → allowed
 // without a patch; an undecodable request → 400; a ServiceAccount that cannot
