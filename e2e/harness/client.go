@@ -120,6 +120,12 @@ func (s *Stack) RunS3Put(ctx context.Context, env []string, bucket, key, content
 	return s.runS3Get(ctx, env, "-put", content, bucket, key)
 }
 
+// RunS3PutWithProfile is RunS3Put with the shared config profile chosen in
+// code, as an application picks a role per call.
+func (s *Stack) RunS3PutWithProfile(ctx context.Context, env []string, profile, bucket, key, content string) ClientResult {
+	return s.runS3Get(ctx, env, "-profile", profile, "-put", content, bucket, key)
+}
+
 func (s *Stack) runS3Get(ctx context.Context, env []string, args ...string) ClientResult {
 	cmd := exec.CommandContext(ctx, s.Binaries.S3Get, args...)
 	cmd.Env = env

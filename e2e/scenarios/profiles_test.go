@@ -29,8 +29,8 @@ import (
 // write; the container that asked for the writer profile
 // (irsa-webhook.io/container-profiles) writes the uploads bucket through the
 // shared config file the kubelet projects from the Pod's annotation, and is
-// refused the read; the default container picks the profile per process
-// with AWS_PROFILE and writes too.
+// refused the read; the default container picks the profile in code and
+// writes too.
 //
 // MinIO decides access by the token's sub claim, not by role, so an IAM
 // stand-in in front of its STS plays the part of each role's permissions:
@@ -113,9 +113,15 @@ func TestProfilesGiveOnePodTwoRoles(t *testing.T) {
 	if res := s.RunS3Get(ctx, uploader, harness.Bucket, harness.ObjectKey); res.Err == nil || !strings.Contains(res.Stderr, "AccessDenied") {
 		t.Errorf("writer profile read: %v, want AccessDenied; stdout %q, stderr:\n%s", res.Err, res.Stdout, res.Stderr)
 	}
-	// The default container picks the profile itself.
-	if res := s.RunS3Put(ctx, env("app", mutate.EnvProfile+"=writer"), uploads, "picked.txt", "y"); res.Err != nil {
-		t.Errorf("writer profile picked by the app: %v, stderr:\n%s", res.Err, res.Stderr)
+	// The default container picks the profile in code.
+	if res := s.RunS3PutWithProfile(ctx, app, "writer", uploads, "picked.txt", "y"); res.Err != nil {
+		t.Errorf("writer profile picked in code by the app: %v, stderr:\n%s", res.Err, res.Stderr)
+	}
+	// AWS_PROFILE in the environment does not switch roles while
+	// AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE are set: the SDK prefers
+	// them, which is why container-profiles leaves them out.
+	if res := s.RunS3Put(ctx, env("app", mutate.EnvProfile+"=writer"), uploads, "env.txt", "z"); res.Err == nil || !strings.Contains(res.Stderr, "AccessDenied") {
+		t.Errorf("AWS_PROFILE beside AWS_ROLE_ARN: %v, want the default role's AccessDenied; stderr:\n%s", res.Err, res.Stderr)
 	}
 
 	// Each profile assumed its own role.

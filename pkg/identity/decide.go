@@ -78,7 +78,7 @@ func Decide(r Request) Decision {
 				"the pod was not admitted without them, retry shortly", r.Namespace, r.ServiceAccount, err)}}
 	}
 
-	d := resolve(r.Defaults, r.Namespace+"/"+r.ServiceAccount, sa, r.PodAnnotations)
+	d := resolve(r.Defaults, r.Namespace, r.ServiceAccount, sa, r.PodAnnotations)
 	if d.Plan == nil || r.LookupNamespacePolicy == nil {
 		return d
 	}

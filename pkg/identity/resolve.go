@@ -104,8 +104,8 @@ const (
 // parse is reported as a warning and the next source down applies; a token
 // lifetime outside [MinTokenExpiration, MaxTokenExpiration] is clamped, with
 // a warning. Each value is read in one function below.
-func resolve(d Defaults, serviceAccount string, sa, pod map[string]string) Decision {
-	v := values{k: Keys{Prefix: d.Prefix}, serviceAccount: serviceAccount, sa: sa, pod: pod}
+func resolve(d Defaults, namespace, serviceAccount string, sa, pod map[string]string) Decision {
+	v := values{k: Keys{Prefix: d.Prefix}, namespace: namespace, serviceAccount: serviceAccount, sa: sa, pod: pod}
 	arn, ok := sa[v.k.Key(RoleARN)]
 	if !ok {
 		if _, profiles := sa[Profiles]; profiles {
@@ -149,10 +149,11 @@ func resolve(d Defaults, serviceAccount string, sa, pod map[string]string) Decis
 // collecting a warning for each value that does not parse.
 type values struct {
 	k Keys
-	// serviceAccount is "namespace/name", for the messages.
-	serviceAccount string
-	sa, pod        map[string]string
-	warnings       []string
+	// namespace and serviceAccount name the ServiceAccount, for the
+	// messages.
+	namespace, serviceAccount string
+	sa, pod                   map[string]string
+	warnings                  []string
 }
 
 func (v *values) warn(format string, args ...any) {
@@ -333,7 +334,7 @@ func (v *values) profiles(p *Plan) *Refusal {
 	}
 	asked, err := ParseContainerProfiles(value)
 	if err != nil {
-		return &Refusal{Message: fmt.Sprintf("pod annotation %s: %v; want container=profile, ... with profiles of service account %s", ContainerProfiles, err, v.serviceAccount)}
+		return &Refusal{Message: fmt.Sprintf("pod annotation %s: %v; want container=profile, ... with profiles of service account %s", ContainerProfiles, err, v.namespace+"/"+v.serviceAccount)}
 	}
 	for _, container := range slices.Sorted(maps.Keys(asked)) {
 		name := asked[container]
@@ -346,7 +347,7 @@ func (v *values) profiles(p *Plan) *Refusal {
 			p.ContainerProfiles[container] = name
 		case parsed.Declared[name]:
 			v.warn("pod annotation %s: container %q asks for profile %q, which service account %s names but cannot give (see the other warnings); the container gets no AWS credentials",
-				ContainerProfiles, Shorten(container, 64), name, v.serviceAccount)
+				ContainerProfiles, Shorten(container, 64), name, v.namespace+"/"+v.serviceAccount)
 			p.skip(container)
 		default:
 			granted := "its annotation " + Profiles + " is not set"
@@ -354,7 +355,7 @@ func (v *values) profiles(p *Plan) *Refusal {
 				granted = "it grants " + strings.Join(names, ", ")
 			}
 			return &Refusal{Message: fmt.Sprintf("pod annotation %s asks for profile %q for container %q, which service account %s does not grant (%s); ask for a granted profile or have the service account grant it",
-				ContainerProfiles, Shorten(name, 64), Shorten(container, 64), v.serviceAccount, granted)}
+				ContainerProfiles, Shorten(name, 64), Shorten(container, 64), v.namespace+"/"+v.serviceAccount, granted)}
 		}
 	}
 	return nil

@@ -52,7 +52,7 @@ func Apply(pod *corev1.Pod, plan identity.Plan) (*corev1.Pod, []string) {
 	out := appendableCopy(pod)
 	windows := IsWindows(pod)
 	spiffe := plan.TokenSource == identity.TokenSourceSPIFFE
-	m := mutation{plan: plan, tokenPath: tokenPath(plan.MountPath, windows), configPath: configPath(plan.MountPath, windows)}
+	m := mutation{plan: plan, tokenPath: tokenPath(plan.MountPath, windows)}
 	m.sessionName = m.sessionNameFor(pod)
 	m.config = m.configFor(pod)
 	if spiffe && windows {
@@ -212,6 +212,10 @@ func (m *mutation) container(c *corev1.Container, kind string) bool {
 		c.Env = append(c.Env,
 			corev1.EnvVar{Name: EnvRoleARN, Value: m.plan.RoleARN},
 			corev1.EnvVar{Name: EnvWebIdentityTokenFile, Value: m.tokenPath})
+		if _, own := lookupEnv(c.Env, EnvProfile); own && m.config != "" {
+			m.warn("%s %q sets %s itself, but the SDKs prefer %s and %s to it, so it uses role %s; name the container in %s to use a profile",
+				kind, c.Name, EnvProfile, EnvRoleARN, EnvWebIdentityTokenFile, m.plan.RoleARN, identity.ContainerProfiles)
+		}
 	case role == m.plan.RoleARN && file == m.tokenPath:
 		// Our own output, seen again on reinvocation.
 	default:

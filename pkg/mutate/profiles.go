@@ -27,6 +27,7 @@ func (m *mutation) configFor(pod *corev1.Pod) string {
 		// too still get the Pod's name from the env).
 		sessionName = pod.Name
 	}
+	m.configPath = configPath(m.plan.MountPath, IsWindows(pod))
 	content := AWSConfig(m.plan, m.tokenPath, sessionName)
 	if existing, ok := pod.Annotations[identity.AWSConfig]; ok && existing != content {
 		m.warn("the pod already has the annotation %s with other content, which the webhook does not overwrite; no AWS config file was written, so the profiles of %s are not available",
@@ -81,10 +82,10 @@ func configPath(mountPath string, windows bool) string {
 }
 
 // profileEnv gives a container that asked for profile AWS_PROFILE instead of
-// AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE: SDKs that prefer those
-// variables to a profile's settings (botocore, when the profile comes from
-// AWS_PROFILE) would otherwise assume the default role. A container that
-// sets any of them itself keeps what it set, with a warning.
+// AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE: the SDKs (the Go SDK v2 and
+// botocore among them) prefer those two variables to an AWS_PROFILE from the
+// environment, and would assume the default role. A container that sets
+// any of them itself keeps what it set, with a warning.
 func (m *mutation) profileEnv(c *corev1.Container, kind, profile string) {
 	_, hasRole := lookupEnv(c.Env, EnvRoleARN)
 	_, hasFile := lookupEnv(c.Env, EnvWebIdentityTokenFile)

@@ -12,9 +12,12 @@
 // prints one line per read to stdout ("read N: OBJECT") or stderr
 // ("read N failed: ERROR"), so that the container's log tells each read.
 //
-// With -put CONTENT, it writes CONTENT to the object instead, once.
+// With -put CONTENT, it writes CONTENT to the object instead, once. With
+// -profile NAME, it picks that profile of the shared config in code
+// (config.WithSharedConfigProfile), as an application choosing a role per
+// call does.
 //
-//	s3get [-every DURATION | -put CONTENT] BUCKET KEY
+//	s3get [-profile NAME] [-every DURATION | -put CONTENT] BUCKET KEY
 package main
 
 import (
@@ -43,6 +46,7 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("s3get", flag.ContinueOnError)
 	every := fs.Duration("every", 0, "read again at this interval until stopped (0: read once)")
 	put := fs.String("put", "", "write this content to the object instead of reading it")
+	fs.StringVar(&profile, "profile", "", "use this profile of the shared config, chosen in code")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -97,10 +101,17 @@ func loop(every time.Duration, bucket, key string) error {
 	}
 }
 
+// profile, when set, is the shared config profile chosen in code.
+var profile string
+
 // client loads the default config, gets credentials and returns an S3
 // client with them.
 func client(ctx context.Context) (*s3.Client, error) {
-	cfg, err := config.LoadDefaultConfig(ctx)
+	var opts []func(*config.LoadOptions) error
+	if profile != "" {
+		opts = append(opts, config.WithSharedConfigProfile(profile))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
