@@ -64,22 +64,23 @@ func noHoles[T any](*T) {}
 
 func field(offset, size uintptr) span { return span{offset, offset + size} }
 
+// The layouts whose field offsets name the holes.
 var (
-	pod       corev1.Pod
-	container corev1.Container
-	specAt    = unsafe.Offsetof(pod.Spec)
-	listSize  = unsafe.Sizeof(pod.Spec.Volumes)
+	podLayout       corev1.Pod
+	containerLayout corev1.Container
+	specAt          = unsafe.Offsetof(podLayout.Spec)
+	listSize        = unsafe.Sizeof(podLayout.Spec.Volumes)
 	// podHoles are what Patch describes of a Pod, in address order.
 	podHoles = sortedSpans(
-		field(unsafe.Offsetof(pod.ObjectMeta)+unsafe.Offsetof(pod.Annotations), unsafe.Sizeof(pod.Annotations)),
-		field(specAt+unsafe.Offsetof(pod.Spec.Volumes), listSize),
-		field(specAt+unsafe.Offsetof(pod.Spec.InitContainers), listSize),
-		field(specAt+unsafe.Offsetof(pod.Spec.Containers), listSize),
+		field(unsafe.Offsetof(podLayout.ObjectMeta)+unsafe.Offsetof(podLayout.Annotations), unsafe.Sizeof(podLayout.Annotations)),
+		field(specAt+unsafe.Offsetof(podLayout.Spec.Volumes), listSize),
+		field(specAt+unsafe.Offsetof(podLayout.Spec.InitContainers), listSize),
+		field(specAt+unsafe.Offsetof(podLayout.Spec.Containers), listSize),
 	)
 	// containerHoles are what Patch describes of a container.
 	containerHoles = sortedSpans(
-		field(unsafe.Offsetof(container.Env), unsafe.Sizeof(container.Env)),
-		field(unsafe.Offsetof(container.VolumeMounts), unsafe.Sizeof(container.VolumeMounts)),
+		field(unsafe.Offsetof(containerLayout.Env), unsafe.Sizeof(containerLayout.Env)),
+		field(unsafe.Offsetof(containerLayout.VolumeMounts), unsafe.Sizeof(containerLayout.VolumeMounts)),
 	)
 )
 
