@@ -13,14 +13,15 @@ import (
 	"github.com/irsa-webhook/irsa-webhook/pkg/mutate"
 )
 
-// A Deployment whose container asks for a profile: the kubelet projects the
-// Pod's irsa-webhook.io/aws-config annotation into the token volume next
-// to the token, and the SDK in the container, with AWS_PROFILE and
+// A Deployment whose container asks for a profile: the kubelet projects
+// the Pod's irsa-webhook.io/aws-config annotation into the token volume
+// next to the token, and the SDK in the container, with AWS_PROFILE and
 // AWS_CONFIG_FILE but no AWS_ROLE_ARN, assumes the profile's role through
 // that file and reads the object. (Which role may do what is proven in
 // scenarios, where an IAM stand-in tells roles apart; MinIO alone decides
-// by the token's sub.)
-func TestWorkloadReadsS3WithAProfileFromTheKubeletsConfigFile(t *testing.T) {
+// by the token's sub.) The test's name is short: the stack's directory is
+// named after it and holds unix sockets, whose paths are bounded.
+func TestWorkloadReadsS3WithAProfile(t *testing.T) {
 	s := startNode(t)
 	ctx := testContext(t)
 	c := s.APIServer.Client
