@@ -143,6 +143,12 @@ func unchangedPrefix[T any](original, mutated []T) *listChange {
 	if len(mutated) < len(original) {
 		return &listChange{removed: true}
 	}
+	// The same memory (Apply appends to a clipped copy of the slice, which
+	// keeps the original's array) holds the same elements; an edit made
+	// through it would show in both, and no comparison could see it.
+	if len(original) == 0 || unsafe.SliceData(original) == unsafe.SliceData(mutated) {
+		return nil
+	}
 	for i := range original {
 		if !sameValue(&original[i], &mutated[i]) {
 			return &listChange{index: i}
