@@ -47,7 +47,6 @@ func Patch(original, mutated *corev1.Pod) ([]byte, error) {
 	}
 	// About 150 bytes an operation, a few operations a container.
 	p := patchBuilder{buf: make([]byte, 0, 512*(1+len(mutated.Spec.InitContainers)+len(mutated.Spec.Containers)))}
-	p.annotations(original.Annotations, mutated.Annotations)
 	init, shift := mutated.Spec.InitContainers, 0
 	if prepended(original.Spec.InitContainers, init) {
 		p.op("/spec/initContainers", 0)
@@ -71,6 +70,9 @@ func Patch(original, mutated *corev1.Pod) ([]byte, error) {
 	p.containers("/spec/containers/", 0, original.Spec.Containers, mutated.Spec.Containers)
 	appended(&p, "/spec/initContainers", original.Spec.InitContainers, init, appendJSON)
 	appended(&p, "/spec/volumes", original.Spec.Volumes, mutated.Spec.Volumes, appendJSON)
+	if p.err == nil {
+		p.annotations(original.Annotations, mutated.Annotations)
+	}
 	if p.err != nil || len(p.buf) == 0 {
 		return nil, p.err
 	}

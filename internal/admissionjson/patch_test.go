@@ -104,6 +104,10 @@ func mutationCases(t *testing.T) map[string]struct {
 			SessionName: identity.SessionNamePod, MountPath: mountPath,
 			Profiles:          []identity.Profile{{Name: "reader", RoleARN: testARN + "-2"}, {Name: "writer", RoleARN: testARN + "-3"}},
 			ContainerProfiles: map[string]string{"app": "writer", "app-1": "reader", "init-0": "writer"}},
+		"spiffe profiles": {RoleARN: testARN, Audience: "sts.amazonaws.com", MountPath: mountPath, TokenSource: identity.TokenSourceSPIFFE,
+			SPIFFE:            identity.SPIFFE{HelperImage: "helper:1", SocketName: "agent.sock"},
+			Profiles:          []identity.Profile{{Name: "writer", RoleARN: testARN + "-3"}},
+			ContainerProfiles: map[string]string{"app": "writer", "init-0": "writer"}},
 		"spiffe host path": {RoleARN: testARN, Audience: "sts.amazonaws.com", MountPath: mountPath, TokenSource: identity.TokenSourceSPIFFE,
 			SPIFFE: identity.SPIFFE{HelperImage: "helper:1", SocketName: "agent.sock", SocketHostPath: "/run/spire/sockets"}},
 	}

@@ -214,13 +214,13 @@ func TestDecidePrecedence(t *testing.T) {
 				p.SkipContainers = map[string]bool{"uploader": true}
 			}),
 		},
-		"profiles with the spiffe token source: left out, warned": {
+		"profiles with the spiffe token source": {
 			defaults: &spiffeDefaults,
 			sa:       map[string]string{key(RoleARN): testRole, key(TokenSource): TokenSourceSPIFFE, Profiles: "writer=" + thirdRole},
 			wantPlan: withPlan(func(p *Plan) {
 				p.TokenSource, p.SPIFFE = TokenSourceSPIFFE, spiffeDefaults.SPIFFE
+				p.Profiles = []Profile{{"writer", thirdRole}}
 			}),
-			wantWarnings: []string{"not supported with token source"},
 		},
 		"namespace policy refuses a profile's role": {
 			sa:     map[string]string{key(RoleARN): testRole, Profiles: "reader=" + otherRole + ", writer=" + thirdRole},

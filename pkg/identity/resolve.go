@@ -311,8 +311,7 @@ func (v *values) skipContainers() map[string]bool {
 
 // profiles: ServiceAccount only, and the Pod's choice among them per
 // container. A container that asks for a profile the ServiceAccount names
-// but cannot use (its role is invalid, or the token source has no config
-// file) gets nothing, with a warning; one that asks for a profile the
+// but cannot use (its role is invalid) gets nothing, with a warning; one that asks for a profile the
 // ServiceAccount does not name at all refuses the Pod: a typo must not run
 // a container with a role it did not ask for. A container in
 // SkipContainers stays skipped.
@@ -321,11 +320,6 @@ func (v *values) profiles(p *Plan) *Refusal {
 	if value, ok := v.sa[Profiles]; ok {
 		parsed = ParseProfiles(value)
 		v.warnings = append(v.warnings, parsed.Warnings...)
-	}
-	if len(parsed.Profiles) > 0 && p.TokenSource == TokenSourceSPIFFE {
-		v.warn("service account annotation %s is not supported with token source %q; no profile was written, the pod has only the role of %s",
-			Profiles, TokenSourceSPIFFE, v.k.Key(RoleARN))
-		parsed.Profiles = nil
 	}
 	p.Profiles = parsed.Profiles
 	value, ok := v.pod[ContainerProfiles]

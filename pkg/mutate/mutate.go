@@ -32,7 +32,9 @@ import (
 //     ConfigFile, and to every container AWS_CONFIG_FILE (unless it sets
 //     its own); a container in plan.ContainerProfiles gets AWS_PROFILE
 //     instead of AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE (see
-//     profileEnv). A Pod that already has the annotation with other
+//     profileEnv). With identity.TokenSourceSPIFFE the file comes in a
+//     projected volume of its own, ConfigVolumeName, mounted read-only at
+//     ConfigMountPath. A Pod that already has the annotation with other
 //     content gets no profiles (configFor).
 //
 // With identity.TokenSourceSPIFFE the token volume is an in-memory emptyDir
@@ -96,6 +98,9 @@ func Apply(pod *corev1.Pod, plan identity.Plan) (*corev1.Pod, []string) {
 			out.Spec.Volumes = append(out.Spec.Volumes, m.tokenVolume())
 		}
 	}
+	if m.config != "" && m.configMount != "" && !slices.ContainsFunc(out.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == ConfigVolumeName }) {
+		out.Spec.Volumes = append(out.Spec.Volumes, configVolume())
+	}
 	if _, ok := pod.Annotations[identity.AWSConfig]; m.config != "" && !ok {
 		out.Annotations = maps.Clone(pod.Annotations)
 		if out.Annotations == nil {
@@ -143,8 +148,11 @@ type mutation struct {
 	plan      identity.Plan
 	tokenPath string
 	// config is the AWS config file of the plan's profiles, "" for none;
-	// configPath is where containers read it.
-	config, configPath string
+	// configPath is where containers read it. configMount, when not
+	// empty, is where the config volume is mounted: with the SPIFFE token
+	// source, whose token volume is an emptyDir the helper writes, the file
+	// comes in a volume of its own (ConfigVolumeName).
+	config, configPath, configMount string
 	// sessionName: each container gets AWS_ROLE_SESSION_NAME from the Pod's
 	// name.
 	sessionName bool
@@ -190,7 +198,12 @@ func (m *mutation) container(c *corev1.Container, kind string) bool {
 	m.mount(c, kind)
 
 	addConfig := false
-	if m.config != "" {
+	if m.config != "" && m.configMount != "" && !m.mountConfig(c, kind) {
+		if profile != "" {
+			m.warn("%s %q asked for profile %q, but the AWS config file could not be mounted; it gets the default role instead", kind, c.Name, profile)
+			profile = ""
+		}
+	} else if m.config != "" {
 		switch file, has := lookupEnv(c.Env, EnvConfigFile); {
 		case !has:
 			addConfig = true

@@ -38,6 +38,10 @@ func TestApplyLeavesPodAlone(t *testing.T) {
 			MountPath:         "/var/run/secrets/eks.amazonaws.com/serviceaccount",
 			Profiles:          []identity.Profile{{Name: "writer", RoleARN: "arn:aws:iam::111122223333:role/writer"}},
 			ContainerProfiles: map[string]string{"app-1": "writer"}},
+		"spiffe profiles": {RoleARN: "arn:aws:iam::111122223333:role/app", Audience: "sts.amazonaws.com", MountPath: "/var/run/secrets/eks.amazonaws.com/serviceaccount",
+			TokenSource: identity.TokenSourceSPIFFE, SPIFFE: identity.SPIFFE{HelperImage: "helper:1", SocketName: "agent.sock"},
+			Profiles:          []identity.Profile{{Name: "writer", RoleARN: "arn:aws:iam::111122223333:role/writer"}},
+			ContainerProfiles: map[string]string{"app-1": "writer"}},
 		"spiffe": {RoleARN: "arn:aws:iam::111122223333:role/app", Audience: "sts.amazonaws.com", MountPath: "/var/run/secrets/eks.amazonaws.com/serviceaccount",
 			TokenSource: identity.TokenSourceSPIFFE, SPIFFE: identity.SPIFFE{HelperImage: "helper:1", SocketName: "agent.sock"}},
 	}

@@ -11,6 +11,10 @@ const TokenFile = "token"
 // config file of a Pod whose ServiceAccount grants profiles.
 const ConfigFile = "config"
 
+// ConfigVolumeName holds the AWS config file with the SPIFFE token source,
+// mounted at ConfigMountPath; otherwise the file is in the token volume.
+const ConfigVolumeName = "aws-iam-config"
+
 // Environment variables the AWS SDKs and CLI read.
 const (
 	EnvRoleARN              = "AWS_ROLE_ARN"

@@ -27,7 +27,12 @@ func (m *mutation) configFor(pod *corev1.Pod) string {
 		// too still get the Pod's name from the env).
 		sessionName = pod.Name
 	}
-	m.configPath = configPath(m.plan.MountPath, IsWindows(pod))
+	dir := m.plan.MountPath
+	if m.plan.TokenSource == identity.TokenSourceSPIFFE {
+		m.configMount = ConfigMountPath(m.plan.MountPath)
+		dir = m.configMount
+	}
+	m.configPath = configPath(dir, IsWindows(pod))
 	content := AWSConfig(m.plan, m.tokenPath, sessionName)
 	if existing, ok := pod.Annotations[identity.AWSConfig]; ok && existing != content {
 		m.warn("the pod already has the annotation %s with other content, which the webhook does not overwrite; no AWS config file was written, so the profiles of %s are not available",
@@ -74,6 +79,37 @@ func configProjection() corev1.VolumeProjection {
 		Path:     ConfigFile,
 		FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.annotations['" + identity.AWSConfig + "']"},
 	}}}}
+}
+
+// ConfigMountPath is where the config volume of a SPIFFE Pod is mounted:
+// beside the token's mount, not in it (the helper owns that volume).
+func ConfigMountPath(tokenMountPath string) string {
+	return path.Join(path.Dir(tokenMountPath), ConfigVolumeName)
+}
+
+// configVolume projects the AWS config annotation alone, for the SPIFFE
+// token source.
+func configVolume() corev1.Volume {
+	return corev1.Volume{
+		Name:         ConfigVolumeName,
+		VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{configProjection()}}},
+	}
+}
+
+// mountConfig adds the config volume's mount unless the container has it;
+// it reports false when something else is mounted at its path.
+func (m *mutation) mountConfig(c *corev1.Container, kind string) bool {
+	for _, vm := range c.VolumeMounts {
+		if vm.Name == ConfigVolumeName {
+			return true
+		}
+		if path.Clean(vm.MountPath) == m.configMount {
+			m.warn("%s %q already mounts volume %q at %s; the AWS config file was not mounted there", kind, c.Name, vm.Name, vm.MountPath)
+			return false
+		}
+	}
+	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: ConfigVolumeName, MountPath: m.configMount, ReadOnly: true})
+	return true
 }
 
 // configPath is the config file's path as the container sees it.
