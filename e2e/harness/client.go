@@ -48,10 +48,16 @@ func (s *Stack) ContainerEnv(pod *corev1.Pod, container, token, root string) ([]
 	if c == nil {
 		return nil, fmt.Errorf("pod %s/%s has no container %s", pod.Namespace, pod.Name, container)
 	}
-	mountPath := ""
+	mountPath, configPath := "", ""
 	for _, m := range c.VolumeMounts {
-		if m.Name == mutate.VolumeName {
+		switch m.Name {
+		case mutate.VolumeName:
 			mountPath = m.MountPath
+			if configPath == "" {
+				configPath = path.Join(m.MountPath, mutate.ConfigFile)
+			}
+		case mutate.ConfigVolumeName: // the SPIFFE token source's
+			configPath = path.Join(m.MountPath, mutate.ConfigFile)
 		}
 	}
 	env := []string{
@@ -80,7 +86,7 @@ func (s *Stack) ContainerEnv(pod *corev1.Pod, container, token, root string) ([]
 			}
 			v = localToken
 		case mutate.EnvConfigFile:
-			if mountPath == "" || v != path.Join(mountPath, mutate.ConfigFile) {
+			if mountPath == "" || v != configPath {
 				break // the container's own file
 			}
 			config, ok := pod.Annotations[identity.AWSConfig]
