@@ -10,6 +10,9 @@
 // admitted without them; a role its namespace's
 // irsa-webhook.io/allowed-role-arns annotation does not allow → denied (403)
 // or, with --role-policy-action=warn, allowed without credentials and with a
-// warning; our own failure → 500. Soft problems become
+// warning (for a profile's role: without that profile); a Pod whose
+// irsa-webhook.io/container-profiles asks for a profile its ServiceAccount
+// does not grant → denied (403); our own failure, such as a mutation the
+// patch cannot express → 500. Soft problems become
 // admission warnings, which kubectl shows to the person who made the Pod.
 package webhook
