@@ -9,9 +9,11 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
 	"github.com/irsa-webhook/irsa-webhook/pkg/mutate"
 )
 
@@ -26,7 +28,11 @@ type ClientResult struct {
 // under root at the path the webhook's volume mount gives it (as kubelet
 // would mount it), plus endpoint overrides that send STS and S3 to MinIO.
 // A valueFrom of the Pod's metadata.name or metadata.namespace is resolved
-// as the kubelet's downward API does; any other valueFrom is an error.
+// as the kubelet's downward API does; any other valueFrom is an error. An
+// AWS_CONFIG_FILE in the mount is written from the Pod's
+// irsa-webhook.io/aws-config annotation, as the downward API item of the
+// token volume has the kubelet write it, with the token's path in it moved
+// under root like the token itself.
 func (s *Stack) ContainerEnv(pod *corev1.Pod, container, token, root string) ([]string, error) {
 	var c *corev1.Container
 	for i := range pod.Spec.Containers {
@@ -42,10 +48,16 @@ func (s *Stack) ContainerEnv(pod *corev1.Pod, container, token, root string) ([]
 	if c == nil {
 		return nil, fmt.Errorf("pod %s/%s has no container %s", pod.Namespace, pod.Name, container)
 	}
-	mountPath := ""
+	mountPath, configPath := "", ""
 	for _, m := range c.VolumeMounts {
-		if m.Name == mutate.VolumeName {
+		switch m.Name {
+		case mutate.VolumeName:
 			mountPath = m.MountPath
+			if configPath == "" {
+				configPath = path.Join(m.MountPath, mutate.ConfigFile)
+			}
+		case mutate.ConfigVolumeName: // the SPIFFE token source's
+			configPath = path.Join(m.MountPath, mutate.ConfigFile)
 		}
 	}
 	env := []string{
@@ -54,6 +66,8 @@ func (s *Stack) ContainerEnv(pod *corev1.Pod, container, token, root string) ([]
 		"AWS_ENDPOINT_URL_STS=" + s.MinIO.Endpoint,
 		"AWS_ENDPOINT_URL_S3=" + s.MinIO.Endpoint,
 	}
+	tokenPath := path.Join(mountPath, mutate.TokenFile)
+	localToken := filepath.Join(root, filepath.FromSlash(tokenPath))
 	for _, e := range c.Env {
 		v := e.Value
 		if e.ValueFrom != nil {
@@ -62,15 +76,29 @@ func (s *Stack) ContainerEnv(pod *corev1.Pod, container, token, root string) ([]
 				return nil, fmt.Errorf("container %s env %s: %w", container, e.Name, err)
 			}
 		}
-		if e.Name == mutate.EnvWebIdentityTokenFile {
-			if mountPath == "" || v != path.Join(mountPath, mutate.TokenFile) {
+		switch e.Name {
+		case mutate.EnvWebIdentityTokenFile:
+			if mountPath == "" || v != tokenPath {
 				return nil, fmt.Errorf("container %s: %s=%q is not in the %s mount (%q)", container, e.Name, v, mutate.VolumeName, mountPath)
 			}
-			local := filepath.Join(root, filepath.FromSlash(v))
-			if err := os.MkdirAll(filepath.Dir(local), 0o700); err != nil {
+			if err := writeFile(localToken, token); err != nil {
 				return nil, fmt.Errorf("write token file: %w", err)
 			}
-			if err := os.WriteFile(local, []byte(token), 0o600); err != nil {
+			v = localToken
+		case mutate.EnvConfigFile:
+			if mountPath == "" || v != configPath {
+				break // the container's own file
+			}
+			config, ok := pod.Annotations[identity.AWSConfig]
+			if !ok {
+				return nil, fmt.Errorf("container %s: %s=%q but the pod has no %s annotation", container, e.Name, v, identity.AWSConfig)
+			}
+			config = strings.ReplaceAll(config, " = "+tokenPath+"\n", " = "+localToken+"\n")
+			local := filepath.Join(root, filepath.FromSlash(v))
+			if err := writeFile(local, config); err != nil {
+				return nil, fmt.Errorf("write AWS config file: %w", err)
+			}
+			if err := writeFile(localToken, token); err != nil {
 				return nil, fmt.Errorf("write token file: %w", err)
 			}
 			v = local
@@ -80,10 +108,32 @@ func (s *Stack) ContainerEnv(pod *corev1.Pod, container, token, root string) ([]
 	return env, nil
 }
 
+func writeFile(name, content string) error {
+	if err := os.MkdirAll(filepath.Dir(name), 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(name, []byte(content), 0o600)
+}
+
 // RunS3Get runs the s3get client (the unmodified AWS SDK's default
 // credential chain) with exactly env, reading bucket/key.
 func (s *Stack) RunS3Get(ctx context.Context, env []string, bucket, key string) ClientResult {
-	cmd := exec.CommandContext(ctx, s.Binaries.S3Get, bucket, key)
+	return s.runS3Get(ctx, env, bucket, key)
+}
+
+// RunS3Put is RunS3Get writing content to bucket/key instead.
+func (s *Stack) RunS3Put(ctx context.Context, env []string, bucket, key, content string) ClientResult {
+	return s.runS3Get(ctx, env, "-put", content, bucket, key)
+}
+
+// RunS3PutWithProfile is RunS3Put with the shared config profile chosen in
+// code, as an application picks a role per call.
+func (s *Stack) RunS3PutWithProfile(ctx context.Context, env []string, profile, bucket, key, content string) ClientResult {
+	return s.runS3Get(ctx, env, "-profile", profile, "-put", content, bucket, key)
+}
+
+func (s *Stack) runS3Get(ctx context.Context, env []string, args ...string) ClientResult {
+	cmd := exec.CommandContext(ctx, s.Binaries.S3Get, args...)
 	cmd.Env = env
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

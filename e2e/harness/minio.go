@@ -225,6 +225,15 @@ func (m *MinIO) AllowSubject(ctx context.Context, name, bucket string) error {
 	return nil
 }
 
+// SetPolicy creates or replaces the policy name (a token's sub claim, see
+// PolicyName) with the policy document doc.
+func (m *MinIO) SetPolicy(ctx context.Context, name string, doc []byte) error {
+	if err := m.admin.AddCannedPolicy(ctx, name, doc); err != nil {
+		return fmt.Errorf("add minio policy %s: %w", name, err)
+	}
+	return nil
+}
+
 func randomHex(n int) string {
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/irsa-webhook/irsa-webhook/e2e/harness"
 	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
@@ -202,8 +203,9 @@ func spiffeContext(t *testing.T) context.Context {
 // SPIFFE scenarios 2 to 5 on one Stack and SPIRE: the helper run with the sidecar's args writes a JWT-SVID that the AWS SDK exchanges with
 // MinIO (trusting `discovery serve --from-spiffe`) to read the object; a
 // two-minute JWT-SVID is refreshed before it expires and still works; a
-// helper started before its entry exists recovers; and a JWT-SVID for
-// another SPIFFE ID is refused by the sub rule.
+// helper started before its entry exists recovers; a JWT-SVID for
+// another SPIFFE ID is refused by the sub rule; and a container with a
+// profile reads the object through the config file of its own volume.
 func TestSPIFFE(t *testing.T) {
 	ctx := spiffeContext(t)
 	s, sp := spiffeStack(t, ctx)
@@ -219,6 +221,43 @@ func TestSPIFFE(t *testing.T) {
 
 	t.Run("helper token reads S3", func(t *testing.T) {
 		pod := createPod(t, ctx, s, ns, harness.SimplePod("app-1", "app"))
+		root := t.TempDir()
+		runSidecar(t, s, sp, pod, root)
+		waitStartupProbe(t, ctx, s, pod, root, 60*time.Second)
+		wantObject(t, readWithSidecarToken(t, ctx, s, pod, root))
+	})
+
+	t.Run("a profile reads S3 through its config volume", func(t *testing.T) {
+		const profSA = "profiles"
+		profID := "spiffe://" + harness.TrustDomain + "/ns/" + ns + "/sa/" + profSA
+		if _, err := sp.CreateEntry(ctx, harness.Entry{SPIFFEID: profID, Selectors: []string{harness.UIDSelector()}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.MinIO.AllowSubject(ctx, profID, harness.Bucket); err != nil {
+			t.Fatal(err)
+		}
+		spiffeServiceAccount(t, ctx, s, ns, profSA, profID)
+		saClient := s.APIServer.Client.CoreV1().ServiceAccounts(ns)
+		got, err := saClient.Get(ctx, profSA, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got.Annotations[identity.Profiles] = "reader=arn:aws:iam::111122223333:role/e2e-spiffe-reader"
+		if _, err := saClient.Update(ctx, got, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		p := harness.SimplePod("prof-0", profSA)
+		p.Annotations = map[string]string{identity.ContainerProfiles: "app=reader"}
+		pod := createPod(t, ctx, s, ns, p)
+		app := container(t, pod, "app")
+		env := map[string]string{}
+		for _, e := range app.Env {
+			env[e.Name] = e.Value
+		}
+		if env[mutate.EnvProfile] != "reader" || env[mutate.EnvRoleARN] != "" ||
+			env[mutate.EnvConfigFile] != mutate.ConfigMountPath(defaultMountPath)+"/"+mutate.ConfigFile {
+			t.Fatalf("app env %v, want AWS_PROFILE=reader and the config volume's file, without AWS_ROLE_ARN", env)
+		}
 		root := t.TempDir()
 		runSidecar(t, s, sp, pod, root)
 		waitStartupProbe(t, ctx, s, pod, root, 60*time.Second)

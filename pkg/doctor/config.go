@@ -33,6 +33,10 @@ type Config struct {
 	AnnotationPrefix string
 	TokenAudience    string
 	TokenExpiration  int64
+	// RoleSessionName and RolePolicyAction mirror the webhook's flags of
+	// the same names, so that doctor decides as the webhook does.
+	RoleSessionName  string
+	RolePolicyAction string
 	// WebhookConfiguration names the MutatingWebhookConfiguration to check.
 	// Empty: found by name (see findWebhooks).
 	WebhookConfiguration string
@@ -56,6 +60,7 @@ func NewConfig() *Config {
 		AnnotationPrefix: identity.DefaultPrefix,
 		TokenAudience:    identity.DefaultAudience,
 		TokenExpiration:  identity.DefaultTokenExpiration,
+		RolePolicyAction: identity.RolePolicyDeny,
 		Timeout:          10 * time.Second,
 		Output:           OutputText,
 	}
@@ -70,6 +75,8 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.AnnotationPrefix, "annotation-prefix", c.AnnotationPrefix, "Annotation prefix the webhook runs with (its --annotation-prefix).")
 	fs.StringVar(&c.TokenAudience, "token-audience", c.TokenAudience, "Token audience the webhook runs with (its --token-audience), unless the ServiceAccount's <prefix>/audience says otherwise.")
 	fs.Int64Var(&c.TokenExpiration, "token-expiration", c.TokenExpiration, "Token lifetime in seconds the webhook runs with (its --token-expiration), unless the ServiceAccount's annotation says otherwise.")
+	fs.StringVar(&c.RoleSessionName, "role-session-name", c.RoleSessionName, "Session-name setting the webhook runs with (its --role-session-name: pod or empty), unless the ServiceAccount's "+identity.RoleSessionName+" says otherwise.")
+	fs.StringVar(&c.RolePolicyAction, "role-policy-action", c.RolePolicyAction, "What the webhook does with a role its namespace's "+identity.AllowedRoleARNs+" does not allow (its --role-policy-action: deny or warn).")
 	fs.StringVar(&c.WebhookConfiguration, "webhook-configuration", c.WebhookConfiguration, "Name of the MutatingWebhookConfiguration to check. Default: those whose name, or a webhook's name, contains irsa-webhook.")
 	fs.StringVar(&c.CAFile, "ca-file", c.CAFile, "PEM file of extra CA certificates to trust for the discovery URLs (a private CA).")
 	fs.DurationVar(&c.Timeout, "timeout", c.Timeout, "Bound on each request doctor makes.")
@@ -106,6 +113,12 @@ func (c *Config) Validate() error {
 	}
 	if c.TokenExpiration < identity.MinTokenExpiration || c.TokenExpiration > identity.MaxTokenExpiration {
 		bad("token-expiration", "%d is outside [%d, %d] seconds", c.TokenExpiration, identity.MinTokenExpiration, identity.MaxTokenExpiration)
+	}
+	if c.RoleSessionName != "" && c.RoleSessionName != identity.SessionNamePod {
+		bad("role-session-name", "%q is not %q or empty", c.RoleSessionName, identity.SessionNamePod)
+	}
+	if c.RolePolicyAction != identity.RolePolicyDeny && c.RolePolicyAction != identity.RolePolicyWarn {
+		bad("role-policy-action", "%q is not %q or %q", c.RolePolicyAction, identity.RolePolicyDeny, identity.RolePolicyWarn)
 	}
 	if c.Timeout <= 0 {
 		bad("timeout", "%s must be positive", c.Timeout)

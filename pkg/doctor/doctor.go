@@ -137,11 +137,13 @@ func (r *run) checkServiceAccount(ctx context.Context) {
 			fmt.Sprintf("create it (kubectl create serviceaccount -n %s %s), or check --namespace and --service-account", r.cfg.Namespace, r.cfg.ServiceAccount),
 			"service account %s does not exist", r.saRef())
 		r.skip(CheckRoleARN, "no service account")
+		r.skipPlan("no service account")
 		return
 	case err != nil:
 		r.add(CheckServiceAccount, StatusFail, "check the kubeconfig; doctor needs get on serviceaccounts",
 			"get service account %s: %v", r.saRef(), err)
 		r.skip(CheckRoleARN, "no service account")
+		r.skipPlan("no service account")
 		return
 	}
 	r.sa = sa
@@ -154,32 +156,18 @@ func (r *run) checkServiceAccount(ctx context.Context) {
 		r.add(CheckRoleARN, StatusFail,
 			fmt.Sprintf("kubectl annotate serviceaccount -n %s %s %s=arn:aws:iam::<account>:role/<name>", r.cfg.Namespace, r.cfg.ServiceAccount, roleKey),
 			"service account %s has no %s annotation, so its pods get no AWS credentials", r.saRef(), roleKey)
+		r.skipPlan("no role")
 		return
 	}
 	if err := identity.ValidateRoleARN(arn); err != nil {
 		r.add(CheckRoleARN, StatusFail,
 			fmt.Sprintf("kubectl annotate --overwrite serviceaccount -n %s %s %s=arn:aws:iam::<account>:role/<name>", r.cfg.Namespace, r.cfg.ServiceAccount, roleKey),
 			"annotation %s %v", roleKey, err)
+		r.skipPlan("no valid role")
 		return
 	}
-	d := identity.Decide(identity.Request{
-		Defaults: identity.Defaults{
-			Prefix:            r.cfg.AnnotationPrefix,
-			Audience:          r.cfg.TokenAudience,
-			ExpirationSeconds: r.cfg.TokenExpiration,
-			// doctor does not know the webhook's --spiffe-helper-image; any
-			// value lets Decide work out the rest of a token-source spiffe plan.
-			SPIFFE: identity.SPIFFE{HelperImage: "unknown"},
-		},
-		Namespace:            r.cfg.Namespace,
-		ServiceAccount:       r.cfg.ServiceAccount,
-		LookupServiceAccount: func() (map[string]string, error) { return sa.Annotations, nil },
-	})
-	r.plan = d.Plan
 	r.add(CheckRoleARN, StatusPass, "", "annotation %s is role %s", roleKey, arn)
-	for _, w := range d.Warnings {
-		r.add(CheckRoleARN, StatusWarn, "correct the annotation; the webhook applies the default meanwhile", "%s", w)
-	}
+	r.checkPlan(ctx, sa)
 }
 
 // audience is the audience the webhook would put in the pod's token.

@@ -33,13 +33,16 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
 )
 
 const (
-	testNS   = "team-a"
-	testSA   = "app"
-	testRole = "arn:aws:iam::111122223333:role/team-a-app"
-	testKID  = "kid-current"
+	testNS     = "team-a"
+	testSA     = "app"
+	testRole   = "arn:aws:iam::111122223333:role/team-a-app"
+	testWriter = "arn:aws:iam::111122223333:role/team-a-writer"
+	testKID    = "kid-current"
 )
 
 // world is one cluster and its public endpoints, as a test case shapes it.
@@ -48,7 +51,9 @@ type world struct {
 
 	sa              *corev1.ServiceAccount // nil: absent
 	namespaceLabels map[string]string
-	webhooks        []admissionregistrationv1.MutatingWebhookConfiguration
+	// namespaceAnnotations are the namespace's, for the role policy.
+	namespaceAnnotations map[string]string
+	webhooks             []admissionregistrationv1.MutatingWebhookConfiguration
 
 	// Token signing, as the API server would.
 	signKey    crypto.Signer
@@ -184,7 +189,7 @@ func (w *world) serveDiscovery(rw http.ResponseWriter, r *http.Request) {
 // client is a fake clientset holding the world's objects, whose
 // TokenRequest reactor signs a real JWT as the API server would.
 func (w *world) client() *fake.Clientset {
-	objs := []runtime.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: testNS, Labels: w.namespaceLabels}}}
+	objs := []runtime.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: testNS, Labels: w.namespaceLabels, Annotations: w.namespaceAnnotations}}}
 	if w.sa != nil {
 		objs = append(objs, w.sa)
 	}
@@ -273,7 +278,7 @@ func otherCA(t *testing.T) *x509.Certificate {
 }
 
 func TestRun(t *testing.T) {
-	allIDs := []string{CheckServiceAccount, CheckRoleARN, CheckWebhookConfiguration, CheckWebhookCABundle,
+	allIDs := []string{CheckServiceAccount, CheckRoleARN, CheckProfiles, CheckSessionName, CheckRolePolicy, CheckWebhookConfiguration, CheckWebhookCABundle,
 		CheckTokenRequest, CheckTokenIssuer, CheckTokenLifetime, CheckDiscoveryDocument, CheckDiscoveryIssuer,
 		CheckJWKS, CheckTokenSignature}
 
@@ -299,19 +304,81 @@ func TestRun(t *testing.T) {
 		"service account missing": {
 			setup: func(w *world) { w.sa = nil },
 			want: map[string]Status{CheckServiceAccount: StatusFail, CheckRoleARN: StatusSkip,
+				CheckProfiles: StatusSkip, CheckSessionName: StatusSkip, CheckRolePolicy: StatusSkip,
 				CheckTokenRequest: StatusSkip, CheckTokenIssuer: StatusSkip, CheckTokenLifetime: StatusSkip,
 				CheckJWKS: StatusPass, CheckTokenSignature: StatusSkip},
 			wantText: "kubectl create serviceaccount -n team-a app",
 		},
 		"role annotation missing": {
 			setup:    func(w *world) { delete(w.sa.Annotations, "eks.amazonaws.com/role-arn") },
-			want:     map[string]Status{CheckRoleARN: StatusFail},
+			want:     map[string]Status{CheckRoleARN: StatusFail, CheckProfiles: StatusSkip, CheckSessionName: StatusSkip, CheckRolePolicy: StatusSkip},
 			wantText: "has no eks.amazonaws.com/role-arn annotation",
 		},
 		"malformed role ARN": {
 			setup:    func(w *world) { w.sa.Annotations["eks.amazonaws.com/role-arn"] = "arn:aws:iam::1234:role/x" },
-			want:     map[string]Status{CheckRoleARN: StatusFail},
+			want:     map[string]Status{CheckRoleARN: StatusFail, CheckProfiles: StatusSkip, CheckSessionName: StatusSkip, CheckRolePolicy: StatusSkip},
 			wantText: "is not an IAM role ARN",
+		},
+		"profiles": {
+			setup: func(w *world) { w.sa.Annotations[identity.Profiles] = "writer=" + testWriter },
+		},
+		"a profile with an invalid role": {
+			setup: func(w *world) {
+				w.sa.Annotations[identity.Profiles] = "writer=" + testWriter + ", broken=arn:aws:iam::1:role/x"
+			},
+			want:     map[string]Status{CheckProfiles: StatusWarn},
+			wantText: `profile "broken"`,
+		},
+		"profiles with the reserved name": {
+			setup:    func(w *world) { w.sa.Annotations[identity.Profiles] = "default=" + testWriter },
+			want:     map[string]Status{CheckProfiles: StatusWarn},
+			wantText: "reserved",
+		},
+		"session name by flag": {
+			setup: func(w *world) { w.cfg.RoleSessionName = identity.SessionNamePod },
+		},
+		"session name annotation invalid": {
+			setup:    func(w *world) { w.sa.Annotations[identity.RoleSessionName] = "always" },
+			want:     map[string]Status{CheckSessionName: StatusWarn},
+			wantText: identity.RoleSessionName,
+		},
+		"namespace policy allows the role and profiles": {
+			setup: func(w *world) {
+				w.sa.Annotations[identity.Profiles] = "writer=" + testWriter
+				w.namespaceAnnotations = map[string]string{identity.AllowedRoleARNs: "arn:aws:iam::111122223333:role/*"}
+			},
+		},
+		"namespace policy refuses the role": {
+			setup: func(w *world) {
+				w.namespaceAnnotations = map[string]string{identity.AllowedRoleARNs: testWriter}
+			},
+			want:     map[string]Status{CheckRolePolicy: StatusFail},
+			wantText: "the webhook refuses the pods",
+		},
+		"namespace policy refuses a profile's role": {
+			setup: func(w *world) {
+				w.sa.Annotations[identity.Profiles] = "writer=" + testWriter
+				w.namespaceAnnotations = map[string]string{identity.AllowedRoleARNs: testRole}
+			},
+			want:     map[string]Status{CheckRolePolicy: StatusFail},
+			wantText: `profile "writer"`,
+		},
+		"namespace policy under warn leaves a profile out": {
+			setup: func(w *world) {
+				w.cfg.RolePolicyAction = identity.RolePolicyWarn
+				w.sa.Annotations[identity.Profiles] = "writer=" + testWriter
+				w.namespaceAnnotations = map[string]string{identity.AllowedRoleARNs: testRole}
+			},
+			want:     map[string]Status{CheckRolePolicy: StatusWarn},
+			wantText: "admitted without that profile",
+		},
+		"namespace policy under warn leaves the role out": {
+			setup: func(w *world) {
+				w.cfg.RolePolicyAction = identity.RolePolicyWarn
+				w.namespaceAnnotations = map[string]string{identity.AllowedRoleARNs: testWriter}
+			},
+			want:     map[string]Status{CheckRolePolicy: StatusFail},
+			wantText: "admitted without AWS credentials",
 		},
 		"webhook configuration missing": {
 			setup:    func(w *world) { w.webhooks = w.webhooks[1:] },
@@ -605,7 +672,7 @@ func TestRunTextChecklist(t *testing.T) {
 			}
 		}
 	}
-	if fail != 1 || !strings.Contains(out.String(), "1 of 11 checks failed") {
+	if fail != 1 || !strings.Contains(out.String(), "1 of 14 checks failed") {
 		t.Errorf("want one FAIL and the summary; got:\n%s", out.String())
 	}
 }

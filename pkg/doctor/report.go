@@ -24,6 +24,9 @@ const (
 const (
 	CheckServiceAccount       = "service-account"
 	CheckRoleARN              = "role-arn"
+	CheckProfiles             = "profiles"
+	CheckSessionName          = "session-name"
+	CheckRolePolicy           = "role-policy"
 	CheckWebhookConfiguration = "webhook-configuration"
 	CheckWebhookCABundle      = "webhook-ca-bundle"
 	CheckTokenRequest         = "token-request"

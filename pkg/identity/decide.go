@@ -2,6 +2,8 @@ package identity
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -59,7 +61,7 @@ type Refusal struct {
 //  2. the ServiceAccount's annotations decide whether and how the Pod is
 //     opted in (see resolve for the precedence of each value);
 //  3. the namespace's AllowedRoleARNs, when the policy is on, decides
-//     whether that role may be injected.
+//     whether that role, and each profile's (Profiles), may be injected.
 //
 // A lookup that fails refuses the Pod as retryable: it is never admitted on
 // a guess, with or without credentials.
@@ -76,7 +78,7 @@ func Decide(r Request) Decision {
 				"the pod was not admitted without them, retry shortly", r.Namespace, r.ServiceAccount, err)}}
 	}
 
-	d := resolve(r.Defaults, sa, r.PodAnnotations)
+	d := resolve(r.Defaults, r.Namespace, r.ServiceAccount, sa, r.PodAnnotations)
 	if d.Plan == nil || r.LookupNamespacePolicy == nil {
 		return d
 	}
@@ -94,7 +96,9 @@ func optedOut(k Keys, podLabels, podAnnotations map[string]string) bool {
 }
 
 // checkNamespacePolicy applies the namespace's AllowedRoleARNs to the role
-// d's Plan asks for.
+// d's Plan asks for, then to each profile's: a profile's role outside it
+// refuses the Pod too, or, under RolePolicyWarn, is left out with a
+// warning (and a container that asked for it gets nothing).
 func (r Request) checkNamespacePolicy(d Decision) Decision {
 	arn := d.Plan.RoleARN
 	value, set, err := r.LookupNamespacePolicy()
@@ -107,27 +111,55 @@ func (r Request) checkNamespacePolicy(d Decision) Decision {
 		return d
 	}
 	policy := ParseRolePolicy(value)
-	if policy.Allows(arn) {
-		return d
+	if !policy.Allows(arn) {
+		msg := r.notAllowed(policy, "role "+arn)
+		if r.PolicyAction == RolePolicyWarn {
+			return Decision{Reason: ReasonRoleNotAllowed, Warnings: append(d.Warnings, msg+"; the pod was admitted without AWS credentials")}
+		}
+		return Decision{Reason: ReasonRoleNotAllowed, Refusal: &Refusal{Message: msg}, Warnings: d.Warnings}
 	}
 
-	// The answer goes to whoever sent the review, which may not be the API
-	// server: it names the role asked for, never the patterns allowed.
+	plan := d.Plan
+	kept := plan.Profiles[:0:0]
+	for _, pr := range plan.Profiles {
+		if policy.Allows(pr.RoleARN) {
+			kept = append(kept, pr)
+			continue
+		}
+		msg := r.notAllowed(policy, fmt.Sprintf("role %s for profile %q (annotation %s)", pr.RoleARN, pr.Name, Profiles))
+		if r.PolicyAction != RolePolicyWarn {
+			return Decision{Reason: ReasonRoleNotAllowed, Refusal: &Refusal{Message: msg}, Warnings: d.Warnings}
+		}
+		d.Warnings = append(d.Warnings, msg+"; the pod was admitted without that profile")
+		for _, c := range slices.Sorted(maps.Keys(plan.ContainerProfiles)) {
+			if plan.ContainerProfiles[c] == pr.Name {
+				delete(plan.ContainerProfiles, c)
+				plan.skip(c)
+				d.Warnings = append(d.Warnings, fmt.Sprintf("container %q asked for profile %q (annotation %s), which was left out; the container gets no AWS credentials", c, pr.Name, ContainerProfiles))
+			}
+		}
+	}
+	if len(kept) == 0 {
+		kept = nil
+	}
+	plan.Profiles = kept
+	return d
+}
+
+// notAllowed is the message for a role policy refuses. The answer goes to
+// whoever sent the review, which may not be the API server: it names the
+// role asked for, never the patterns allowed.
+func (r Request) notAllowed(policy RolePolicy, what string) string {
 	allowed := "does not allow it"
 	if len(policy.Patterns) == 0 {
 		allowed = "allows no role"
 	}
-	msg := fmt.Sprintf("service account %s/%s asks for role %s, which namespace %s does not allow: its annotation %s %s",
-		r.Namespace, r.ServiceAccount, arn, r.Namespace, AllowedRoleARNs, allowed)
+	msg := fmt.Sprintf("service account %s/%s asks for %s, which namespace %s does not allow: its annotation %s %s",
+		r.Namespace, r.ServiceAccount, what, r.Namespace, AllowedRoleARNs, allowed)
 	if n := len(policy.Invalid); n > 0 {
 		msg += fmt.Sprintf(" (%d of its patterns are invalid and match nothing)", n)
 	}
-	msg += "; use an allowed role or ask a cluster administrator which roles the annotation allows"
-
-	if r.PolicyAction == RolePolicyWarn {
-		return Decision{Reason: ReasonRoleNotAllowed, Warnings: append(d.Warnings, msg+"; the pod was admitted without AWS credentials")}
-	}
-	return Decision{Reason: ReasonRoleNotAllowed, Refusal: &Refusal{Message: msg}, Warnings: d.Warnings}
+	return msg + "; use an allowed role or ask a cluster administrator which roles the annotation allows"
 }
 
 // Shorten cuts s to at most n bytes, on a rune boundary, marking the cut:

@@ -11,6 +11,7 @@ import (
 const (
 	testRole  = "arn:aws:iam::111122223333:role/app"
 	otherRole = "arn:aws:iam::111122223333:role/other"
+	thirdRole = "arn:aws:iam::111122223333:role/third"
 )
 
 func testDefaults() Defaults {
@@ -162,6 +163,84 @@ func TestDecidePrecedence(t *testing.T) {
 		"namespace policy under warn: nothing, warned": {
 			sa: map[string]string{key(RoleARN): otherRole}, policy: ptr("arn:aws:iam::111122223333:role/app"), action: RolePolicyWarn,
 			wantReason: ReasonRoleNotAllowed, wantWarnings: []string{"admitted without AWS credentials"},
+		},
+		"profiles: in the order given": {
+			sa: map[string]string{key(RoleARN): testRole, Profiles: " reader=" + otherRole + ",writer = " + thirdRole + " ,"},
+			wantPlan: withPlan(func(p *Plan) {
+				p.Profiles = []Profile{{"reader", otherRole}, {"writer", thirdRole}}
+			}),
+		},
+		"profiles without role-arn: nothing, warned": {
+			sa: map[string]string{Profiles: "reader=" + otherRole}, wantReason: ReasonNotOptedIn, wantWarnings: []string{"profiles need a default role"},
+		},
+		"bad profiles are left out, warned; the rest stay": {
+			sa:           map[string]string{key(RoleARN): testRole, Profiles: "default=" + otherRole + ", a/b=" + otherRole + ", x, dup=" + otherRole + ", dup=" + thirdRole + ", bad=arn:aws:iam::1:role/x, ok=" + thirdRole},
+			wantPlan:     withPlan(func(p *Plan) { p.Profiles = []Profile{{"ok", thirdRole}} }),
+			wantWarnings: []string{`"default" is reserved`, `"a/b"`, `"x" is not name=`, `"dup" is named more than once`, `"bad"`},
+		},
+		"container profiles: AWS_PROFILE among the granted": {
+			sa:        map[string]string{key(RoleARN): testRole, Profiles: "writer=" + thirdRole},
+			podAnnots: map[string]string{ContainerProfiles: "uploader=writer"},
+			wantPlan: withPlan(func(p *Plan) {
+				p.Profiles = []Profile{{"writer", thirdRole}}
+				p.ContainerProfiles = map[string]string{"uploader": "writer"}
+			}),
+		},
+		"container profiles: a profile not granted refuses the pod": {
+			sa:         map[string]string{key(RoleARN): testRole, Profiles: "writer=" + thirdRole},
+			podAnnots:  map[string]string{ContainerProfiles: "uploader=admin"},
+			wantReason: ReasonProfileNotGranted, wantRefusal: true,
+		},
+		"container profiles without any profile refuse the pod": {
+			sa: map[string]string{key(RoleARN): testRole}, podAnnots: map[string]string{ContainerProfiles: "uploader=writer"},
+			wantReason: ReasonProfileNotGranted, wantRefusal: true,
+		},
+		"container profiles that do not parse refuse the pod": {
+			sa:         map[string]string{key(RoleARN): testRole, Profiles: "writer=" + thirdRole},
+			podAnnots:  map[string]string{ContainerProfiles: "uploader=writer, uploader=writer"},
+			wantReason: ReasonProfileNotGranted, wantRefusal: true,
+		},
+		"container profiles: a granted but unusable profile skips the container, warned": {
+			sa:           map[string]string{key(RoleARN): testRole, Profiles: "writer=arn:aws:iam::1:role/x"},
+			podAnnots:    map[string]string{ContainerProfiles: "uploader=writer"},
+			wantPlan:     withPlan(func(p *Plan) { p.SkipContainers = map[string]bool{"uploader": true} }),
+			wantWarnings: []string{`"writer"`, `container "uploader"`},
+		},
+		"container profiles: a skipped container stays skipped": {
+			sa:        map[string]string{key(RoleARN): testRole, Profiles: "writer=" + thirdRole},
+			podAnnots: map[string]string{ContainerProfiles: "uploader=writer", key(SkipContainers): "uploader"},
+			wantPlan: withPlan(func(p *Plan) {
+				p.Profiles = []Profile{{"writer", thirdRole}}
+				p.SkipContainers = map[string]bool{"uploader": true}
+			}),
+		},
+		"profiles with the spiffe token source": {
+			defaults: &spiffeDefaults,
+			sa:       map[string]string{key(RoleARN): testRole, key(TokenSource): TokenSourceSPIFFE, Profiles: "writer=" + thirdRole},
+			wantPlan: withPlan(func(p *Plan) {
+				p.TokenSource, p.SPIFFE = TokenSourceSPIFFE, spiffeDefaults.SPIFFE
+				p.Profiles = []Profile{{"writer", thirdRole}}
+			}),
+		},
+		"namespace policy refuses a profile's role": {
+			sa:     map[string]string{key(RoleARN): testRole, Profiles: "reader=" + otherRole + ", writer=" + thirdRole},
+			policy: ptr(testRole + "," + otherRole), wantReason: ReasonRoleNotAllowed, wantRefusal: true,
+		},
+		"namespace policy under warn leaves a profile out, and its container": {
+			sa:        map[string]string{key(RoleARN): testRole, Profiles: "reader=" + otherRole + ", writer=" + thirdRole},
+			podAnnots: map[string]string{ContainerProfiles: "uploader=writer, app=reader"},
+			policy:    ptr(testRole + "," + otherRole), action: RolePolicyWarn,
+			wantPlan: withPlan(func(p *Plan) {
+				p.Profiles = []Profile{{"reader", otherRole}}
+				p.ContainerProfiles = map[string]string{"app": "reader"}
+				p.SkipContainers = map[string]bool{"uploader": true}
+			}),
+			wantWarnings: []string{`profile "writer"`, `container "uploader"`},
+		},
+		"namespace policy allows every profile": {
+			sa:       map[string]string{key(RoleARN): testRole, Profiles: "reader=" + otherRole},
+			policy:   ptr("arn:aws:iam::111122223333:role/*"),
+			wantPlan: withPlan(func(p *Plan) { p.Profiles = []Profile{{"reader", otherRole}} }),
 		},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -1,7 +1,7 @@
 // Package identity decides what AWS identity a Pod gets.
 //
 // It owns every annotation key the webhook reads, the validation of their
-// values (role ARNs, audiences, token lifetimes, SPIFFE IDs), the rules for
+// values (role ARNs, audiences, token lifetimes, SPIFFE IDs, profiles), the rules for
 // the names those are made of, which the admin commands share (AWS
 // partitions and account IDs, SPIFFE ID patterns, Namespace and
 // ServiceAccount names), the namespace role policy and the one precedence

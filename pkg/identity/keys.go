@@ -45,6 +45,19 @@ const (
 	// overriding --aws-default-region; a container that sets either keeps
 	// its own.
 	Region = "irsa-webhook.io/region"
+	// Profiles on a ServiceAccount grants its Pods more roles than
+	// role-arn, as AWS config profiles: "name=<role ARN>, ...". Each Pod
+	// then gets a shared AWS config file (AWS_CONFIG_FILE) with a
+	// [default] profile for role-arn and one [profile name] per role; see
+	// ParseProfiles.
+	Profiles = "irsa-webhook.io/profiles"
+	// ContainerProfiles on a Pod sets AWS_PROFILE per container, among the
+	// profiles its ServiceAccount grants: "container=profile, ...".
+	ContainerProfiles = "irsa-webhook.io/container-profiles"
+	// AWSConfig on a Pod is written by the webhook, never read from the
+	// user: the content of the AWS config file, which the kubelet projects
+	// into the token volume through the downward API.
+	AWSConfig = "irsa-webhook.io/aws-config"
 )
 
 // ProjectPrefix is the prefix of this project's own annotations.

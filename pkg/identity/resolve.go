@@ -2,6 +2,8 @@ package identity
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -55,6 +57,13 @@ type Plan struct {
 	SPIFFE SPIFFE
 	// SkipContainers names containers that get nothing.
 	SkipContainers map[string]bool
+	// Profiles are the roles beyond RoleARN (the Profiles annotation), each
+	// an AWS config profile over the same token; empty means no config
+	// file. Every role in it passed the namespace role policy.
+	Profiles []Profile
+	// ContainerProfiles maps a container to the profile its AWS_PROFILE
+	// names, always one of Profiles (the ContainerProfiles annotation).
+	ContainerProfiles map[string]string
 }
 
 // Decision is the outcome of Decide: a Plan when the Pod is to be given an
@@ -82,6 +91,9 @@ const (
 	// ReasonSPIFFEUnconfigured: the webhook was not told which image runs
 	// the SVID helper (--spiffe-helper-image).
 	ReasonSPIFFEUnconfigured = "spiffe token source not configured"
+	// ReasonProfileNotGranted: the Pod's ContainerProfiles asks for a
+	// profile its ServiceAccount does not grant, or does not parse.
+	ReasonProfileNotGranted = "container profile not granted"
 )
 
 // resolve decides what a Pod that did not opt out gets from its
@@ -92,10 +104,17 @@ const (
 // parse is reported as a warning and the next source down applies; a token
 // lifetime outside [MinTokenExpiration, MaxTokenExpiration] is clamped, with
 // a warning. Each value is read in one function below.
-func resolve(d Defaults, sa, pod map[string]string) Decision {
-	v := values{k: Keys{Prefix: d.Prefix}, sa: sa, pod: pod}
+func resolve(d Defaults, namespace, serviceAccount string, sa, pod map[string]string) Decision {
+	v := values{k: Keys{Prefix: d.Prefix}, namespace: namespace, serviceAccount: serviceAccount, sa: sa, pod: pod}
 	arn, ok := sa[v.k.Key(RoleARN)]
 	if !ok {
+		if _, profiles := sa[Profiles]; profiles {
+			// Profiles come with a default role: an unmodified app must
+			// behave as it did before them.
+			return Decision{Reason: ReasonNotOptedIn, Warnings: []string{fmt.Sprintf(
+				"service account annotation %s is set but %s is not; profiles need a default role, so no AWS credentials were injected",
+				Profiles, v.k.Key(RoleARN))}}
+		}
 		return Decision{Reason: ReasonNotOptedIn}
 	}
 	if err := ValidateRoleARN(arn); err != nil {
@@ -120,15 +139,21 @@ func resolve(d Defaults, sa, pod map[string]string) Decision {
 	plan.Region = v.region(d.Region)
 	plan.SessionName = v.sessionName(d.SessionName)
 	plan.SkipContainers = v.skipContainers()
+	if refusal := v.profiles(plan); refusal != nil {
+		return Decision{Reason: ReasonProfileNotGranted, Refusal: refusal, Warnings: v.warnings}
+	}
 	return Decision{Plan: plan, Warnings: v.warnings}
 }
 
 // values reads each setting from the annotations that may hold it,
 // collecting a warning for each value that does not parse.
 type values struct {
-	k        Keys
-	sa, pod  map[string]string
-	warnings []string
+	k Keys
+	// namespace and serviceAccount name the ServiceAccount, for the
+	// messages.
+	namespace, serviceAccount string
+	sa, pod                   map[string]string
+	warnings                  []string
 }
 
 func (v *values) warn(format string, args ...any) {
@@ -282,6 +307,60 @@ func (v *values) skipContainers() map[string]bool {
 		return nil
 	}
 	return parseList(s)
+}
+
+// profiles: ServiceAccount only, and the Pod's choice among them per
+// container. A container that asks for a profile the ServiceAccount names
+// but cannot use (its role is invalid) gets nothing, with a warning; one that asks for a profile the
+// ServiceAccount does not name at all refuses the Pod: a typo must not run
+// a container with a role it did not ask for. A container in
+// SkipContainers stays skipped.
+func (v *values) profiles(p *Plan) *Refusal {
+	var parsed ParsedProfiles
+	if value, ok := v.sa[Profiles]; ok {
+		parsed = ParseProfiles(value)
+		v.warnings = append(v.warnings, parsed.Warnings...)
+	}
+	p.Profiles = parsed.Profiles
+	value, ok := v.pod[ContainerProfiles]
+	if !ok {
+		return nil
+	}
+	asked, err := ParseContainerProfiles(value)
+	if err != nil {
+		return &Refusal{Message: fmt.Sprintf("pod annotation %s: %v; want container=profile, ... with profiles of service account %s", ContainerProfiles, err, v.namespace+"/"+v.serviceAccount)}
+	}
+	for _, container := range slices.Sorted(maps.Keys(asked)) {
+		name := asked[container]
+		switch {
+		case p.SkipContainers[container]:
+		case slices.ContainsFunc(p.Profiles, func(pr Profile) bool { return pr.Name == name }):
+			if p.ContainerProfiles == nil {
+				p.ContainerProfiles = map[string]string{}
+			}
+			p.ContainerProfiles[container] = name
+		case parsed.Declared[name]:
+			v.warn("pod annotation %s: container %q asks for profile %q, which service account %s names but cannot give (see the other warnings); the container gets no AWS credentials",
+				ContainerProfiles, Shorten(container, 64), name, v.namespace+"/"+v.serviceAccount)
+			p.skip(container)
+		default:
+			granted := "its annotation " + Profiles + " is not set"
+			if names := slices.Sorted(maps.Keys(parsed.Declared)); len(names) > 0 {
+				granted = "it grants " + strings.Join(names, ", ")
+			}
+			return &Refusal{Message: fmt.Sprintf("pod annotation %s asks for profile %q for container %q, which service account %s does not grant (%s); ask for a granted profile or have the service account grant it",
+				ContainerProfiles, Shorten(name, 64), Shorten(container, 64), v.namespace+"/"+v.serviceAccount, granted)}
+		}
+	}
+	return nil
+}
+
+// skip adds container to SkipContainers, which may be nil.
+func (p *Plan) skip(container string) {
+	if p.SkipContainers == nil {
+		p.SkipContainers = map[string]bool{}
+	}
+	p.SkipContainers[container] = true
 }
 
 func clamp(n int64) int64 {

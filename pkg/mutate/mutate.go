@@ -2,6 +2,7 @@ package mutate
 
 import (
 	"fmt"
+	"maps"
 	"path"
 	"slices"
 
@@ -25,7 +26,16 @@ import (
 //     asked for and unset, and AWS_REGION with AWS_DEFAULT_REGION when a
 //     region is planned and the container sets neither, and
 //     AWS_ROLE_SESSION_NAME from the Pod's name (downward API) when a
-//     session name is planned, the Pod's name can be one, and it is unset.
+//     session name is planned, the Pod's name can be one, and it is unset;
+//   - with plan.Profiles: the identity.AWSConfig annotation holding the AWS
+//     config file (AWSConfig), projected into the token volume as
+//     ConfigFile, and to every container AWS_CONFIG_FILE (unless it sets
+//     its own); a container in plan.ContainerProfiles gets AWS_PROFILE
+//     instead of AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE (see
+//     profileEnv). With identity.TokenSourceSPIFFE the file comes in a
+//     projected volume of its own, ConfigVolumeName, mounted read-only at
+//     ConfigMountPath. A Pod that already has the annotation with other
+//     content gets no profiles (configFor).
 //
 // With identity.TokenSourceSPIFFE the token volume is an in-memory emptyDir
 // instead, written by the SVIDHelperName native sidecar inserted as the
@@ -46,6 +56,7 @@ func Apply(pod *corev1.Pod, plan identity.Plan) (*corev1.Pod, []string) {
 	spiffe := plan.TokenSource == identity.TokenSourceSPIFFE
 	m := mutation{plan: plan, tokenPath: tokenPath(plan.MountPath, windows)}
 	m.sessionName = m.sessionNameFor(pod)
+	m.config = m.configFor(pod)
 	if spiffe && windows {
 		m.warn("token source %q is not supported for Windows pods; no AWS credentials were injected", identity.TokenSourceSPIFFE)
 		return out, m.warnings
@@ -84,8 +95,18 @@ func Apply(pod *corev1.Pod, plan identity.Plan) (*corev1.Pod, []string) {
 		if spiffe {
 			out.Spec.Volumes = append(out.Spec.Volumes, spiffeTokenVolume())
 		} else {
-			out.Spec.Volumes = append(out.Spec.Volumes, tokenVolume(plan))
+			out.Spec.Volumes = append(out.Spec.Volumes, m.tokenVolume())
 		}
+	}
+	if m.config != "" && m.configMount != "" && !slices.ContainsFunc(out.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == ConfigVolumeName }) {
+		out.Spec.Volumes = append(out.Spec.Volumes, configVolume())
+	}
+	if _, ok := pod.Annotations[identity.AWSConfig]; m.config != "" && !ok {
+		out.Annotations = maps.Clone(pod.Annotations)
+		if out.Annotations == nil {
+			out.Annotations = map[string]string{}
+		}
+		out.Annotations[identity.AWSConfig] = m.config
 	}
 	if spiffe && helper < 0 {
 		addSPIFFE(out, plan)
@@ -126,6 +147,12 @@ func isNativeSidecar(c *corev1.Container) bool {
 type mutation struct {
 	plan      identity.Plan
 	tokenPath string
+	// config is the AWS config file of the plan's profiles, "" for none;
+	// configPath is where containers read it. configMount, when not
+	// empty, is where the config volume is mounted: with the SPIFFE token
+	// source, whose token volume is an emptyDir the helper writes, the file
+	// comes in a volume of its own (ConfigVolumeName).
+	config, configPath, configMount string
 	// sessionName: each container gets AWS_ROLE_SESSION_NAME from the Pod's
 	// name.
 	sessionName bool
@@ -161,21 +188,54 @@ func (m *mutation) container(c *corev1.Container, kind string) bool {
 	if m.plan.SkipContainers[c.Name] {
 		return false
 	}
+	profile := m.plan.ContainerProfiles[c.Name]
+	if profile != "" && m.config == "" {
+		m.warn("%s %q asked for profile %q, but the pod has no AWS config file; it gets no AWS credentials", kind, c.Name, profile)
+		return false
+	}
 	// Room for every variable this may add, in one allocation.
-	c.Env = slices.Grow(c.Env, 6)
+	c.Env = slices.Grow(c.Env, 7)
 	m.mount(c, kind)
+
+	addConfig := false
+	if m.config != "" && m.configMount != "" && !m.mountConfig(c, kind) {
+		if profile != "" {
+			m.warn("%s %q asked for profile %q, but the AWS config file could not be mounted; it gets the default role instead", kind, c.Name, profile)
+			profile = ""
+		}
+	} else if m.config != "" {
+		switch file, has := lookupEnv(c.Env, EnvConfigFile); {
+		case !has:
+			addConfig = true
+		case file != m.configPath:
+			m.warn("%s %q already sets %s; it keeps its own file, without the profiles of %s", kind, c.Name, EnvConfigFile, identity.Profiles)
+			if profile != "" {
+				m.warn("%s %q asked for profile %q, which is not in its own %s; it gets the default role instead", kind, c.Name, profile, EnvConfigFile)
+				profile = ""
+			}
+		}
+	}
 
 	role, hasRole := lookupEnv(c.Env, EnvRoleARN)
 	file, hasFile := lookupEnv(c.Env, EnvWebIdentityTokenFile)
 	switch {
+	case profile != "":
+		m.profileEnv(c, kind, profile)
 	case !hasRole && !hasFile:
 		c.Env = append(c.Env,
 			corev1.EnvVar{Name: EnvRoleARN, Value: m.plan.RoleARN},
 			corev1.EnvVar{Name: EnvWebIdentityTokenFile, Value: m.tokenPath})
+		if _, own := lookupEnv(c.Env, EnvProfile); own && m.config != "" {
+			m.warn("%s %q sets %s itself, but the SDKs prefer %s and %s to it, so it uses role %s; name the container in %s to use a profile",
+				kind, c.Name, EnvProfile, EnvRoleARN, EnvWebIdentityTokenFile, m.plan.RoleARN, identity.ContainerProfiles)
+		}
 	case role == m.plan.RoleARN && file == m.tokenPath:
 		// Our own output, seen again on reinvocation.
 	default:
 		m.warn("%s %q already sets %s or %s; left as it is, so it does not use role %s", kind, c.Name, EnvRoleARN, EnvWebIdentityTokenFile, m.plan.RoleARN)
+	}
+	if addConfig {
+		c.Env = append(c.Env, corev1.EnvVar{Name: EnvConfigFile, Value: m.configPath})
 	}
 
 	if m.plan.RegionalSTS {
@@ -221,17 +281,20 @@ func (m *mutation) warn(format string, args ...any) {
 	m.warnings = append(m.warnings, fmt.Sprintf(format, args...))
 }
 
-func tokenVolume(plan identity.Plan) corev1.Volume {
-	expiration := plan.ExpirationSeconds
+// tokenVolume projects the token and, with profiles, the AWS config file.
+func (m *mutation) tokenVolume() corev1.Volume {
+	expiration := m.plan.ExpirationSeconds
+	sources := []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
+		Audience:          m.plan.Audience,
+		ExpirationSeconds: &expiration,
+		Path:              TokenFile,
+	}}}
+	if m.config != "" {
+		sources = append(sources, configProjection())
+	}
 	return corev1.Volume{
-		Name: VolumeName,
-		VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
-			Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
-				Audience:          plan.Audience,
-				ExpirationSeconds: &expiration,
-				Path:              TokenFile,
-			}}},
-		}},
+		Name:         VolumeName,
+		VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: sources}},
 	}
 }
 

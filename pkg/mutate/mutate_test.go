@@ -34,12 +34,21 @@ func TestApplyLeavesPodAlone(t *testing.T) {
 	plans := map[string]identity.Plan{
 		"service account token": {RoleARN: "arn:aws:iam::111122223333:role/app", Audience: "sts.amazonaws.com",
 			ExpirationSeconds: 3600, Region: "us-east-1", RegionalSTS: true, MountPath: "/var/run/secrets/eks.amazonaws.com/serviceaccount"},
+		"profiles": {RoleARN: "arn:aws:iam::111122223333:role/app", Audience: "sts.amazonaws.com", ExpirationSeconds: 3600,
+			MountPath:         "/var/run/secrets/eks.amazonaws.com/serviceaccount",
+			Profiles:          []identity.Profile{{Name: "writer", RoleARN: "arn:aws:iam::111122223333:role/writer"}},
+			ContainerProfiles: map[string]string{"app-1": "writer"}},
+		"spiffe profiles": {RoleARN: "arn:aws:iam::111122223333:role/app", Audience: "sts.amazonaws.com", MountPath: "/var/run/secrets/eks.amazonaws.com/serviceaccount",
+			TokenSource: identity.TokenSourceSPIFFE, SPIFFE: identity.SPIFFE{HelperImage: "helper:1", SocketName: "agent.sock"},
+			Profiles:          []identity.Profile{{Name: "writer", RoleARN: "arn:aws:iam::111122223333:role/writer"}},
+			ContainerProfiles: map[string]string{"app-1": "writer"}},
 		"spiffe": {RoleARN: "arn:aws:iam::111122223333:role/app", Audience: "sts.amazonaws.com", MountPath: "/var/run/secrets/eks.amazonaws.com/serviceaccount",
 			TokenSource: identity.TokenSourceSPIFFE, SPIFFE: identity.SPIFFE{HelperImage: "helper:1", SocketName: "agent.sock"}},
 	}
 	for name, plan := range plans {
 		t.Run(name, func(t *testing.T) {
 			pod := withSpareCapacity(benchPod(1, 2, 5))
+			pod.Annotations = map[string]string{"example.com/a": "1"}
 			pod.Spec.InitContainers[0].RestartPolicy = ptrTo(corev1.ContainerRestartPolicyAlways)
 			before := pod.DeepCopy()
 			var wg sync.WaitGroup

@@ -7,6 +7,14 @@ const VolumeName = "aws-iam-token"
 // TokenFile is the file name inside the mount that holds the token.
 const TokenFile = "token"
 
+// ConfigFile is the file name inside the mount that holds the shared AWS
+// config file of a Pod whose ServiceAccount grants profiles.
+const ConfigFile = "config"
+
+// ConfigVolumeName holds the AWS config file with the SPIFFE token source,
+// mounted at ConfigMountPath; otherwise the file is in the token volume.
+const ConfigVolumeName = "aws-iam-config"
+
 // Environment variables the AWS SDKs and CLI read.
 const (
 	EnvRoleARN              = "AWS_ROLE_ARN"
@@ -15,6 +23,8 @@ const (
 	EnvRegion               = "AWS_REGION"
 	EnvDefaultRegion        = "AWS_DEFAULT_REGION"
 	EnvRoleSessionName      = "AWS_ROLE_SESSION_NAME"
+	EnvConfigFile           = "AWS_CONFIG_FILE"
+	EnvProfile              = "AWS_PROFILE"
 )
 
 // OSLabel is the well-known node label that names a node's operating system.

@@ -57,7 +57,11 @@ func termOnlyWindows(t corev1.NodeSelectorTerm) bool {
 // containers get a drive-qualified path with backslashes; the mount path in
 // the volumeMount stays as configured, since kubelet maps it.
 func tokenPath(mountPath string, windows bool) string {
-	p := path.Join(mountPath, TokenFile)
+	return containerPath(path.Join(mountPath, TokenFile), windows)
+}
+
+// containerPath is the path p of a file in a mount as the container sees it.
+func containerPath(p string, windows bool) string {
 	if !windows {
 		return p
 	}

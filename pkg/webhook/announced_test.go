@@ -15,6 +15,7 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/irsa-webhook/irsa-webhook/internal/admissionjson"
 	"github.com/irsa-webhook/irsa-webhook/internal/testcerts"
 )
 
@@ -50,7 +51,7 @@ func TestServerAnnouncedBodiesTakeNoMemory(t *testing.T) {
 	for i := range streams {
 		hb.Reset()
 		for _, f := range [][2]string{{":method", "POST"}, {":scheme", "https"}, {":authority", s.addr}, {":path", MutatePath},
-			{"content-type", "application/json"}, {"content-length", strconv.Itoa(MaxRequestBytes)}} {
+			{"content-type", "application/json"}, {"content-length", strconv.Itoa(admissionjson.MaxRequestBytes)}} {
 			_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
 		}
 		id := uint32(2*i + 1)
@@ -68,8 +69,8 @@ func TestServerAnnouncedBodiesTakeNoMemory(t *testing.T) {
 		return nil
 	})
 	grown := int64(liveHeap()) - int64(before)
-	t.Logf("heap grew by %d KiB for %d streams announcing %d bytes each", grown>>10, streams, MaxRequestBytes)
-	if grown > MaxRequestBytes {
+	t.Logf("heap grew by %d KiB for %d streams announcing %d bytes each", grown>>10, streams, admissionjson.MaxRequestBytes)
+	if grown > admissionjson.MaxRequestBytes {
 		t.Errorf("heap grew by %d MiB, more than one announced body", grown>>20)
 	}
 }

@@ -9,11 +9,11 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/irsa-webhook/irsa-webhook/internal/admissionjson"
 	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
 	"github.com/irsa-webhook/irsa-webhook/pkg/metacache"
 	"github.com/irsa-webhook/irsa-webhook/pkg/mutate"
@@ -40,37 +40,30 @@ type Handler struct {
 	LookupTimeout time.Duration
 	// Metrics may be nil.
 	Metrics *Metrics
+
+	// apply is mutate.Apply unless a test puts a faulty mutation there.
+	apply func(*corev1.Pod, identity.Plan) (*corev1.Pod, []string)
 }
 
 var _ admission.Handler = (*Handler)(nil)
 
 var podResource = metav1.GroupVersionResource{Version: "v1", Resource: "pods"}
 
-// request is what the handler reads of an AdmissionRequest.
-type request struct {
-	UID         types.UID                   `json:"uid"`
-	Resource    metav1.GroupVersionResource `json:"resource"`
-	SubResource string                      `json:"subResource"`
-	Namespace   string                      `json:"namespace"`
-	Operation   admissionv1.Operation       `json:"operation"`
-	Object      podObject                   `json:"object"`
-}
-
 // Handle answers one AdmissionRequest. ServeHTTP, which the server mounts,
 // decodes the review straight into a request instead.
 func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.Response {
 	start := time.Now()
-	r := &request{UID: req.UID, Resource: req.Resource, SubResource: req.SubResource, Namespace: req.Namespace, Operation: req.Operation}
+	r := &admissionjson.Request{UID: req.UID, Resource: req.Resource, SubResource: req.SubResource, Namespace: req.Namespace, Operation: req.Operation}
 	if len(req.Object.Raw) > 0 {
-		r.Object.present = true
-		r.Object.pod, r.Object.err = decodePod(req.Object.Raw)
+		r.Object.Present = true
+		r.Object.Pod, r.Object.Err = admissionjson.DecodePod(req.Object.Raw)
 	}
 	return h.handle(ctx, r, start)
 }
 
 // handle decides req and counts and logs the decision; start is when the
 // Pod began to be decoded, so the latency metric covers the decode as well.
-func (h *Handler) handle(ctx context.Context, req *request, start time.Time) admission.Response {
+func (h *Handler) handle(ctx context.Context, req *admissionjson.Request, start time.Time) admission.Response {
 	r := h.decide(ctx, req)
 	h.Metrics.observe(r.outcome, time.Since(start))
 	if r.outcome != outcomeIgnored {
@@ -90,20 +83,20 @@ type result struct {
 	response       admission.Response
 }
 
-func (h *Handler) decide(ctx context.Context, req *request) result {
+func (h *Handler) decide(ctx context.Context, req *admissionjson.Request) result {
 	if req.UID == "" {
 		return errored(http.StatusBadRequest, fmt.Errorf("admission request has no uid"))
 	}
 	if req.Resource != podResource || req.SubResource != "" || req.Operation != admissionv1.Create {
 		return result{outcome: outcomeIgnored, response: admission.Allowed("")}
 	}
-	if !req.Object.present {
+	if !req.Object.Present {
 		return errored(http.StatusBadRequest, fmt.Errorf("admission request for a pod has no object"))
 	}
-	if req.Object.err != nil {
-		return errored(http.StatusBadRequest, fmt.Errorf("decode pod: %w", req.Object.err))
+	if req.Object.Err != nil {
+		return errored(http.StatusBadRequest, fmt.Errorf("decode pod: %w", req.Object.Err))
 	}
-	pod := req.Object.pod
+	pod := req.Object.Pod
 
 	r := result{podName: podName(pod), serviceAccount: pod.Spec.ServiceAccountName}
 	if r.serviceAccount == "" {
@@ -141,9 +134,16 @@ func (h *Handler) decide(ctx context.Context, req *request) result {
 		return r.with(outcomeSkipped, d.Reason, admission.Allowed("").WithWarnings(d.Warnings...))
 	}
 
-	mutated, warnings := mutate.Apply(pod, *d.Plan)
-	ops, err := patch(pod, mutated)
+	apply := h.apply
+	if apply == nil {
+		apply = mutate.Apply
+	}
+	mutated, warnings := apply(pod, *d.Plan)
+	ops, err := admissionjson.Patch(pod, mutated)
 	if err != nil {
+		// Our own fault: a patch that left the change out would admit a
+		// Pod other than the one the mutation meant.
+		err = fmt.Errorf("irsa-webhook could not express its mutation of the pod as a patch, so the pod was not admitted: %w", err)
 		return r.with(outcomeError, err.Error(), admission.Errored(http.StatusInternalServerError, err))
 	}
 	resp := admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: true}}

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/irsa-webhook/irsa-webhook/internal/admissionjson"
 	"github.com/irsa-webhook/irsa-webhook/pkg/serving"
 )
 
@@ -62,7 +63,7 @@ var _ ctrlwebhook.Server = (*Server)(nil)
 func NewServer(cfg *Config, handler http.Handler, tlsOpts ...func(*tls.Config)) ctrlwebhook.Server {
 	s := &Server{
 		Limits:  DefaultLimits(),
-		Budget:  serving.NewBudget(serving.MemoryBudget(cfg.RequestBodyBudgetFraction), MaxRequestBytes, serving.DefaultBudgetWait),
+		Budget:  serving.NewBudget(serving.MemoryBudget(cfg.RequestBodyBudgetFraction), admissionjson.MaxRequestBytes, serving.DefaultBudgetWait),
 		addr:    net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.Port)),
 		certDir: cfg.CertDir,
 		tls:     serving.TLSOptions{MinVersion: cfg.TLSMinVersion, CipherSuites: cfg.TLSCipherSuites},

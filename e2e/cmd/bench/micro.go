@@ -27,7 +27,7 @@ func runMicro(ctx context.Context, root string, cfg *Config) (*micro, error) {
 	m := &micro{RawFile: filepath.Join(cfg.RawDir, "handler.txt"), Count: cfg.BenchCount, BenchTime: cfg.BenchTime}
 	logf("micro-benchmarks: -count %d -benchtime %s", cfg.BenchCount, cfg.BenchTime)
 	out, err := goCommand(ctx, root, "test", "-run", "^$", "-bench", ".", "-benchmem",
-		"-count", itoa(cfg.BenchCount), "-benchtime", cfg.BenchTime, "./pkg/webhook/", "./pkg/mutate/")
+		"-count", itoa(cfg.BenchCount), "-benchtime", cfg.BenchTime, "./pkg/webhook/", "./internal/admissionjson/", "./pkg/mutate/")
 	if err != nil {
 		return nil, err
 	}

@@ -162,7 +162,7 @@ func writeGoals(w writer, r *results) {
 
 func writeMicro(w writer, m *micro) {
 	w("## 1. Handler micro-benchmarks\n\n")
-	w("`go test -run '^$' -bench . -benchmem -count %d -benchtime %s ./pkg/webhook/ ./pkg/mutate/`, summarised\n", m.Count, m.BenchTime)
+	w("`go test -run '^$' -bench . -benchmem -count %d -benchtime %s ./pkg/webhook/ ./internal/admissionjson/ ./pkg/mutate/`, summarised\n", m.Count, m.BenchTime)
 	w("with benchstat (raw output: [`%s`](%s)).\n\n", m.RawFile, strings.TrimPrefix(m.RawFile, "docs/"))
 	w("- `BenchmarkApply`: `mutate.Apply` alone on a typed Pod.\n")
 	w("- `BenchmarkHandle`: the handler's decision: Pod decode, ServiceAccount lookup (a map here), resolve, mutation, patch.\n")
@@ -176,7 +176,7 @@ func writeMicro(w writer, m *micro) {
 		w("The first measurements (`before`) showed the handler spending its time and allocations (1,322 for a\n")
 		w("typical Pod) in a few places; each was replaced, and each replacement is held to what it replaced by a test:\n\n")
 		w("- The JSON patch diff of the whole re-encoded Pods became the patch of what `mutate.Apply` appended,\n")
-		w("  which is all it does (`pkg/webhook/patch.go`; `TestPatchEqualsWholeDiff` compares the two patches for\n")
+		w("  which is all it does (`internal/admissionjson/patch.go`; `TestPatchEqualsWholeDiff` compares the two patches for\n")
 		w("  every golden input under four plans). It is written as it is built: env vars and volume mounts directly\n")
 		w("  (`patchjson.go`; `TestPatchJSONEqualsStd` holds them to encoding/json over awkward strings, and\n")
 		w("  `TestPatchJSONKnowsEveryField` fails when the API types gain a field), anything else by encoding/json.\n")

@@ -12,7 +12,12 @@
 // prints one line per read to stdout ("read N: OBJECT") or stderr
 // ("read N failed: ERROR"), so that the container's log tells each read.
 //
-//	s3get [-every DURATION] BUCKET KEY
+// With -put CONTENT, it writes CONTENT to the object instead, once. With
+// -profile NAME, it picks that profile of the shared config in code
+// (config.WithSharedConfigProfile), as an application choosing a role per
+// call does.
+//
+//	s3get [-profile NAME] [-every DURATION | -put CONTENT] BUCKET KEY
 package main
 
 import (
@@ -40,15 +45,27 @@ func main() {
 func run(args []string) error {
 	fs := flag.NewFlagSet("s3get", flag.ContinueOnError)
 	every := fs.Duration("every", 0, "read again at this interval until stopped (0: read once)")
+	put := fs.String("put", "", "write this content to the object instead of reading it")
+	fs.StringVar(&profile, "profile", "", "use this profile of the shared config, chosen in code")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	putting := false
+	fs.Visit(func(f *flag.Flag) { putting = putting || f.Name == "put" })
 	if fs.NArg() != 2 {
 		return fmt.Errorf("usage: s3get BUCKET KEY, or s3get -every DURATION BUCKET KEY")
 	}
 	bucket, key := fs.Arg(0), fs.Arg(1)
 	if *every < 0 {
 		return fmt.Errorf("-every %s: want a positive interval", *every)
+	}
+	if putting {
+		if *every != 0 {
+			return fmt.Errorf("-put writes once; it does not go with -every")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		return putObject(ctx, bucket, key, *put)
 	}
 	if *every == 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -84,9 +101,17 @@ func loop(every time.Duration, bucket, key string) error {
 	}
 }
 
-// get loads the default config, gets credentials and reads the object.
-func get(ctx context.Context, bucket, key string) ([]byte, error) {
-	cfg, err := config.LoadDefaultConfig(ctx)
+// profile, when set, is the shared config profile chosen in code.
+var profile string
+
+// client loads the default config, gets credentials and returns an S3
+// client with them.
+func client(ctx context.Context) (*s3.Client, error) {
+	var opts []func(*config.LoadOptions) error
+	if profile != "" {
+		opts = append(opts, config.WithSharedConfigProfile(profile))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
@@ -98,7 +123,27 @@ func get(ctx context.Context, bucket, key string) ([]byte, error) {
 
 	// Only logging is tuned: MinIO sends no response checksum, and the SDK
 	// would log that on every read.
-	client := s3.NewFromConfig(cfg, func(o *s3.Options) { o.DisableLogOutputChecksumValidationSkipped = true })
+	return s3.NewFromConfig(cfg, func(o *s3.Options) { o.DisableLogOutputChecksumValidationSkipped = true }), nil
+}
+
+// putObject writes content to bucket/key.
+func putObject(ctx context.Context, bucket, key, content string) error {
+	client, err := client(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: strings.NewReader(content)}); err != nil {
+		return fmt.Errorf("put s3://%s/%s: %w", bucket, key, err)
+	}
+	return nil
+}
+
+// get reads the object with a freshly loaded config.
+func get(ctx context.Context, bucket, key string) ([]byte, error) {
+	client, err := client(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key})
 	if err != nil {
 		return nil, fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)

@@ -1,0 +1,145 @@
+package admissionjson
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
+	"github.com/irsa-webhook/irsa-webhook/pkg/serving"
+)
+
+// MaxRequestBytes bounds an AdmissionReview body: two objects of at most
+// 3 MiB each (etcd's request limit) and the review around them.
+const MaxRequestBytes = 7 << 20
+
+// initialBodyBuffer is the most a body's buffer is grown to before its
+// bytes arrive.
+const initialBodyBuffer = 32 << 10
+
+var metaTypeV1Review = metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"}
+
+// Review is what the handler reads of an AdmissionReview: the request,
+// with its Pod decoded in the same pass (PodObject).
+type Review struct {
+	APIVersion string   `json:"apiVersion"`
+	Kind       string   `json:"kind"`
+	Request    *Request `json:"request"`
+}
+
+// Request is what the handler reads of an AdmissionRequest.
+type Request struct {
+	UID         types.UID                   `json:"uid"`
+	Resource    metav1.GroupVersionResource `json:"resource"`
+	SubResource string                      `json:"subResource"`
+	Namespace   string                      `json:"namespace"`
+	Operation   admissionv1.Operation       `json:"operation"`
+	Object      PodObject                   `json:"object"`
+}
+
+// ReadReview reads and decodes the request's AdmissionReview, at most
+// MaxRequestBytes of it. An error comes with the status code to answer it
+// with. It decodes the review once, with the same case-sensitive decoder the
+// API machinery uses, where controller-runtime's admission.Webhook scans it
+// three times: that was a seventh of the handler's time
+// (docs/benchmarks.md). It accepts only admission.k8s.io/v1, the version the
+// webhook is registered for; the framework would decode anything into a v1
+// review and answer a Pod or a v9 review as if it were one.
+func ReadReview(r *http.Request) (*Review, int32, error) {
+	if r.Body == nil {
+		return nil, http.StatusBadRequest, errors.New("request body is empty")
+	}
+	defer r.Body.Close()
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+		return nil, http.StatusBadRequest, fmt.Errorf("contentType=%s, expected application/json", identity.Shorten(ct, 64))
+	}
+	buf := getBuffer()
+	defer putBuffer(buf)
+	// The buffer grows as bytes arrive, never to an announced
+	// Content-Length: streams announcing 7 MiB and sending nothing once
+	// took the process past its memory limit. A typical review fits in
+	// the first growth (ReadFrom wants MinRead bytes free to see the end).
+	if n := r.ContentLength; n > 0 {
+		buf.Grow(int(min(n, initialBodyBuffer)) + bytes.MinRead)
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(r.Body, MaxRequestBytes+1)); err != nil {
+		switch {
+		case errors.Is(err, serving.ErrBusy):
+			return nil, 0, err
+		case errors.Is(err, serving.ErrTooLarge):
+			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request entity is too large; limit is %d bytes", MaxRequestBytes)
+		}
+		return nil, http.StatusBadRequest, fmt.Errorf("read request body: %w", err)
+	}
+	body := buf.Bytes()
+	switch {
+	case len(body) == 0:
+		return nil, http.StatusBadRequest, errors.New("request body is empty")
+	case len(body) > MaxRequestBytes:
+		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request entity is too large; limit is %d bytes", MaxRequestBytes)
+	}
+
+	// The decoded review shares no memory with body (strings are copied),
+	// so the buffer can go back to the pool.
+	review := &Review{}
+	if err := unmarshal(body, review); err != nil {
+		return nil, http.StatusBadRequest, fmt.Errorf("decode admission review: %w", err)
+	}
+	if review.APIVersion != metaTypeV1Review.APIVersion || review.Kind != metaTypeV1Review.Kind {
+		return nil, http.StatusBadRequest, fmt.Errorf("got apiVersion %q kind %q, want an admission.k8s.io/v1 AdmissionReview",
+			identity.Shorten(review.APIVersion, 64), identity.Shorten(review.Kind, 64))
+	}
+	if review.Request == nil {
+		return nil, http.StatusBadRequest, errors.New("admission review has no request")
+	}
+	return review, 0, nil
+}
+
+// WriteResponse answers with resp in an AdmissionReview. The status is 200
+// whatever the outcome: the API server reads the outcome from the review.
+func WriteResponse(w http.ResponseWriter, resp admission.Response) {
+	buf := getBuffer()
+	defer putBuffer(buf)
+	if err := json.NewEncoder(buf).Encode(admissionv1.AdmissionReview{TypeMeta: metaTypeV1Review, Response: &resp.AdmissionResponse}); err != nil {
+		// Only a response that cannot be encoded gets here; say so in a
+		// review that can.
+		failed := admission.Errored(http.StatusInternalServerError, fmt.Errorf("encode admission response: %w", err))
+		failed.UID = resp.UID
+		buf.Reset()
+		_ = json.NewEncoder(buf).Encode(admissionv1.AdmissionReview{TypeMeta: metaTypeV1Review, Response: &failed.AdmissionResponse})
+	}
+	// With its length known, net/http sends the answer in one piece: past
+	// 2 KiB it would otherwise switch to chunked encoding, which took two
+	// writes and two TLS records for a typical patch.
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	_, _ = w.Write(buf.Bytes())
+}
+
+// buffers holds request and response buffers between requests: at
+// thousands of admissions a second, allocating them anew was a good part of
+// the garbage the collector had to chase.
+var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBuffer keeps one rare large review from pinning its buffer.
+const maxPooledBuffer = 64 << 10
+
+func getBuffer() *bytes.Buffer { return buffers.Get().(*bytes.Buffer) }
+
+func putBuffer(b *bytes.Buffer) {
+	if b.Cap() > maxPooledBuffer {
+		return
+	}
+	b.Reset()
+	buffers.Put(b)
+}
