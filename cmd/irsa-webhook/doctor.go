@@ -23,6 +23,11 @@ check meaningless), with the fix for each failure:
 
   service-account        the ServiceAccount exists
   role-arn               its <prefix>/role-arn annotation is an IAM role ARN
+  profiles               each role of its irsa-webhook.io/profiles is an IAM role ARN
+  session-name           the session name the webhook would set (--role-session-name,
+                         irsa-webhook.io/role-session-name)
+  role-policy            the role and every profile's role are allowed by the namespace's
+                         irsa-webhook.io/allowed-role-arns (--role-policy-action)
   webhook-configuration  a MutatingWebhookConfiguration calls irsa-webhook for pod CREATE
                          in the ServiceAccount's namespace
   webhook-ca-bundle      its caBundle verifies the webhook's serving certificate
