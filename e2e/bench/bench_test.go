@@ -67,7 +67,7 @@ func TestFloorHandler(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			w := httptest.NewRecorder()
-			FloorHandler().ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/mutate", bytes.NewReader(tc.body)))
+			FloorHandler(nil).ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/mutate", bytes.NewReader(tc.body)))
 			if w.Code != tc.wantCode {
 				t.Fatalf("code %d, want %d: %s", w.Code, tc.wantCode, w.Body)
 			}
@@ -154,7 +154,7 @@ func TestAllowedIsEarlyInAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	irsa := &webhook.Handler{Defaults: webhook.NewConfig().Defaults(), ServiceAccounts: annotatedServiceAccount{}}
-	for name, h := range map[string]http.Handler{"floor": FloorHandler(), "irsa-webhook": irsa} {
+	for name, h := range map[string]http.Handler{"floor": FloorHandler(nil), "irsa-webhook": irsa} {
 		r := httptest.NewRequest(http.MethodPost, "/mutate", bytes.NewReader(body))
 		r.Header.Set("Content-Type", "application/json")
 		w := httptest.NewRecorder()

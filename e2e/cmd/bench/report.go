@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -53,8 +54,8 @@ func writeReport(root string, cfg *Config, r *results) error {
 		}
 		writeLoad(w, cfg, r.Load, filepath.ToSlash(rel))
 	}
-	if r.PodsWith != nil {
-		writePods(w, r.PodsWith, r.PodsWithout)
+	if len(r.Pods) > 0 {
+		writePods(w, cfg, r.Pods)
 	}
 	if len(r.Scale) > 0 {
 		writeScale(w, cfg, r.Scale)
@@ -141,10 +142,33 @@ func writeGoals(w writer, r *results) {
 	if n := len(r.Scale); n > 1 {
 		last := r.Scale[n-1]
 		w("| RSS under 64 MiB with %d ServiceAccounts | %s | %s |\n", last.ServiceAccounts, mib(last.RSS), verdict(last.RSS < 64<<20))
+		for _, p := range r.Scale {
+			if p.ServiceAccounts == 100_000 {
+				w("| peak RSS (VmHWM) during the initial list under 64 MiB with 100000 ServiceAccounts | %s | %s |\n", mib(p.PeakRSS), verdict(p.PeakRSS < 64<<20))
+			}
+		}
 		w("| ready in under 10 s with %d ServiceAccounts | %s | %s |\n", last.ServiceAccounts, last.TimeToReady.Round(time.Millisecond), verdict(last.TimeToReady < 10*time.Second))
 	}
-	if r.PodsWith != nil {
-		w("| added latency per Pod create through the API server | p50 %s, p99 %s | (no goal) |\n", ms(r.PodsWith.P50-r.PodsWithout.P50), ms(r.PodsWith.P99-r.PodsWithout.P99))
+	for _, workers := range podWorkers(r.Pods) {
+		none, floor, irsa, ok := podModes(r.Pods, workers)
+		if !ok {
+			continue
+		}
+		q := addedRatio(irsa.P99, floor.P99, none.P99)
+		w("| added p99 per Pod create within 1.2× of the floor's (%s) | %s (%s vs %s) | %s |\n",
+			creators(workers), q, ms(irsa.P99-none.P99), ms(floor.P99-none.P99), verdict(addedWithin(irsa.P99, floor.P99, none.P99, 1.2)))
+	}
+	if variant, ok := variantMax(r.Load); ok {
+		irsa, _ := findStep(r.Load, "irsa-webhook", true, 0)
+		floor, _ := findStep(r.Load, "floor", true, 0)
+		for _, s := range []bench.LoadStep{irsa, variant} {
+			if floor.RSSMax > 0 {
+				w("| %s: RSS at maximum keep-alive load within 1.5× of the floor's | %s vs %s (%.2f×) | %s |\n", s.Target, mib(s.RSSMax), mib(floor.RSSMax), s.RSSMax/floor.RSSMax, verdict(s.RSSMax <= 1.5*floor.RSSMax))
+			}
+		}
+		if irsa.Throughput > 0 {
+			w("| %s: maximum throughput at most 10%% below irsa-webhook's | %.0f/s vs %.0f/s (%.0f%%) | %s |\n", variant.Target, variant.Throughput, irsa.Throughput, variant.Throughput/irsa.Throughput*100, verdict(variant.Throughput >= 0.9*irsa.Throughput))
+		}
 	}
 	w("\n")
 }
@@ -262,16 +286,110 @@ func offered(s bench.LoadStep) string {
 	return fmt.Sprintf("%d/s", s.Rate)
 }
 
-func writePods(w writer, with, without *bench.PodCreates) {
+func creators(workers int) string {
+	if workers == 1 {
+		return "one creator"
+	}
+	return fmt.Sprintf("%d concurrent creators", workers)
+}
+
+// podWorkers is the creator counts of the Pod steps, in order.
+func podWorkers(pods []bench.PodCreates) []int {
+	var out []int
+	for _, p := range pods {
+		if !slices.Contains(out, p.Workers) {
+			out = append(out, p.Workers)
+		}
+	}
+	return out
+}
+
+func podModes(pods []bench.PodCreates, workers int) (none, floor, irsa bench.PodCreates, ok bool) {
+	n := 0
+	for _, p := range pods {
+		if p.Workers != workers {
+			continue
+		}
+		switch p.Mode {
+		case bench.PodsNoWebhook:
+			none, n = p, n+1
+		case bench.PodsFloor:
+			floor, n = p, n+1
+		case bench.PodsWebhook:
+			irsa, n = p, n+1
+		}
+	}
+	return none, floor, irsa, n == 3
+}
+
+// addedRatio is what irsa-webhook adds over no webhook, as a ratio of what
+// the floor adds.
+func addedRatio(irsa, floor, none time.Duration) string {
+	if floor-none <= 0 {
+		return "n/a (the floor added nothing)"
+	}
+	return fmt.Sprintf("%.2f×", float64(irsa-none)/float64(floor-none))
+}
+
+func addedWithin(irsa, floor, none time.Duration, q float64) bool {
+	if floor-none <= 0 {
+		return irsa-none <= 0
+	}
+	return float64(irsa-none) <= q*float64(floor-none)
+}
+
+func findStep(steps []bench.LoadStep, target string, keepAlive bool, rate int) (bench.LoadStep, bool) {
+	for _, s := range steps {
+		if s.Target == target && s.KeepAlive == keepAlive && s.Rate == rate {
+			return s, true
+		}
+	}
+	return bench.LoadStep{}, false
+}
+
+// variantMax is the second irsa-webhook's saturation step with keep-alive.
+func variantMax(steps []bench.LoadStep) (bench.LoadStep, bool) {
+	for _, s := range steps {
+		if s.KeepAlive && s.Rate == 0 && s.Target != "irsa-webhook" && s.Target != "floor" {
+			return s, true
+		}
+	}
+	return bench.LoadStep{}, false
+}
+
+func writePods(w writer, cfg *Config, pods []bench.PodCreates) {
 	w("## 5. Pod creation through the API server\n\n")
-	w("%d Pods (the typical Pod) created one after another through the real kube-apiserver, first with the webhook\n", with.Count)
-	w("registered (`failurePolicy: Fail`, as installed; every Pod came back injected: %d of %d), then with its\n", with.Injected, with.Count)
-	w("MutatingWebhookConfiguration deleted (none injected: %d). Latency is the client's create round trip.\n", without.Injected)
-	w("There is no scheduler or kubelet, so nothing else competes for the API server.\n\n")
-	w("| | p50 | p99 | mean |\n|---|---|---|---|\n")
-	w("| with the webhook | %s | %s | %s |\n", ms(with.P50), ms(with.P99), ms(with.Mean))
-	w("| without | %s | %s | %s |\n", ms(without.P50), ms(without.P99), ms(without.Mean))
-	w("| added by the webhook | %s | %s | %s |\n\n", ms(with.P50-without.P50), ms(with.P99-without.P99), ms(with.Mean-without.Mean))
+	w("The typical Pod created through the real kube-apiserver with three registrations: *no webhook* (the\n")
+	w("MutatingWebhookConfiguration deleted), the *floor* (`e2e/bench/floor.go`, offering the same TLS\n")
+	w("application protocols as irsa-webhook serve: %s) and *irsa-webhook*, both registered with the\n", strings.Join(cfg.FloorProtocols, ", "))
+	w("harness's configuration (`failurePolicy: Fail`, `timeoutSeconds: 10`, the same CA and selectors; only the URL\n")
+	w("differs). Each registration is checked before it is measured (a dry-run Pod comes back injected only\n")
+	w("through irsa-webhook; the floor counts its calls). Pods are created by one creator, one create after\n")
+	w("another, and by %d concurrent creators; each load runs in %d rounds, the three registrations taking\n", cfg.PodWorkers, cfg.Rounds)
+	w("turns in an order that turns each round, each round after a few unmeasured creates that open the API\n")
+	w("server's connections to the webhook. Latency is the client's create round trip, throughput creates per\n")
+	w("second; *added* is over no webhook. There is no scheduler or kubelet, so nothing else competes for the\n")
+	w("API server. Every Pod created through irsa-webhook came back injected and none other, or the run fails.\n\n")
+	w("Measured with `make bench` (or only this part: `make bench-pods`).\n\n")
+	for _, workers := range podWorkers(pods) {
+		none, floor, irsa, ok := podModes(pods, workers)
+		if !ok {
+			continue
+		}
+		w("### %s\n\n", strings.ToUpper(creators(workers)[:1])+creators(workers)[1:])
+		w("| registration | Pods | throughput | p50 | p99 | mean | added p50 | added p99 | added p99 vs the floor's |\n|---|---|---|---|---|---|---|---|---|\n")
+		for _, p := range []bench.PodCreates{none, floor, irsa} {
+			a50, a99, q := "", "", ""
+			if p.Mode != bench.PodsNoWebhook {
+				a50, a99 = ms(p.P50-none.P50), ms(p.P99-none.P99)
+			}
+			if p.Mode == bench.PodsWebhook {
+				q = addedRatio(p.P99, floor.P99, none.P99)
+			}
+			w("| %s | %d | %.0f/s | %s | %s | %s | %s | %s | %s |\n", p.Mode, p.Count, p.Throughput, ms(p.P50), ms(p.P99), ms(p.Mean), a50, a99, q)
+		}
+		w("\n")
+	}
 }
 
 func writeScale(w writer, cfg *Config, points []bench.ScalePoint) {
@@ -286,14 +404,14 @@ func writeScale(w writer, cfg *Config, points []bench.ScalePoint) {
 	w("one sorted string), its creation time and a pointer to its set of kept annotations, shared by every\n")
 	w("ServiceAccount with the same set; it compacts the initial list as it streams in, and returns the freed\n")
 	w("memory to the OS once, after the sync. Most of the baseline RSS is the binary's own pages.\n\n")
-	w("| ServiceAccounts | cached | create time | time to ready | webhook RSS | webhook heap in use | kube-apiserver CPU during sync | kube-apiserver RSS |\n")
-	w("|---|---|---|---|---|---|---|---|\n")
+	w("| ServiceAccounts | cached | create time | time to ready | webhook peak RSS (VmHWM) | webhook RSS settled | webhook heap in use | kube-apiserver CPU during sync | kube-apiserver RSS |\n")
+	w("|---|---|---|---|---|---|---|---|---|\n")
 	for _, p := range points {
 		n, created := "baseline", "—"
 		if p.ServiceAccounts > 0 {
 			n, created = itoa(p.ServiceAccounts), p.CreateTime.Round(100*time.Millisecond).String()
 		}
-		w("| %s | %.0f | %s | %s | %s | %s | %.2f s | %s |\n", n, p.Cached, created, p.TimeToReady.Round(time.Millisecond), mib(p.RSS), mib(p.HeapInuse), p.APIServerCPU, mib(p.APIServerRSS))
+		w("| %s | %.0f | %s | %s | %s | %s | %s | %.2f s | %s |\n", n, p.Cached, created, p.TimeToReady.Round(time.Millisecond), mib(p.PeakRSS), mib(p.RSS), mib(p.HeapInuse), p.APIServerCPU, mib(p.APIServerRSS))
 	}
 	if len(points) > 1 {
 		base, last := points[0], points[len(points)-1]
