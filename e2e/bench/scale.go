@@ -67,8 +67,8 @@ type ScalePoint struct {
 	RSS             float64       // process_resident_memory_bytes after sync
 	// PeakRSS is the process's peak resident set size from its start to
 	// its readiness and the read of its memory (VmHWM): the initial list.
-	PeakRSS float64
-	HeapInuse       float64       // go_memstats_heap_inuse_bytes after sync
+	PeakRSS   float64
+	HeapInuse float64 // go_memstats_heap_inuse_bytes after sync
 	// APIServerCPU is kube-apiserver's CPU seconds from the webhook's start
 	// to its readiness: serving the initial LIST and opening the WATCH.
 	APIServerCPU float64

@@ -33,13 +33,13 @@ const (
 
 // results is everything the report shows.
 type results struct {
-	Machine     machine
-	Started     time.Time
-	Finished    time.Time
-	Micro       *micro
-	Load        []bench.LoadStep
-	Pods        []bench.PodCreates
-	Scale       []bench.ScalePoint
+	Machine  machine
+	Started  time.Time
+	Finished time.Time
+	Micro    *micro
+	Load     []bench.LoadStep
+	Pods     []bench.PodCreates
+	Scale    []bench.ScalePoint
 }
 
 func logf(format string, args ...any) {
