@@ -61,3 +61,13 @@ bench-micro: $(BENCHSTAT) ## Only the handler micro-benchmarks, summarised with 
 .PHONY: bench-smoke
 bench-smoke: ## Run every benchmark 100 times to keep them compiling and working (no timing checked).
 	$(GO) test -run '^$$' -bench . -benchtime=100x ./pkg/...
+
+# One part of make bench each: the report keeps the other parts' sections
+# (and goal rows) as the last run left them, each saying which run measured it.
+.PHONY: bench-load bench-pods bench-scale
+bench-load: ## Only the load part of make bench (TLS load vs the floor); updates its section of docs/benchmarks.md.
+	$(MAKE) bench BENCH_PARTS=load
+bench-pods: ## Only the Pod-create part of make bench; updates its section of docs/benchmarks.md.
+	$(MAKE) bench BENCH_PARTS=pods
+bench-scale: ## Only the cache scale part of make bench; updates its section of docs/benchmarks.md.
+	$(MAKE) bench BENCH_PARTS=scale

@@ -29,40 +29,61 @@ func writeReport(root string, cfg *Config, r *results) error {
 	w("| machine | %d CPUs (`nproc`), %s, Linux %s |\n", r.Machine.CPUs, r.Machine.CPUModel, r.Machine.Kernel)
 	w("| Go | %s |\n", r.Machine.GoVersion)
 	w("| load average (1/5/15 min) | %s before, %s after |\n", r.Machine.LoadBefore, r.Machine.LoadAfter)
+	w("| parts run | %s (a section of a part left out is kept from the run that measured it, and says so) |\n", strings.Join(cfg.Parts, ", "))
 	if r.Machine.Note != "" {
 		w("| note | %s |\n", r.Machine.Note)
 	}
 	w("\nRun it yourself (knobs and their defaults are in `e2e/bench.mk`):\n\n")
-	w("```sh\nmake bench                                   # everything, about 15 minutes on 2 cores\nmake bench BENCH_ROUNDS=1 BENCH_DURATION=3s BENCH_SA_COUNTS=1000,10000 BENCH_PODS=200   # a quicker look\nmake bench-micro                             # only the handler micro-benchmarks\n```\n\n")
+	w("```sh\nmake bench                                   # everything, about 30 minutes on 2 cores\nmake bench BENCH_ROUNDS=1 BENCH_DURATION=3s BENCH_SA_COUNTS=1000,10000 BENCH_PODS=200   # a quicker look\nmake bench-micro                             # only the handler micro-benchmarks\nmake bench-load                              # only the load part (also bench-pods, bench-scale)\n```\n\n")
 
-	writeGoals(w, r)
-	if r.Micro != nil {
-		writeMicro(w, r.Micro)
+	var prev kept
+	if old, err := os.ReadFile(inRoot(root, cfg.Out)); err == nil {
+		prev = parseKept(string(old))
 	}
-	if len(r.Load) > 0 {
+	stamp := fmt.Sprintf("*Measured by `%%s` in the run of %s (commit `%s`, load average %s before).*\n\n",
+		r.Started.Format("2006-01-02 15:04 MST"), r.Machine.Commit, r.Machine.LoadBefore)
+	section := func(part, cmd string, write func(w writer)) {
+		if !cfg.has(part) {
+			if old, ok := prev.blocks[part]; ok {
+				w("%s", block(part, old))
+			}
+			return
+		}
+		var sb strings.Builder
+		write(func(format string, args ...any) { fmt.Fprintf(&sb, format, args...) })
+		body := sb.String()
+		// The stamp goes under the section's heading.
+		if head, rest, ok := strings.Cut(body, "\n\n"); ok {
+			body = head + "\n\n" + fmt.Sprintf(stamp, cmd) + rest
+		}
+		w("%s", block(part, body))
+	}
+
+	writeGoals(w, cfg, r, prev)
+	section("micro", "make bench BENCH_PARTS=micro", func(w writer) { writeMicro(w, r.Micro) })
+	var plotErr error
+	section("load", "make bench-load", func(w writer) {
 		plotPath := inRoot(root, cfg.Plot)
 		var svg bytes.Buffer
-		if err := bench.WriteLatencyPlot(&svg, r.Load); err != nil {
-			return err
+		if plotErr = bench.WriteLatencyPlot(&svg, r.Load); plotErr != nil {
+			return
 		}
 		if err := os.WriteFile(plotPath, svg.Bytes(), 0o644); err != nil {
-			return fmt.Errorf("write %s: %w", cfg.Plot, err)
+			plotErr = fmt.Errorf("write %s: %w", cfg.Plot, err)
+			return
 		}
 		rel, err := filepath.Rel(filepath.Dir(inRoot(root, cfg.Out)), plotPath)
 		if err != nil {
 			rel = cfg.Plot
 		}
 		writeLoad(w, cfg, r.Load, filepath.ToSlash(rel))
+	})
+	if plotErr != nil {
+		return plotErr
 	}
-	if len(r.Pods) > 0 {
-		writePods(w, cfg, r.Pods)
-	}
-	if len(r.Scale) > 0 {
-		writeScale(w, cfg, r.Scale)
-	}
-	if r.Micro != nil || len(r.Load) > 0 {
-		writeCosts(w)
-	}
+	section("pods", "make bench-pods", func(w writer) { writePods(w, cfg, r.Pods) })
+	section("scale", "make bench-scale", func(w writer) { writeScale(w, cfg, r.Scale) })
+	writeCosts(w)
 	writeMethod(w, cfg)
 
 	out := inRoot(root, cfg.Out)
@@ -109,8 +130,29 @@ func sustained(s bench.LoadStep) bool {
 	return s.Rate > 0 && s.Errors == 0 && s.Throughput >= 0.95*float64(s.Rate)
 }
 
-func writeGoals(w writer, r *results) {
-	w("## Goals at a glance\n\n| goal | measured | |\n|---|---|---|\n")
+func writeGoals(out writer, cfg *Config, r *results, prev kept) {
+	out("## Goals at a glance\n\n| goal | measured | |\n|---|---|---|\n")
+	for _, part := range []string{"load", "scale", "pods"} {
+		if !cfg.has(part) {
+			for _, row := range prev.goals[part] {
+				out("%s", row)
+			}
+			continue
+		}
+		w := func(format string, args ...any) { out("%s", goalRow(part, fmt.Sprintf(format, args...))) }
+		switch part {
+		case "load":
+			loadGoals(w, r)
+		case "scale":
+			scaleGoals(w, r)
+		case "pods":
+			podGoals(w, r)
+		}
+	}
+	out("\n")
+}
+
+func loadGoals(w writer, r *results) {
 	if len(r.Load) > 0 {
 		worst, at := 0.0, 0
 		var irsaMax, floorMax float64
@@ -139,25 +181,6 @@ func writeGoals(w writer, r *results) {
 			w("| maximum throughput at least 75%% of the floor's (keep-alive) | %.0f%% (%.0f/s vs %.0f/s) | %s |\n", irsaMax/floorMax*100, irsaMax, floorMax, verdict(irsaMax/floorMax >= 0.75))
 		}
 	}
-	if n := len(r.Scale); n > 1 {
-		last := r.Scale[n-1]
-		w("| RSS under 64 MiB with %d ServiceAccounts | %s | %s |\n", last.ServiceAccounts, mib(last.RSS), verdict(last.RSS < 64<<20))
-		for _, p := range r.Scale {
-			if p.ServiceAccounts == 100_000 {
-				w("| peak RSS (VmHWM) during the initial list under 64 MiB with 100000 ServiceAccounts | %s | %s |\n", mib(p.PeakRSS), verdict(p.PeakRSS < 64<<20))
-			}
-		}
-		w("| ready in under 10 s with %d ServiceAccounts | %s | %s |\n", last.ServiceAccounts, last.TimeToReady.Round(time.Millisecond), verdict(last.TimeToReady < 10*time.Second))
-	}
-	for _, workers := range podWorkers(r.Pods) {
-		none, floor, irsa, ok := podModes(r.Pods, workers)
-		if !ok {
-			continue
-		}
-		q := addedRatio(irsa.P99, floor.P99, none.P99)
-		w("| added p99 per Pod create within 1.2× of the floor's (%s) | %s (%s vs %s) | %s |\n",
-			creators(workers), q, ms(irsa.P99-none.P99), ms(floor.P99-none.P99), verdict(addedWithin(irsa.P99, floor.P99, none.P99, 1.2)))
-	}
 	if variant, ok := variantMax(r.Load); ok {
 		irsa, _ := findStep(r.Load, "irsa-webhook", true, 0)
 		floor, _ := findStep(r.Load, "floor", true, 0)
@@ -170,7 +193,31 @@ func writeGoals(w writer, r *results) {
 			w("| %s: maximum throughput at most 10%% below irsa-webhook's | %.0f/s vs %.0f/s (%.0f%%) | %s |\n", variant.Target, variant.Throughput, irsa.Throughput, variant.Throughput/irsa.Throughput*100, verdict(variant.Throughput >= 0.9*irsa.Throughput))
 		}
 	}
-	w("\n")
+}
+
+func scaleGoals(w writer, r *results) {
+	if n := len(r.Scale); n > 1 {
+		last := r.Scale[n-1]
+		w("| RSS under 64 MiB with %d ServiceAccounts | %s | %s |\n", last.ServiceAccounts, mib(last.RSS), verdict(last.RSS < 64<<20))
+		for _, p := range r.Scale {
+			if p.ServiceAccounts == 100_000 {
+				w("| peak RSS (VmHWM) during the initial list under 64 MiB with 100000 ServiceAccounts | %s | %s |\n", mib(p.PeakRSS), verdict(p.PeakRSS < 64<<20))
+			}
+		}
+		w("| ready in under 10 s with %d ServiceAccounts | %s | %s |\n", last.ServiceAccounts, last.TimeToReady.Round(time.Millisecond), verdict(last.TimeToReady < 10*time.Second))
+	}
+}
+
+func podGoals(w writer, r *results) {
+	for _, workers := range podWorkers(r.Pods) {
+		none, floor, irsa, ok := podModes(r.Pods, workers)
+		if !ok {
+			continue
+		}
+		q := addedRatio(irsa.P99, floor.P99, none.P99)
+		w("| added p99 per Pod create within 1.2× of the floor's (%s) | %s (%s vs %s) | %s |\n",
+			creators(workers), q, ms(irsa.P99-none.P99), ms(floor.P99-none.P99), verdict(addedWithin(irsa.P99, floor.P99, none.P99, 1.2)))
+	}
 }
 
 func writeMicro(w writer, m *micro) {
@@ -222,6 +269,7 @@ func maxConnsText(n int) string {
 
 func writeLoad(w writer, cfg *Config, steps []bench.LoadStep, plot string) {
 	w("## 2–3. Load over TLS: irsa-webhook and the floor\n\n")
+	w("Measured with `make bench` (or only this part: `make bench-load`).\n\n")
 	w("The load generator ([vegeta](https://github.com/tsenart/vegeta) as a library, in this process) sends the same\n")
 	w("AdmissionReview (the typical Pod, created by a ReplicaSet, whose ServiceAccount is annotated: the\n")
 	w("mutating path) over TLS to `https://127.0.0.1` at fixed rates, open-loop, and then as fast as %d\n", cfg.MaxWorkers)
@@ -229,18 +277,21 @@ func writeLoad(w writer, cfg *Config, steps []bench.LoadStep, plot string) {
 	w("connections to a server, as a client's connection pool does: unbounded, a moment's stall at 2000/s\n")
 	w("made it open a connection for every waiting request, and the burst of TLS handshakes stalled the\n")
 	w("floor as much as irsa-webhook (p99 above 1 s for both); that is the generator's doing, and the\n")
-	w("table without keep-alive measures handshakes. Each step runs in %d rounds of %s, the two servers taking\n", cfg.Rounds, cfg.Duration)
-	w("turns and swapping who goes first, so that what else the machine does falls on both alike; a step's\n")
+	w("table without keep-alive measures handshakes. Each step runs in %d rounds of %s, the servers taking\n", cfg.Rounds, cfg.Duration)
+	w("turns in an order that turns each round, so that what else the machine does falls on all alike; a step's\n")
 	w("figures are over all its rounds. *irsa-webhook* is `irsa-webhook serve`, the\n")
-	w("binary built from this checkout, with the harness's flags, its cache synced from a real kube-apiserver.\n")
+	w("binary built from this checkout, with the harness's flags, its cache synced from a real kube-apiserver,\n")
+	w("and no environment: its garbage collector runs at its default (`cmd/irsa-webhook/gc.go`).\n")
+	if len(cfg.VariantEnv) > 0 {
+		w("*%s* is the same binary with the same flags, a process of its own, whose whole environment is\n", variantName(cfg.VariantEnv))
+		w("`%s` (`GOMEMLIMIT` as the install sets it from the container's 256Mi memory limit).\n", strings.Join(cfg.VariantEnv, " "))
+	}
 	w("The *floor* is a webhook built in the bench (`e2e/bench/floor.go`), a process of its own with the same\n")
-	w("certificate and TLS settings, that decodes the AdmissionReview and answers allowed: no lookup, no patch.\n")
+	w("certificate and TLS settings, that decodes the AdmissionReview and answers allowed: no lookup, no patch;\n")
+	w("its collector runs at Go's default, `GOGC=100`.\n")
 	w("A request counts as OK when answered 200 with `\"allowed\":true`. CPU is the server process's user+system\n")
-	w("time from `/proc/PID/stat` during the step. Both servers and the generator share the same cores.\n")
-	w("irsa-webhook runs its garbage collector at `GOGC=400`, its default unless `GOGC` is set\n")
-	w("(`cmd/irsa-webhook/gc.go`); the floor at Go's default, 100. Measured with the same command on the same\n")
-	w("machine, irsa-webhook at `GOGC=100` used 0.17 CPU s per 1,000 admissions at saturation (the floor 0.10) and\n")
-	w("reached 65%% of the floor's throughput; at 400, 0.10 s (the floor 0.08) and 81%%.\n\n")
+	w("time from `/proc/PID/stat` during the step; *RSS max* the largest resident set size read from `/proc` every\n")
+	w("20 ms during the step's rounds. The servers and the generator share the same cores.\n\n")
 	w("![latency vs offered load](%s)\n\n", plot)
 	for _, keepAlive := range []bool{true, false} {
 		if keepAlive {
@@ -248,26 +299,27 @@ func writeLoad(w writer, cfg *Config, steps []bench.LoadStep, plot string) {
 		} else {
 			w("### A new connection and TLS handshake for every request (a new API server replica)\n\n")
 		}
-		w("| offered | server | throughput | p50 | p99 | p99.9 | errors | CPU s / 1000 | p99 vs floor | throughput vs floor | CPU vs floor |\n")
-		w("|---|---|---|---|---|---|---|---|---|---|---|\n")
+		w("| offered | server | throughput | p50 | p99 | p99.9 | errors | CPU s / 1000 | RSS max | p99 vs floor | throughput vs floor | CPU vs floor | RSS vs floor |\n")
+		w("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, s := range steps {
 			if s.KeepAlive != keepAlive {
 				continue
 			}
-			p99r, thr, cpur := "", "", ""
-			if s.Target == "irsa-webhook" {
+			p99r, thr, cpur, rssr := "", "", "", ""
+			if s.Target != "floor" {
 				if f, ok := pair(steps, s); ok {
 					p99r = ratio(s.P99.Seconds(), f.P99.Seconds())
 					thr = ratio(s.Throughput, f.Throughput)
 					cpur = ratio(s.CPUPer1000(), f.CPUPer1000())
+					rssr = ratio(s.RSSMax, f.RSSMax)
 				}
 			}
 			errs := itoa(s.Errors)
 			if s.Errors > 0 {
 				errs = fmt.Sprintf("%d of %d", s.Errors, s.Requests)
 			}
-			w("| %s | %s | %.0f/s | %s | %s | %s | %s | %.3f | %s | %s | %s |\n",
-				offered(s), s.Target, s.Throughput, ms(s.P50), ms(s.P99), ms(s.P999), errs, s.CPUPer1000(), p99r, thr, cpur)
+			w("| %s | %s | %.0f/s | %s | %s | %s | %s | %.3f | %s | %s | %s | %s | %s |\n",
+				offered(s), s.Target, s.Throughput, ms(s.P50), ms(s.P99), ms(s.P999), errs, s.CPUPer1000(), mib(s.RSSMax), p99r, thr, cpur, rssr)
 		}
 		w("\n")
 		for _, s := range steps {
