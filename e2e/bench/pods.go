@@ -21,10 +21,21 @@ const (
 	PodsWebhook   = "irsa-webhook"
 )
 
+// The protocols the API server speaks to a webhook. It speaks HTTP/1.1 to
+// every webhook behind a Service, and to a URL unless its host is a
+// loopback address or "localhost", where it offers HTTP/2 too
+// (k8s.io/apiserver/pkg/util/webhook).
+const (
+	HTTP1 = "HTTP/1.1"
+	HTTP2 = "HTTP/2"
+)
+
 // PodCreates is the latency and throughput of Pod creates through the API
-// server, with one registration (Mode) and Workers concurrent creators.
+// server, with one registration (Mode, over Proto) and Workers concurrent
+// creators.
 type PodCreates struct {
 	Mode    string
+	Proto   string // "" for no webhook
 	Workers int
 	Count   int
 	// Injected counts the stored Pods that carry the token volume.
@@ -42,8 +53,8 @@ type PodCreates struct {
 // CreatePods creates n Pods in namespace, running as serviceAccount, with
 // workers concurrent creators (each create waits for its creator's last),
 // and measures each create's round trip.
-func CreatePods(ctx context.Context, c kubernetes.Interface, namespace, serviceAccount string, n, workers int, mode string) (PodCreates, error) {
-	res := PodCreates{Mode: mode, Workers: workers, Count: n, Rounds: 1}
+func CreatePods(ctx context.Context, c kubernetes.Interface, namespace, serviceAccount string, n, workers int, mode, proto string) (PodCreates, error) {
+	res := PodCreates{Mode: mode, Proto: proto, Workers: workers, Count: n, Rounds: 1}
 	var mu sync.Mutex
 	lat := make([]time.Duration, 0, n)
 	next := make(chan struct{}, n)

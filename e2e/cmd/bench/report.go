@@ -209,14 +209,16 @@ func scaleGoals(w writer, r *results) {
 }
 
 func podGoals(w writer, r *results) {
-	for _, workers := range podWorkers(r.Pods) {
-		none, floor, irsa, ok := podModes(r.Pods, workers)
-		if !ok {
-			continue
+	for _, proto := range []string{bench.HTTP1, bench.HTTP2} {
+		for _, workers := range podWorkers(r.Pods) {
+			none, floor, irsa, ok := podModes(r.Pods, workers, proto)
+			if !ok {
+				continue
+			}
+			q := addedRatio(irsa.P99, floor.P99, none.P99)
+			w("| added p99 per Pod create within 1.2× of the floor's (%s, %s) | %s (%s vs %s) | %s |\n",
+				creators(workers), proto, q, ms(irsa.P99-none.P99), ms(floor.P99-none.P99), verdict(addedWithin(irsa.P99, floor.P99, none.P99, 1.2)))
 		}
-		q := addedRatio(irsa.P99, floor.P99, none.P99)
-		w("| added p99 per Pod create within 1.2× of the floor's (%s) | %s (%s vs %s) | %s |\n",
-			creators(workers), q, ms(irsa.P99-none.P99), ms(floor.P99-none.P99), verdict(addedWithin(irsa.P99, floor.P99, none.P99, 1.2)))
 	}
 }
 
@@ -356,10 +358,10 @@ func podWorkers(pods []bench.PodCreates) []int {
 	return out
 }
 
-func podModes(pods []bench.PodCreates, workers int) (none, floor, irsa bench.PodCreates, ok bool) {
+func podModes(pods []bench.PodCreates, workers int, proto string) (none, floor, irsa bench.PodCreates, ok bool) {
 	n := 0
 	for _, p := range pods {
-		if p.Workers != workers {
+		if p.Workers != workers || p.Proto != proto && p.Mode != bench.PodsNoWebhook {
 			continue
 		}
 		switch p.Mode {
@@ -411,34 +413,47 @@ func variantMax(steps []bench.LoadStep) (bench.LoadStep, bool) {
 
 func writePods(w writer, cfg *Config, pods []bench.PodCreates) {
 	w("## 5. Pod creation through the API server\n\n")
-	w("The typical Pod created through the real kube-apiserver with three registrations: *no webhook* (the\n")
+	w("The typical Pod created through the real kube-apiserver with each registration: *no webhook* (the\n")
 	w("MutatingWebhookConfiguration deleted), the *floor* (`e2e/bench/floor.go`, offering the same TLS\n")
 	w("application protocols as irsa-webhook serve: %s) and *irsa-webhook*, both registered with the\n", strings.Join(cfg.FloorProtocols, ", "))
 	w("harness's configuration (`failurePolicy: Fail`, `timeoutSeconds: 10`, the same CA and selectors; only the URL\n")
-	w("differs). Each registration is checked before it is measured (a dry-run Pod comes back injected only\n")
-	w("through irsa-webhook; the floor counts its calls). Pods are created by one creator, one create after\n")
-	w("another, and by %d concurrent creators; each load runs in %d rounds, the three registrations taking\n", cfg.PodWorkers, cfg.Rounds)
-	w("turns in an order that turns each round, each round after a few unmeasured creates that open the API\n")
-	w("server's connections to the webhook. Latency is the client's create round trip, throughput creates per\n")
-	w("second; *added* is over no webhook. There is no scheduler or kubelet, so nothing else competes for the\n")
-	w("API server. Every Pod created through irsa-webhook came back injected and none other, or the run fails.\n\n")
-	w("Measured with `make bench` (or only this part: `make bench-pods`).\n\n")
+	w("differs). The API server speaks HTTP/1.1 to every webhook behind a Service, as an install registers it, and\n")
+	w("to a URL, unless its host is a loopback address or `localhost`, where it offers HTTP/2 too\n")
+	w("(`k8s.io/apiserver/pkg/util/webhook`): each webhook is measured with its URL's host `localhost.`\n")
+	w("(HTTP/1.1, as in a cluster) and `127.0.0.1` (HTTP/2). Each registration is checked before it is measured:\n")
+	w("the API server shows no webhook (a dry-run Pod is not injected and the floor not called), then the\n")
+	w("registration (a dry-run Pod injected through irsa-webhook; not injected, with the floor's count of calls\n")
+	w("going up, through the floor). Pods are created by one creator, one create after another, and by %d\n", cfg.PodWorkers)
+	w("concurrent creators; each load runs in %d rounds, the registrations taking turns in an order that\n", cfg.Rounds)
+	w("turns each round, each round after a few unmeasured creates that open the API server's connections to the\n")
+	w("webhook. Latency is the client's create round trip, throughput creates per second; *added* is over no\n")
+	w("webhook. There is no scheduler or kubelet, so nothing else competes for the API server. Every Pod created\n")
+	w("through irsa-webhook came back injected and none other, or the run fails.\n\n")
 	for _, workers := range podWorkers(pods) {
-		none, floor, irsa, ok := podModes(pods, workers)
-		if !ok {
-			continue
-		}
 		w("### %s\n\n", strings.ToUpper(creators(workers)[:1])+creators(workers)[1:])
-		w("| registration | Pods | throughput | p50 | p99 | mean | added p50 | added p99 | added p99 vs the floor's |\n|---|---|---|---|---|---|---|---|---|\n")
-		for _, p := range []bench.PodCreates{none, floor, irsa} {
-			a50, a99, q := "", "", ""
-			if p.Mode != bench.PodsNoWebhook {
-				a50, a99 = ms(p.P50-none.P50), ms(p.P99-none.P99)
+		w("| registration | protocol | Pods | throughput | p50 | p99 | mean | added p50 | added p99 | irsa-webhook's added p99 vs the floor's |\n|---|---|---|---|---|---|---|---|---|---|\n")
+		wroteNone := false
+		for _, proto := range []string{bench.HTTP1, bench.HTTP2} {
+			none, floor, irsa, ok := podModes(pods, workers, proto)
+			if !ok {
+				continue
 			}
-			if p.Mode == bench.PodsWebhook {
-				q = addedRatio(p.P99, floor.P99, none.P99)
+			rows := []bench.PodCreates{floor, irsa}
+			if !wroteNone {
+				rows, wroteNone = append([]bench.PodCreates{none}, rows...), true
 			}
-			w("| %s | %d | %.0f/s | %s | %s | %s | %s | %s | %s |\n", p.Mode, p.Count, p.Throughput, ms(p.P50), ms(p.P99), ms(p.Mean), a50, a99, q)
+			for _, p := range rows {
+				a50, a99, q, proto := "", "", "", p.Proto
+				if p.Mode != bench.PodsNoWebhook {
+					a50, a99 = ms(p.P50-none.P50), ms(p.P99-none.P99)
+				} else {
+					proto = "—"
+				}
+				if p.Mode == bench.PodsWebhook {
+					q = addedRatio(p.P99, floor.P99, none.P99)
+				}
+				w("| %s | %s | %d | %.0f/s | %s | %s | %s | %s | %s | %s |\n", p.Mode, proto, p.Count, p.Throughput, ms(p.P50), ms(p.P99), ms(p.Mean), a50, a99, q)
+			}
 		}
 		w("\n")
 	}

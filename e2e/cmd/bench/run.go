@@ -366,11 +366,26 @@ func startFloor(ctx context.Context, s *harness.Stack, protocols []string) (*flo
 // registered.
 const podsNamespace = "pods"
 
+// podMode is one registration of the Pod part.
+type podMode struct{ mode, proto string }
+
+// webhookURL is url with its host chosen so that the API server speaks
+// proto to it: "localhost." is not among the names it offers HTTP/2 to
+// (loopback addresses and "localhost"), so it speaks HTTP/1.1, as to every
+// webhook behind a Service; it resolves to 127.0.0.1 and the serving
+// certificate names localhost.
+func webhookURL(url, proto string) string {
+	if proto == bench.HTTP1 {
+		return strings.Replace(url, "://127.0.0.1:", "://localhost.:", 1)
+	}
+	return url
+}
+
 // runPods creates Pods through the API server with no webhook, with the
 // floor and with irsa-webhook registered the same way (the harness's
-// registration, only the URL differs), with one creator and with
-// cfg.PodWorkers. Each load runs in rounds, the three registrations taking
-// turns in an order that turns each round.
+// registration, only the URL differs), over HTTP/1.1 and over HTTP/2, with
+// one creator and with cfg.PodWorkers. Each load runs in rounds, the
+// registrations taking turns in an order that turns each round.
 func runPods(ctx context.Context, cfg *Config, s *harness.Stack, c kubernetes.Interface, floor *floorProcess, annotations map[string]string) ([]bench.PodCreates, error) {
 	if err := harness.EnsureNamespace(ctx, c, podsNamespace); err != nil {
 		return nil, err
@@ -378,28 +393,42 @@ func runPods(ctx context.Context, cfg *Config, s *harness.Stack, c kubernetes.In
 	if err := harness.CreateServiceAccount(ctx, c, podsNamespace, serviceAccount, annotations); err != nil {
 		return nil, err
 	}
-	register := func(mode string) error {
-		var err error
-		switch mode {
-		case bench.PodsNoWebhook:
-			err = c.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(ctx, harness.WebhookConfigurationName, metav1.DeleteOptions{})
-			if apierrors.IsNotFound(err) {
-				err = nil
-			}
-		case bench.PodsFloor:
-			err = harness.RegisterWebhook(ctx, c, floor.url, s.PKI.CAPEM)
-		case bench.PodsWebhook:
-			err = harness.RegisterWebhook(ctx, c, s.Webhook.URL, s.PKI.CAPEM)
-		}
-		if err != nil {
-			return fmt.Errorf("register %s: %w", mode, err)
-		}
+	wait := func(mode string) error {
 		return bench.WaitPodsReach(ctx, c, podsNamespace, serviceAccount, mode, floor.calls)
 	}
+	// register makes m the registration. It goes through no webhook first:
+	// the API server applies registrations in order, so once it shows m
+	// after showing none, it uses m's URL, whose protocol a dry run does not
+	// show.
+	register := func(m podMode) error {
+		err := c.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(ctx, harness.WebhookConfigurationName, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("unregister the webhook: %w", err)
+		}
+		if err := wait(bench.PodsNoWebhook); err != nil || m.mode == bench.PodsNoWebhook {
+			return err
+		}
+		url := s.Webhook.URL
+		if m.mode == bench.PodsFloor {
+			url = floor.url
+		}
+		if err := harness.RegisterWebhook(ctx, c, webhookURL(url, m.proto), s.PKI.CAPEM); err != nil {
+			return err
+		}
+		return wait(m.mode)
+	}
 	// The harness's registration is what the rest of the run expects.
-	defer func() { _ = register(bench.PodsWebhook) }()
+	defer func() {
+		if err := harness.RegisterWebhook(ctx, c, s.Webhook.URL, s.PKI.CAPEM); err == nil {
+			_ = wait(bench.PodsWebhook)
+		}
+	}()
 
-	modes := []string{bench.PodsNoWebhook, bench.PodsFloor, bench.PodsWebhook}
+	modes := []podMode{
+		{bench.PodsNoWebhook, ""},
+		{bench.PodsFloor, bench.HTTP1}, {bench.PodsWebhook, bench.HTTP1},
+		{bench.PodsFloor, bench.HTTP2}, {bench.PodsWebhook, bench.HTTP2},
+	}
 	perRound := max(cfg.Pods/cfg.Rounds, 1)
 	var out []bench.PodCreates
 	for _, workers := range []int{1, cfg.PodWorkers} {
@@ -407,30 +436,31 @@ func runPods(ctx context.Context, cfg *Config, s *harness.Stack, c kubernetes.In
 		for r := range cfg.Rounds {
 			for k := range modes {
 				i := (k + r) % len(modes)
-				if err := register(modes[i]); err != nil {
+				m := modes[i]
+				if err := register(m); err != nil {
 					return nil, err
 				}
 				// Unmeasured: connections to the webhook are opened, as
 				// they are long before a burst in a running cluster.
-				if _, err := bench.CreatePods(ctx, c, podsNamespace, serviceAccount, 2*workers, workers, modes[i]); err != nil {
+				if _, err := bench.CreatePods(ctx, c, podsNamespace, serviceAccount, 2*workers, workers, m.mode, m.proto); err != nil {
 					return nil, err
 				}
-				p, err := bench.CreatePods(ctx, c, podsNamespace, serviceAccount, perRound, workers, modes[i])
+				p, err := bench.CreatePods(ctx, c, podsNamespace, serviceAccount, perRound, workers, m.mode, m.proto)
 				if err != nil {
 					return nil, err
 				}
 				rounds[i] = append(rounds[i], p)
 			}
 		}
-		for i, mode := range modes {
+		for i, m := range modes {
 			p := bench.MergePods(rounds[i])
-			logf("pods %-12s creators=%-3d p50=%s p99=%s throughput=%.0f/s injected=%d/%d", mode, workers, p.P50, p.P99, p.Throughput, p.Injected, p.Count)
+			logf("pods %-12s %-8s creators=%-3d p50=%s p99=%s throughput=%.0f/s injected=%d/%d", m.mode, m.proto, workers, p.P50, p.P99, p.Throughput, p.Injected, p.Count)
 			want := 0
-			if mode == bench.PodsWebhook {
+			if m.mode == bench.PodsWebhook {
 				want = p.Count
 			}
 			if p.Injected != want {
-				return nil, fmt.Errorf("pods %s: %d of %d injected, want %d; the run did not measure what it claims", mode, p.Injected, p.Count, want)
+				return nil, fmt.Errorf("pods %s %s: %d of %d injected, want %d; the run did not measure what it claims", m.mode, m.proto, p.Injected, p.Count, want)
 			}
 			out = append(out, p)
 		}
