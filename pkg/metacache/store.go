@@ -46,11 +46,11 @@ type annotationSet struct {
 // name, creation time and the annotations chosen by a keep function, and
 // nothing else. Distinct annotation sets are stored once and shared.
 //
-// It implements cache.TransformingStore, so a reflector in WatchList mode
-// (the default of client-go since v1.35) turns every streamed object into
-// its compact form as it arrives, instead of holding the decoded initial
-// list until it is complete. A LIST fallback (an API server without
-// streaming) is decoded whole by the reflector, then compacted here.
+// Replace takes either the snapshot a Cache's paged list built (see
+// listCompacted) or a list of objects, compacted here. It implements
+// cache.TransformingStore, so a reflector streaming its list (WatchList)
+// compacts each object as it arrives; a Cache's reflector lists in pages
+// instead, which holds less.
 type Store struct {
 	keep     KeepFunc
 	onChange func(n int) // called with the number of objects after each change
