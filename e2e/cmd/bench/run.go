@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -369,22 +370,36 @@ const podsNamespace = "pods"
 // podMode is one registration of the Pod part.
 type podMode struct{ mode, proto string }
 
-// webhookURL is url with its host chosen so that the API server speaks
-// proto to it: "localhost." is not among the names it offers HTTP/2 to
-// (loopback addresses and "localhost"), so it speaks HTTP/1.1, as to every
-// webhook behind a Service; it resolves to 127.0.0.1 and the serving
-// certificate names localhost.
-func webhookURL(url, proto string) string {
+// speak makes kube-apiserver speak proto to webhooks. For a URL on a
+// loopback address it offers HTTP/2, which both webhooks accept; for a
+// webhook behind a Service, as an install registers it, it speaks only
+// HTTP/1.1 (k8s.io/apiserver/pkg/util/webhook). DISABLE_HTTP2 in its
+// environment makes its clients speak HTTP/1.1 to every server; it is
+// restarted to take it up, and waited for.
+func speak(ctx context.Context, s *harness.Stack, c kubernetes.Interface, proto string) error {
+	p := s.APIServer.Process
+	env := slices.DeleteFunc(slices.Clone(p.Env), func(e string) bool { return strings.HasPrefix(e, "DISABLE_HTTP2=") })
 	if proto == bench.HTTP1 {
-		return strings.Replace(url, "://127.0.0.1:", "://localhost.:", 1)
+		env = append(env, "DISABLE_HTTP2=true")
 	}
-	return url
+	if slices.Equal(env, p.Env) {
+		return nil
+	}
+	p.Env = env
+	if err := s.APIServer.Restart(ctx); err != nil {
+		return fmt.Errorf("restart kube-apiserver to speak %s to webhooks: %w", proto, err)
+	}
+	// The bench's client finds its connections closed once, then redials.
+	return harness.WaitFor(ctx, 30*time.Second, "kube-apiserver answering the bench after its restart", func(ctx context.Context) error {
+		_, err := c.CoreV1().Namespaces().Get(ctx, podsNamespace, metav1.GetOptions{})
+		return err
+	})
 }
 
 // runPods creates Pods through the API server with no webhook, with the
 // floor and with irsa-webhook registered the same way (the harness's
-// registration, only the URL differs), over HTTP/1.1 and over HTTP/2, with
-// one creator and with cfg.PodWorkers. Each load runs in rounds, the
+// registration, only the URL differs), over HTTP/1.1 and then over HTTP/2,
+// with one creator and with cfg.PodWorkers. Each load runs in rounds, the
 // registrations taking turns in an order that turns each round.
 func runPods(ctx context.Context, cfg *Config, s *harness.Stack, c kubernetes.Interface, floor *floorProcess, annotations map[string]string) ([]bench.PodCreates, error) {
 	if err := harness.EnsureNamespace(ctx, c, podsNamespace); err != nil {
@@ -396,10 +411,8 @@ func runPods(ctx context.Context, cfg *Config, s *harness.Stack, c kubernetes.In
 	wait := func(mode string) error {
 		return bench.WaitPodsReach(ctx, c, podsNamespace, serviceAccount, mode, floor.calls)
 	}
-	// register makes m the registration. It goes through no webhook first:
-	// the API server applies registrations in order, so once it shows m
-	// after showing none, it uses m's URL, whose protocol a dry run does not
-	// show.
+	// register makes m the registration, through no webhook first, so that
+	// a registration is never measured before the API server uses it.
 	register := func(m podMode) error {
 		err := c.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(ctx, harness.WebhookConfigurationName, metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
@@ -412,24 +425,40 @@ func runPods(ctx context.Context, cfg *Config, s *harness.Stack, c kubernetes.In
 		if m.mode == bench.PodsFloor {
 			url = floor.url
 		}
-		if err := harness.RegisterWebhook(ctx, c, webhookURL(url, m.proto), s.PKI.CAPEM); err != nil {
+		if err := harness.RegisterWebhook(ctx, c, url, s.PKI.CAPEM); err != nil {
 			return err
 		}
 		return wait(m.mode)
 	}
-	// The harness's registration is what the rest of the run expects.
+	// The harness's registration and API server are what the rest of the
+	// run expects.
 	defer func() {
+		if err := speak(ctx, s, c, bench.HTTP2); err != nil {
+			logf("%v", err)
+		}
 		if err := harness.RegisterWebhook(ctx, c, s.Webhook.URL, s.PKI.CAPEM); err == nil {
 			_ = wait(bench.PodsWebhook)
 		}
 	}()
 
-	modes := []podMode{
-		{bench.PodsNoWebhook, ""},
-		{bench.PodsFloor, bench.HTTP1}, {bench.PodsWebhook, bench.HTTP1},
-		{bench.PodsFloor, bench.HTTP2}, {bench.PodsWebhook, bench.HTTP2},
-	}
 	perRound := max(cfg.Pods/cfg.Rounds, 1)
+	var out []bench.PodCreates
+	for _, proto := range []string{bench.HTTP1, bench.HTTP2} {
+		if err := speak(ctx, s, c, proto); err != nil {
+			return nil, err
+		}
+		ps, err := podRounds(ctx, cfg, c, register, perRound, proto)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ps...)
+	}
+	return out, nil
+}
+
+// podRounds runs the Pod steps of one protocol.
+func podRounds(ctx context.Context, cfg *Config, c kubernetes.Interface, register func(podMode) error, perRound int, proto string) ([]bench.PodCreates, error) {
+	modes := []podMode{{bench.PodsNoWebhook, proto}, {bench.PodsFloor, proto}, {bench.PodsWebhook, proto}}
 	var out []bench.PodCreates
 	for _, workers := range []int{1, cfg.PodWorkers} {
 		rounds := make([][]bench.PodCreates, len(modes))
