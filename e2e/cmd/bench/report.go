@@ -76,7 +76,7 @@ func writeReport(root string, cfg *Config, r *results) error {
 		if err != nil {
 			rel = cfg.Plot
 		}
-		writeLoad(w, cfg, r.Load, filepath.ToSlash(rel))
+		writeLoad(w, cfg, r, filepath.ToSlash(rel))
 	})
 	if plotErr != nil {
 		return plotErr
@@ -280,7 +280,8 @@ func maxConnsText(n int) string {
 	return strconv.Itoa(n)
 }
 
-func writeLoad(w writer, cfg *Config, steps []bench.LoadStep, plot string) {
+func writeLoad(w writer, cfg *Config, r *results, plot string) {
+	steps := r.Load
 	w("## 2–3. Load over TLS: irsa-webhook and the floor\n\n")
 	w("Measured with `make bench` (or only this part: `make bench-load`).\n\n")
 	w("The load generator ([vegeta](https://github.com/tsenart/vegeta) as a library, in this process) sends the same\n")
@@ -294,7 +295,11 @@ func writeLoad(w writer, cfg *Config, steps []bench.LoadStep, plot string) {
 	w("turns in an order that turns each round, so that what else the machine does falls on all alike; a step's\n")
 	w("figures are over all its rounds. *irsa-webhook* is `irsa-webhook serve`, the\n")
 	w("binary built from this checkout, with the harness's flags, its cache synced from a real kube-apiserver,\n")
-	w("and no environment: its garbage collector runs at its default (`cmd/irsa-webhook/gc.go`).\n")
+	w("and no environment: its garbage collector runs at its default (`cmd/irsa-webhook/gc.go`)")
+	if r.WebhookGOGC > 0 {
+		w(", `GOGC=%.0f` as its `go_gc_gogc_percent` metric showed in this run", r.WebhookGOGC)
+	}
+	w(", with no memory limit.\n")
 	if len(cfg.VariantEnv) > 0 {
 		w("*%s* is the same binary with the same flags, a process of its own, whose whole environment is\n", variantName(cfg.VariantEnv))
 		w("`%s` (`GOMEMLIMIT` as the install sets it from the container's 256Mi memory limit).\n", strings.Join(cfg.VariantEnv, " "))

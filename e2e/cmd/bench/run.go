@@ -40,7 +40,10 @@ type results struct {
 	Micro    *micro
 	Load     []bench.LoadStep
 	Pods     []bench.PodCreates
-	Scale    []bench.ScalePoint
+	// WebhookGOGC is the collector target irsa-webhook ran at in the load
+	// part, from its go_gc_gogc_percent metric (0 if unread).
+	WebhookGOGC float64
+	Scale       []bench.ScalePoint
 }
 
 func logf(format string, args ...any) {
@@ -123,6 +126,9 @@ func runStack(ctx context.Context, cfg *Config, r *results) (err error) {
 		}
 		defer floor.Stop() //nolint:errcheck // best effort at the end of the run
 		if cfg.has("load") {
+			if v, err := s.Webhook.Metric(ctx, "go_gc_gogc_percent"); err == nil {
+				r.WebhookGOGC = v
+			}
 			if r.Load, err = runLoad(ctx, cfg, s, floor); err != nil {
 				return err
 			}
