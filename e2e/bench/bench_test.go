@@ -168,3 +168,22 @@ func TestAllowedIsEarlyInAnswers(t *testing.T) {
 		}
 	}
 }
+
+func TestSeriesValue(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want float64
+		ok   bool
+	}{
+		{`apiserver_admission_step_admission_duration_seconds_sum{operation="CREATE",rejected="false",type="admit"} 1.5`, 1.5, true},
+		{`apiserver_admission_step_admission_duration_seconds_sum{operation="CREATE",rejected="false",type="validate"} 1.5`, 0, false},
+		{`apiserver_admission_step_admission_duration_seconds_count{operation="CREATE",rejected="false",type="admit"} 7`, 0, false},
+		{`apiserver_admission_step_admission_duration_seconds_sum{operation="UPDATE",rejected="false",type="admit"} 2`, 0, false},
+		{`# HELP apiserver_admission_step_admission_duration_seconds_sum x`, 0, false},
+	} {
+		got, ok := seriesValue(tc.line, admitStepSeries, "_sum")
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("%s: %v %t, want %v %t", tc.line, got, ok, tc.want, tc.ok)
+		}
+	}
+}

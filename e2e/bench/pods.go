@@ -45,6 +45,9 @@ type PodCreates struct {
 	// ran, summed over rounds.
 	Throughput float64
 	Rounds     int
+	// API is what kube-apiserver's metrics summed of its admission of the
+	// measured creates.
+	API AdmissionTimes
 
 	latencies []time.Duration // sorted
 	elapsed   time.Duration
@@ -100,13 +103,14 @@ func MergePods(rounds []PodCreates) PodCreates {
 		return PodCreates{}
 	}
 	m := rounds[0]
-	m.latencies, m.elapsed, m.Count, m.Injected, m.Rounds = nil, 0, 0, 0, 0
+	m.latencies, m.elapsed, m.Count, m.Injected, m.Rounds, m.API = nil, 0, 0, 0, 0, AdmissionTimes{}
 	for _, r := range rounds {
 		m.latencies = append(m.latencies, r.latencies...)
 		m.elapsed += r.elapsed
 		m.Count += r.Count
 		m.Injected += r.Injected
 		m.Rounds += max(r.Rounds, 1)
+		m.API = m.API.Add(r.API)
 	}
 	m.summarize()
 	return m

@@ -445,10 +445,14 @@ func writePods(w writer, cfg *Config, pods []bench.PodCreates) {
 	w("turns each round, each round after a few unmeasured creates that open the API server's connections to the\n")
 	w("webhook. Latency is the client's create round trip, throughput creates per second; *added* is over no\n")
 	w("webhook. There is no scheduler or kubelet, so nothing else competes for the API server. Every Pod created\n")
-	w("through irsa-webhook came back injected and none other, or the run fails.\n\n")
+	w("through irsa-webhook came back injected and none other, or the run fails. The last two columns are\n")
+	w("kube-apiserver's own metrics over the measured creates: `apiserver_admission_webhook_admission_duration_seconds`\n")
+	w("(its call of the webhook, from sending the review to reading the answer) and\n")
+	w("`apiserver_admission_step_admission_duration_seconds` for the mutating step (the call, applying the patch,\n")
+	w("the built-in admission plugins, and, once a webhook changed the Pod, all of those again).\n\n")
 	for _, workers := range podWorkers(pods) {
 		w("### %s\n\n", strings.ToUpper(creators(workers)[:1])+creators(workers)[1:])
-		w("| registration | protocol | Pods | throughput | p50 | p99 | mean | added p50 | added p99 | irsa-webhook's added p99 vs the floor's |\n|---|---|---|---|---|---|---|---|---|---|\n")
+		w("| registration | protocol | Pods | throughput | p50 | p99 | mean | added p50 | added p99 | irsa-webhook's added p99 vs the floor's | API server: webhook call, mean | API server: mutating admission, mean |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, proto := range []string{bench.HTTP1, bench.HTTP2} {
 			none, floor, irsa, ok := podModes(pods, workers, proto)
 			if !ok {
@@ -462,7 +466,11 @@ func writePods(w writer, cfg *Config, pods []bench.PodCreates) {
 				if p.Mode == bench.PodsWebhook {
 					q = addedRatio(p.P99, floor.P99, none.P99)
 				}
-				w("| %s | %s | %d | %.0f/s | %s | %s | %s | %s | %s | %s |\n", p.Mode, p.Proto, p.Count, p.Throughput, ms(p.P50), ms(p.P99), ms(p.Mean), a50, a99, q)
+				call := "—"
+				if p.API.Calls > 0 {
+					call = ms(p.API.MeanCall())
+				}
+				w("| %s | %s | %d | %.0f/s | %s | %s | %s | %s | %s | %s | %s | %s |\n", p.Mode, p.Proto, p.Count, p.Throughput, ms(p.P50), ms(p.P99), ms(p.Mean), a50, a99, q, call, ms(p.API.MeanStep()))
 			}
 		}
 		w("\n")

@@ -480,16 +480,25 @@ func podRounds(ctx context.Context, cfg *Config, c kubernetes.Interface, registe
 				if _, err := bench.CreatePods(ctx, c, podsNamespace, serviceAccount, 2*workers, workers, m.mode, m.proto); err != nil {
 					return nil, err
 				}
+				before, err := bench.ReadAdmissionTimes(ctx, c)
+				if err != nil {
+					return nil, err
+				}
 				p, err := bench.CreatePods(ctx, c, podsNamespace, serviceAccount, perRound, workers, m.mode, m.proto)
 				if err != nil {
 					return nil, err
 				}
+				after, err := bench.ReadAdmissionTimes(ctx, c)
+				if err != nil {
+					return nil, err
+				}
+				p.API = after.Sub(before)
 				rounds[i] = append(rounds[i], p)
 			}
 		}
 		for i, m := range modes {
 			p := bench.MergePods(rounds[i])
-			logf("pods %-12s %-8s creators=%-3d p50=%s p99=%s throughput=%.0f/s injected=%d/%d", m.mode, m.proto, workers, p.P50, p.P99, p.Throughput, p.Injected, p.Count)
+			logf("pods %-12s %-8s creators=%-3d p50=%s p99=%s throughput=%.0f/s injected=%d/%d api: webhook call %s (%.0f), mutating admission %s (%.0f)", m.mode, m.proto, workers, p.P50, p.P99, p.Throughput, p.Injected, p.Count, p.API.MeanCall(), p.API.Calls, p.API.MeanStep(), p.API.Steps)
 			want := 0
 			if m.mode == bench.PodsWebhook {
 				want = p.Count
