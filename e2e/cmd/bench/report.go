@@ -474,6 +474,21 @@ func writePods(w writer, cfg *Config, pods []bench.PodCreates) {
 			}
 		}
 		w("\n")
+		for _, proto := range []string{bench.HTTP1, bench.HTTP2} {
+			none, floor, irsa, ok := podModes(pods, workers, proto)
+			if !ok || irsa.API.Steps == 0 || floor.API.Steps == 0 {
+				continue
+			}
+			rest := func(p bench.PodCreates) time.Duration { return p.API.MeanStep() - p.API.MeanCall() }
+			w("- %s, %s: irsa-webhook added %s to the mean create, the floor %s. In the API server's mutating admission,\n",
+				creators(workers), proto, ms(irsa.Mean-none.Mean), ms(floor.Mean-none.Mean))
+			w("  its call of irsa-webhook took %s and of the floor %s (%.2f calls per create, the floor %.2f); the rest of the\n",
+				ms(irsa.API.MeanCall()), ms(floor.API.MeanCall()), irsa.API.Calls/float64(irsa.Count), floor.API.Calls/float64(floor.Count))
+			w("  step, %s with irsa-webhook against %s with the floor and %s with no webhook, is the API server applying\n",
+				ms(rest(irsa)), ms(rest(floor)), ms(none.API.MeanStep()))
+			w("  the patch and running its built-in plugins again because the Pod changed.\n")
+		}
+		w("\n")
 	}
 }
 
