@@ -64,11 +64,11 @@ type Options struct {
 	ReturnMemoryAfterSync bool
 	// CollectWhileListing: collect garbage every few pages of a full list
 	// (collectEvery objects). A list's decoded pages are garbage as soon as
-	// they are compacted, and made at a rate that otherwise lets the heap
-	// grow to GOGC percent above the live memory between collections
-	// (five times it at serve's GOGC=400) before any is collected: the
-	// process's peak memory. A collection costs a few milliseconds with the
-	// cache's few MB live. Set it with ReturnMemoryAfterSync.
+	// they are compacted, and made so fast that the heap otherwise grows
+	// to GOGC percent above the live memory (five times it at GOGC=400)
+	// before a collection: the process's peak. A collection costs a few
+	// milliseconds with the cache's few MB live. Set it with
+	// ReturnMemoryAfterSync.
 	CollectWhileListing bool
 	// Observer is told what the cache does; nil tells nobody.
 	Observer Observer
