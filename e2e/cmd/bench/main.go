@@ -90,9 +90,9 @@ func NewConfig() *Config {
 		CreateWorkers: 32,
 		Pods:          1000,
 		PodWorkers:    16,
-		// GOGC=100 and GOMEMLIMIT as the install sets it from the
-		// container's memory limit (256Mi).
-		VariantEnv:     []string{"GOGC=100", "GOMEMLIMIT=268435456"},
+		// serve's GOGC before its default became 100, and GOMEMLIMIT as the
+		// install sets it from the container's memory limit (256Mi).
+		VariantEnv:     []string{"GOGC=400", "GOMEMLIMIT=268435456"},
 		FloorProtocols: []string{"h2", "http/1.1"},
 	}
 }
