@@ -447,6 +447,15 @@ func runPods(ctx context.Context, cfg *Config, s *harness.Stack, c kubernetes.In
 		}
 	}()
 
+	// The webhook's live lookups would put the API server in the path of
+	// every admission; the log says how many there were.
+	defer func() {
+		for _, m := range []string{"irsa_webhook_service_account_live_lookups_total", "irsa_webhook_namespace_live_lookups_total"} {
+			if v, err := s.Webhook.Metric(ctx, m); err == nil {
+				logf("pods: irsa-webhook %s %.0f", m, v)
+			}
+		}
+	}()
 	perRound := max(cfg.Pods/cfg.Rounds, 1)
 	var out []bench.PodCreates
 	for _, proto := range []string{bench.HTTP1, bench.HTTP2} {
