@@ -206,16 +206,23 @@ func loadGoals(w writer, r *results) {
 	}
 }
 
+// scaleGoals holds the cache to its goals at 100,000 ServiceAccounts (or
+// the largest size measured, if smaller); larger sizes are for context.
 func scaleGoals(w writer, r *results) {
-	if n := len(r.Scale); n > 1 {
-		last := r.Scale[n-1]
-		w("| RSS under 64 MiB with %d ServiceAccounts | %s | %s |\n", last.ServiceAccounts, mib(last.RSS), verdict(last.RSS < 64<<20))
-		for _, p := range r.Scale {
-			if p.ServiceAccounts == 100_000 {
-				w("| peak RSS (VmHWM) during the initial list under 64 MiB with 100000 ServiceAccounts | %s | %s |\n", mib(p.PeakRSS), verdict(p.PeakRSS < 64<<20))
-			}
+	if len(r.Scale) < 2 {
+		return
+	}
+	p := r.Scale[1]
+	for _, q := range r.Scale[1:] {
+		if q.ServiceAccounts <= 100_000 {
+			p = q
 		}
-		w("| ready in under 10 s with %d ServiceAccounts | %s | %s |\n", last.ServiceAccounts, last.TimeToReady.Round(time.Millisecond), verdict(last.TimeToReady < 10*time.Second))
+	}
+	w("| RSS under 64 MiB with %d ServiceAccounts | %s | %s |\n", p.ServiceAccounts, mib(p.RSS), verdict(p.RSS < 64<<20))
+	w("| peak RSS (VmHWM) during the initial list under 64 MiB with %d ServiceAccounts | %s | %s |\n", p.ServiceAccounts, mib(p.PeakRSS), verdict(p.PeakRSS < 64<<20))
+	w("| ready in under 10 s with %d ServiceAccounts | %s | %s |\n", p.ServiceAccounts, p.TimeToReady.Round(time.Millisecond), verdict(p.TimeToReady < 10*time.Second))
+	if last := r.Scale[len(r.Scale)-1]; last.ServiceAccounts > p.ServiceAccounts {
+		w("| (context) %d ServiceAccounts: peak, settled RSS and time to ready | %s, %s, %s | |\n", last.ServiceAccounts, mib(last.PeakRSS), mib(last.RSS), last.TimeToReady.Round(time.Millisecond))
 	}
 }
 
