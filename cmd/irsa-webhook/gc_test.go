@@ -12,7 +12,7 @@ func TestServeGCPercent(t *testing.T) {
 		current int
 		want    int
 	}{
-		"GOGC unset":         {env: nil, current: 100, want: serveGCPercent},
+		"GOGC unset":         {env: nil, current: 300, want: serveGCPercent},
 		"GOGC set":           {env: map[string]string{"GOGC": "150"}, current: 150, want: 150},
 		"GOGC set to off":    {env: map[string]string{"GOGC": "off"}, current: -1, want: -1},
 		"GOGC set but empty": {env: map[string]string{"GOGC": ""}, current: 100, want: 100},

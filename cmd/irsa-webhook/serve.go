@@ -112,7 +112,10 @@ func runServe(ctx context.Context, cfg *webhook.Config, clientAuth *serving.Clie
 	saOpts, nsOpts := lookups, lookups
 	saOpts.Observer = metacache.NewServiceAccountMetrics(ctrlmetrics.Registry)
 	// The initial list of a large cluster is most of the process's
-	// garbage; hand it back before reporting ready.
+	// garbage: collect it as it is made, so the heap does not grow to
+	// GOGC times the live memory meanwhile, and hand it back before
+	// reporting ready.
+	saOpts.CollectWhileListing = true
 	saOpts.ReturnMemoryAfterSync = true
 	nsOpts.Observer = metacache.NewNamespaceMetrics(ctrlmetrics.Registry)
 	sas := metacache.NewServiceAccounts(meta, []string{cfg.AnnotationPrefix, identity.ProjectPrefix}, saOpts)

@@ -67,7 +67,7 @@ func TestFloorHandler(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			w := httptest.NewRecorder()
-			FloorHandler().ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/mutate", bytes.NewReader(tc.body)))
+			FloorHandler(nil).ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/mutate", bytes.NewReader(tc.body)))
 			if w.Code != tc.wantCode {
 				t.Fatalf("code %d, want %d: %s", w.Code, tc.wantCode, w.Body)
 			}
@@ -154,7 +154,7 @@ func TestAllowedIsEarlyInAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	irsa := &webhook.Handler{Defaults: webhook.NewConfig().Defaults(), ServiceAccounts: annotatedServiceAccount{}}
-	for name, h := range map[string]http.Handler{"floor": FloorHandler(), "irsa-webhook": irsa} {
+	for name, h := range map[string]http.Handler{"floor": FloorHandler(nil), "irsa-webhook": irsa} {
 		r := httptest.NewRequest(http.MethodPost, "/mutate", bytes.NewReader(body))
 		r.Header.Set("Content-Type", "application/json")
 		w := httptest.NewRecorder()
@@ -165,6 +165,25 @@ func TestAllowedIsEarlyInAnswers(t *testing.T) {
 		}
 		if i := bytes.Index(answer, allowedMarker); i < 0 || i+len(allowedMarker) > answerPrefix {
 			t.Errorf("%s: %s is at %d of the answer, not within its first %d bytes: %.300s", name, allowedMarker, i, answerPrefix, answer)
+		}
+	}
+}
+
+func TestSeriesValue(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want float64
+		ok   bool
+	}{
+		{`apiserver_admission_step_admission_duration_seconds_sum{operation="CREATE",rejected="false",type="admit"} 1.5`, 1.5, true},
+		{`apiserver_admission_step_admission_duration_seconds_sum{operation="CREATE",rejected="false",type="validate"} 1.5`, 0, false},
+		{`apiserver_admission_step_admission_duration_seconds_count{operation="CREATE",rejected="false",type="admit"} 7`, 0, false},
+		{`apiserver_admission_step_admission_duration_seconds_sum{operation="UPDATE",rejected="false",type="admit"} 2`, 0, false},
+		{`# HELP apiserver_admission_step_admission_duration_seconds_sum x`, 0, false},
+	} {
+		got, ok := seriesValue(tc.line, admitStepSeries, "_sum")
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("%s: %v %t, want %v %t", tc.line, got, ok, tc.want, tc.ok)
 		}
 	}
 }

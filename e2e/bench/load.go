@@ -58,6 +58,9 @@ type LoadStep struct {
 	Max            time.Duration
 	// CPUSeconds is the server's CPU time (user+system) during the step.
 	CPUSeconds float64
+	// RSSMax is the largest resident set size of the server sampled during
+	// the step (every 20 ms), the largest of its rounds.
+	RSSMax float64
 	// Rounds is how many runs of the step Merge combined; 1 for RunStep's.
 	Rounds int
 
@@ -75,7 +78,7 @@ func Merge(rounds []LoadStep) LoadStep {
 	}
 	m := rounds[0]
 	m.latencies = nil
-	m.Requests, m.OK, m.Errors, m.CPUSeconds, m.Duration, m.elapsed, m.Rounds = 0, 0, 0, 0, 0, 0, 0
+	m.Requests, m.OK, m.Errors, m.CPUSeconds, m.Duration, m.elapsed, m.Rounds, m.RSSMax = 0, 0, 0, 0, 0, 0, 0, 0
 	for _, r := range rounds {
 		m.Requests += r.Requests
 		m.OK += r.OK
@@ -84,6 +87,7 @@ func Merge(rounds []LoadStep) LoadStep {
 		m.Duration += r.Duration
 		m.elapsed += r.elapsed
 		m.Rounds += max(r.Rounds, 1)
+		m.RSSMax = max(m.RSSMax, r.RSSMax)
 		m.latencies = append(m.latencies, r.latencies...)
 		if m.FirstError == "" {
 			m.FirstError = r.FirstError
@@ -160,6 +164,8 @@ func RunStep(ctx context.Context, t LoadTarget, o LoadOptions, rate int, keepAli
 		return step, err
 	}
 	var first, last time.Time
+	stopRSS := make(chan struct{})
+	rss := sampleRSS(t.PID, 20*time.Millisecond, stopRSS)
 	results := attacker.Attack(targeter, vegeta.Rate{Freq: rate, Per: time.Second}, o.Duration, t.Name)
 	for {
 		var r *vegeta.Result
@@ -170,6 +176,7 @@ func RunStep(ctx context.Context, t LoadTarget, o LoadOptions, rate int, keepAli
 			attacker.Stop()
 			for range results { // drain so the workers end
 			}
+			close(stopRSS)
 			return step, ctx.Err()
 		}
 		if !ok {
@@ -192,6 +199,8 @@ func RunStep(ctx context.Context, t LoadTarget, o LoadOptions, rate int, keepAli
 		step.OK++
 		step.latencies = append(step.latencies, r.Latency)
 	}
+	close(stopRSS)
+	step.RSSMax = <-rss
 	cpuAfter, err := cpuSeconds(t.PID)
 	if err != nil {
 		return step, err

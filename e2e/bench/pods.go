@@ -4,61 +4,159 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/irsa-webhook/irsa-webhook/e2e/harness"
 )
 
-// PodCreates is the latency of Pod creates through the API server.
+// What the API server calls for each Pod create in a Pod step.
+const (
+	PodsNoWebhook = "no webhook"
+	PodsFloor     = "floor"
+	PodsWebhook   = "irsa-webhook"
+)
+
+// The protocols the API server speaks to a webhook. It speaks HTTP/1.1 to
+// every webhook behind a Service, and to a URL unless its host is a
+// loopback address or "localhost", where it offers HTTP/2 too
+// (k8s.io/apiserver/pkg/util/webhook).
+const (
+	HTTP1 = "HTTP/1.1"
+	HTTP2 = "HTTP/2"
+)
+
+// PodCreates is the latency and throughput of Pod creates through the API
+// server, with one registration (Mode, over Proto) and Workers concurrent
+// creators.
 type PodCreates struct {
-	Webhook        bool
-	Count          int
-	P50, P99, Mean time.Duration
+	Mode    string
+	Proto   string // "" for no webhook
+	Workers int
+	Count   int
 	// Injected counts the stored Pods that carry the token volume.
-	Injected int
+	Injected       int
+	P50, P99, Mean time.Duration
+	// Throughput is creates per second: Count over the time the creators
+	// ran, summed over rounds.
+	Throughput float64
+	Rounds     int
+	// API is what kube-apiserver's metrics summed of its admission of the
+	// measured creates.
+	API AdmissionTimes
+
+	latencies []time.Duration // sorted
+	elapsed   time.Duration
 }
 
-// CreatePods creates n Pods one after another (each create waits for the
-// last) in namespace, running as serviceAccount, and measures each
-// create's round trip.
-func CreatePods(ctx context.Context, c kubernetes.Interface, namespace, serviceAccount string, n int, webhook bool) (PodCreates, error) {
-	res := PodCreates{Webhook: webhook, Count: n}
+// CreatePods creates n Pods in namespace, running as serviceAccount, with
+// workers concurrent creators (each create waits for its creator's last),
+// and measures each create's round trip.
+func CreatePods(ctx context.Context, c kubernetes.Interface, namespace, serviceAccount string, n, workers int, mode, proto string) (PodCreates, error) {
+	res := PodCreates{Mode: mode, Proto: proto, Workers: workers, Count: n, Rounds: 1}
+	var mu sync.Mutex
 	lat := make([]time.Duration, 0, n)
-	var total time.Duration
+	next := make(chan struct{}, n)
 	for range n {
-		pod := TypicalPod(namespace, serviceAccount)
-		start := time.Now()
-		got, err := c.CoreV1().Pods(namespace).Create(ctx, pod, metav1.CreateOptions{})
-		d := time.Since(start)
-		if err != nil {
-			return res, fmt.Errorf("create pod in %s: %w", namespace, err)
-		}
-		if harness.HasTokenVolume(got) {
-			res.Injected++
-		}
-		lat = append(lat, d)
-		total += d
+		next <- struct{}{}
 	}
-	slices.Sort(lat)
-	res.P50, res.P99 = quantile(lat, 0.5), quantile(lat, 0.99)
-	res.Mean = total / time.Duration(n)
+	close(next)
+	g, ctx := errgroup.WithContext(ctx)
+	start := time.Now()
+	for range workers {
+		g.Go(func() error {
+			for range next {
+				pod := TypicalPod(namespace, serviceAccount)
+				t0 := time.Now()
+				got, err := c.CoreV1().Pods(namespace).Create(ctx, pod, metav1.CreateOptions{})
+				d := time.Since(t0)
+				if err != nil {
+					return fmt.Errorf("create pod in %s: %w", namespace, err)
+				}
+				mu.Lock()
+				lat = append(lat, d)
+				if harness.HasTokenVolume(got) {
+					res.Injected++
+				}
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return res, err
+	}
+	res.elapsed = time.Since(start)
+	res.latencies = lat
+	res.summarize()
 	return res, nil
 }
 
-// WaitWebhookCalled waits until a dry-run Pod in namespace comes back
-// injected (want true) or not injected (want false): the API server has
-// picked up the registration or its removal.
-func WaitWebhookCalled(ctx context.Context, c kubernetes.Interface, namespace, serviceAccount string, want bool) error {
-	return harness.WaitFor(ctx, 60*time.Second, fmt.Sprintf("webhook called = %t", want), func(ctx context.Context) error {
+// MergePods combines rounds of one Pod step (same mode and workers), as
+// Merge does load steps.
+func MergePods(rounds []PodCreates) PodCreates {
+	if len(rounds) == 0 {
+		return PodCreates{}
+	}
+	m := rounds[0]
+	m.latencies, m.elapsed, m.Count, m.Injected, m.Rounds, m.API = nil, 0, 0, 0, 0, AdmissionTimes{}
+	for _, r := range rounds {
+		m.latencies = append(m.latencies, r.latencies...)
+		m.elapsed += r.elapsed
+		m.Count += r.Count
+		m.Injected += r.Injected
+		m.Rounds += max(r.Rounds, 1)
+		m.API = m.API.Add(r.API)
+	}
+	m.summarize()
+	return m
+}
+
+func (p *PodCreates) summarize() {
+	slices.Sort(p.latencies)
+	p.P50, p.P99 = quantile(p.latencies, 0.5), quantile(p.latencies, 0.99)
+	var total time.Duration
+	for _, d := range p.latencies {
+		total += d
+	}
+	p.Mean, p.Throughput = 0, 0
+	if n := len(p.latencies); n > 0 {
+		p.Mean = total / time.Duration(n)
+	}
+	if p.elapsed > 0 {
+		p.Throughput = float64(len(p.latencies)) / p.elapsed.Seconds()
+	}
+}
+
+// WaitPodsReach waits until a dry-run Pod in namespace shows that the API
+// server calls what mode names: injected for irsa-webhook; not injected,
+// with the floor's count of admissions (floorCalls) going up for the floor
+// and not moving for no webhook. The API server picks up registrations
+// from a watch, moments after they change.
+func WaitPodsReach(ctx context.Context, c kubernetes.Interface, namespace, serviceAccount, mode string, floorCalls func(context.Context) (int64, error)) error {
+	return harness.WaitFor(ctx, 60*time.Second, "pods admitted by "+mode, func(ctx context.Context) error {
+		before, err := floorCalls(ctx)
+		if err != nil {
+			return err
+		}
 		got, err := c.CoreV1().Pods(namespace).Create(ctx, TypicalPod(namespace, serviceAccount), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 		if err != nil {
 			return err
 		}
-		if harness.HasTokenVolume(got) != want {
-			return fmt.Errorf("dry-run pod injected = %t", !want)
+		after, err := floorCalls(ctx)
+		if err != nil {
+			return err
+		}
+		injected, floorCalled := harness.HasTokenVolume(got), after > before
+		switch {
+		case mode == PodsWebhook && !injected,
+			mode == PodsFloor && (injected || !floorCalled),
+			mode == PodsNoWebhook && (injected || floorCalled):
+			return fmt.Errorf("dry-run pod injected = %t, floor called = %t", injected, floorCalled)
 		}
 		return nil
 	})

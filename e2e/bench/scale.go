@@ -65,7 +65,10 @@ type ScalePoint struct {
 	CreateTime      time.Duration // to create this point's new ServiceAccounts
 	TimeToReady     time.Duration // process start to /readyz (cache synced)
 	RSS             float64       // process_resident_memory_bytes after sync
-	HeapInuse       float64       // go_memstats_heap_inuse_bytes after sync
+	// PeakRSS is the process's peak resident set size from its start to
+	// its readiness and the read of its memory (VmHWM): the initial list.
+	PeakRSS   float64
+	HeapInuse float64 // go_memstats_heap_inuse_bytes after sync
 	// APIServerCPU is kube-apiserver's CPU seconds from the webhook's start
 	// to its readiness: serving the initial LIST and opening the WATCH.
 	APIServerCPU float64
@@ -139,6 +142,9 @@ func MeasureSync(ctx context.Context, s *harness.Stack, want int) (ScalePoint, e
 		if *v, err = s.Webhook.Metric(ctx, name); err != nil {
 			return p, err
 		}
+	}
+	if p.PeakRSS, err = peakRSSBytes(s.Webhook.Process.PID()); err != nil {
+		return p, err
 	}
 	return p, nil
 }

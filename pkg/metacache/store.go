@@ -46,11 +46,11 @@ type annotationSet struct {
 // name, creation time and the annotations chosen by a keep function, and
 // nothing else. Distinct annotation sets are stored once and shared.
 //
-// It implements cache.TransformingStore, so a reflector in WatchList mode
-// (the default of client-go since v1.35) turns every streamed object into
-// its compact form as it arrives, instead of holding the decoded initial
-// list until it is complete. A LIST fallback (an API server without
-// streaming) is decoded whole by the reflector, then compacted here.
+// Replace takes either the snapshot a Cache's paged list built (see
+// listCompacted) or a list of objects, compacted here. It implements
+// cache.TransformingStore, so a reflector streaming its list (WatchList)
+// compacts each object as it arrives; a Cache's reflector lists in pages
+// instead, which holds less.
 type Store struct {
 	keep     KeepFunc
 	onChange func(n int) // called with the number of objects after each change
@@ -153,15 +153,20 @@ func (s *Store) compact(obj any) (Object, error) {
 	case *Object:
 		return *o, nil
 	case *metav1.PartialObjectMetadata:
-		return Object{
-			// Namespaces repeat across objects: one copy of each.
-			Namespace: unique.Make(o.Namespace).Value(),
-			Name:      o.Name,
-			Created:   o.CreationTimestamp.Unix(),
-			kept:      encodeSet(s.keep(o.Annotations)),
-		}, nil
+		return compactMeta(s.keep, o), nil
 	}
 	return Object{}, fmt.Errorf("unexpected object type %T", obj)
+}
+
+// compactMeta is the compact form of m, keeping what keep returns.
+func compactMeta(keep KeepFunc, m *metav1.PartialObjectMetadata) Object {
+	return Object{
+		// Namespaces repeat across objects: one copy of each.
+		Namespace: unique.Make(m.Namespace).Value(),
+		Name:      m.Name,
+		Created:   m.CreationTimestamp.Unix(),
+		kept:      encodeSet(keep(m.Annotations)),
+	}
 }
 
 // Add implements cache.ReflectorStore.
@@ -223,6 +228,12 @@ func (s *Store) Delete(obj any) error {
 // afterwards. The new contents are built aside and swapped in, so lookups
 // are not blocked while a large list is stored.
 func (s *Store) Replace(list []any, _ string) error {
+	if len(list) == 1 {
+		if snap, ok := list[0].(*snapshot); ok {
+			s.swap(snap.objects, snap.sets, snap.n)
+			return snap.err
+		}
+	}
 	byNamespace := map[string][]Object{}
 	var errs []error
 	for _, obj := range list {
@@ -257,7 +268,14 @@ func (s *Store) Replace(list []any, _ string) error {
 		objects[ns] = newTable(names, recs)
 		n += len(recs)
 	}
+	s.swap(objects, sets, n)
+	return errors.Join(errs...)
+}
+
+// swap makes objects, sets and n the store's contents.
+func (s *Store) swap(objects map[string]*table, sets map[string]*annotationSet, n int) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.objects, s.sets, s.n = objects, sets, n
 	s.onChange(n)
 	if s.stored != nil {
@@ -266,8 +284,6 @@ func (s *Store) Replace(list []any, _ string) error {
 	if !s.HasSynced() {
 		close(s.synced)
 	}
-	s.mu.Unlock()
-	return errors.Join(errs...)
 }
 
 // Resync implements cache.ReflectorStore; there is nothing to resync.

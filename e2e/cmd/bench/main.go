@@ -61,7 +61,13 @@ type Config struct {
 	SACounts      []int
 	CreateWorkers int
 	Pods          int
+	PodWorkers    int
 	Note          string
+	// VariantEnv is the whole environment of a second irsa-webhook serve
+	// the load part measures beside the first (none when empty).
+	VariantEnv []string
+	// FloorProtocols are the application protocols the floor offers.
+	FloorProtocols []string
 	// WebhookArgs are appended to irsa-webhook serve's flags.
 	WebhookArgs []string
 }
@@ -83,6 +89,11 @@ func NewConfig() *Config {
 		SACounts:      []int{1000, 10000, 100000},
 		CreateWorkers: 32,
 		Pods:          1000,
+		PodWorkers:    16,
+		// serve's GOGC before its default became 100, and GOMEMLIMIT as the
+		// install sets it from the container's memory limit (256Mi).
+		VariantEnv:     []string{"GOGC=400", "GOMEMLIMIT=268435456"},
+		FloorProtocols: []string{"h2", "http/1.1"},
 	}
 }
 
@@ -102,7 +113,10 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.MaxConns, "max-connections", c.MaxConns, "connections of a keep-alive step, as a client's pool bounds them (0: no bound)")
 	fs.IntSliceVar(&c.SACounts, "sa-counts", c.SACounts, "ServiceAccount counts of the cache scale test, ascending")
 	fs.IntVar(&c.CreateWorkers, "create-workers", c.CreateWorkers, "concurrent ServiceAccount creates")
-	fs.IntVar(&c.Pods, "pods", c.Pods, "Pods created through the API server with, and again without, the webhook")
+	fs.IntVar(&c.Pods, "pods", c.Pods, "Pods created through the API server with each registration (none, the floor, irsa-webhook) and each number of creators")
+	fs.IntVar(&c.PodWorkers, "pod-workers", c.PodWorkers, "concurrent Pod creators of the concurrent Pod step (the other has one)")
+	fs.StringSliceVar(&c.VariantEnv, "variant-env", c.VariantEnv, "whole environment of a second irsa-webhook serve measured in the load part beside the first (empty: none)")
+	fs.StringSliceVar(&c.FloorProtocols, "floor-protocols", c.FloorProtocols, "application protocols the floor offers (h2, http/1.1), as irsa-webhook serve does")
 	fs.StringSliceVar(&c.WebhookArgs, "webhook-arg", c.WebhookArgs, "extra flag for irsa-webhook serve (repeatable), e.g. --webhook-arg=--pprof-bind-address=127.0.0.1:6060 to profile it under load")
 	fs.StringVar(&c.Note, "note", c.Note, "a note on the run printed with the machine (e.g. that it was shared)")
 }
@@ -155,6 +169,22 @@ func (c *Config) Validate() error {
 	if c.Pods < 1 || c.Pods > 100_000 {
 		bad("pods", "%d is outside [1, 100000]", c.Pods)
 	}
+	if c.PodWorkers < 2 || c.PodWorkers > 256 {
+		bad("pod-workers", "%d is outside [2, 256]", c.PodWorkers)
+	}
+	for _, e := range c.VariantEnv {
+		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
+			bad("variant-env", "%q is not NAME=VALUE", e)
+		}
+	}
+	for _, p := range c.FloorProtocols {
+		if p != "h2" && p != "http/1.1" {
+			bad("floor-protocols", "%q is not h2 or http/1.1", p)
+		}
+	}
+	if len(c.FloorProtocols) == 0 {
+		bad("floor-protocols", "offers nothing")
+	}
 	return errors.Join(errs...)
 }
 
@@ -195,6 +225,7 @@ func runFloor(ctx context.Context, args []string) error {
 	fs := pflag.NewFlagSet("floor", pflag.ContinueOnError)
 	addr := fs.String("addr", "", "host:port to serve on (127.0.0.1)")
 	certDir := fs.String("cert-dir", "", "directory holding tls.crt and tls.key")
+	protos := fs.StringSlice("protocols", []string{"h2", "http/1.1"}, "application protocols offered in TLS (ALPN), in order of preference, as irsa-webhook serve offers them")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -204,7 +235,12 @@ func runFloor(ctx context.Context, args []string) error {
 	if host, _, _ := strings.Cut(*addr, ":"); host != "127.0.0.1" {
 		return fmt.Errorf("--addr %q: the floor serves on 127.0.0.1 only", *addr)
 	}
-	return bench.ServeFloor(ctx, *addr, *certDir)
+	for _, p := range *protos {
+		if p != "h2" && p != "http/1.1" {
+			return fmt.Errorf("--protocols: %q is not h2 or http/1.1", p)
+		}
+	}
+	return bench.ServeFloor(ctx, *addr, *certDir, *protos)
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }

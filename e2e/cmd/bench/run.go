@@ -6,12 +6,17 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -29,13 +34,15 @@ const (
 
 // results is everything the report shows.
 type results struct {
-	Machine     machine
-	Started     time.Time
-	Finished    time.Time
-	Micro       *micro
-	Load        []bench.LoadStep
-	PodsWith    *bench.PodCreates
-	PodsWithout *bench.PodCreates
+	Machine  machine
+	Started  time.Time
+	Finished time.Time
+	Micro    *micro
+	Load     []bench.LoadStep
+	Pods     []bench.PodCreates
+	// WebhookGOGC is the collector target irsa-webhook ran at in the load
+	// part, from its go_gc_gogc_percent metric (0 if unread).
+	WebhookGOGC float64
 	Scale       []bench.ScalePoint
 }
 
@@ -106,14 +113,30 @@ func runStack(ctx context.Context, cfg *Config, r *results) (err error) {
 	}
 	annotations := map[string]string{identity.Keys{Prefix: identity.DefaultPrefix}.Key(identity.RoleARN): roleARN}
 
-	if cfg.has("load") {
-		if r.Load, err = runLoad(ctx, cfg, s, client, annotations); err != nil {
+	if cfg.has("load") || cfg.has("pods") {
+		if err := harness.EnsureNamespace(ctx, client, loadNamespace); err != nil {
 			return err
 		}
-	}
-	if cfg.has("pods") {
-		if r.PodsWith, r.PodsWithout, err = runPods(ctx, cfg, s, client, annotations); err != nil {
+		if err := harness.CreateServiceAccount(ctx, client, loadNamespace, serviceAccount, annotations); err != nil {
 			return err
+		}
+		floor, err := startFloor(ctx, s, cfg.FloorProtocols)
+		if err != nil {
+			return err
+		}
+		defer floor.Stop() //nolint:errcheck // best effort at the end of the run
+		if cfg.has("load") {
+			if v, err := s.Webhook.Metric(ctx, "go_gc_gogc_percent"); err == nil {
+				r.WebhookGOGC = v
+			}
+			if r.Load, err = runLoad(ctx, cfg, s, floor); err != nil {
+				return err
+			}
+		}
+		if cfg.has("pods") {
+			if r.Pods, err = runPods(ctx, cfg, s, client, floor, annotations); err != nil {
+				return err
+			}
 		}
 	}
 	if cfg.has("scale") {
@@ -137,29 +160,24 @@ func fastClient(s *harness.Stack) (kubernetes.Interface, error) {
 	return c, nil
 }
 
-func runLoad(ctx context.Context, cfg *Config, s *harness.Stack, c kubernetes.Interface, annotations map[string]string) ([]bench.LoadStep, error) {
-	if err := harness.EnsureNamespace(ctx, c, loadNamespace); err != nil {
-		return nil, err
-	}
-	if err := harness.CreateServiceAccount(ctx, c, loadNamespace, serviceAccount, annotations); err != nil {
-		return nil, err
-	}
+func runLoad(ctx context.Context, cfg *Config, s *harness.Stack, floor *floorProcess) ([]bench.LoadStep, error) {
 	body, err := bench.ReviewBody(bench.TypicalPod(loadNamespace, serviceAccount))
 	if err != nil {
 		return nil, err
 	}
-	floor, err := startFloor(ctx, s)
-	if err != nil {
-		return nil, err
+	targets := []bench.LoadTarget{{Name: "irsa-webhook", URL: s.Webhook.URL, PID: s.Webhook.Process.PID()}}
+	if len(cfg.VariantEnv) > 0 {
+		v, err := startVariant(ctx, s, cfg.VariantEnv)
+		if err != nil {
+			return nil, err
+		}
+		defer v.Stop() //nolint:errcheck // best effort at the end of the part
+		targets = append(targets, bench.LoadTarget{Name: variantName(cfg.VariantEnv), URL: v.url, PID: v.PID()})
 	}
-	defer floor.Stop() //nolint:errcheck // best effort at the end of the run
-	targets := []bench.LoadTarget{
-		{Name: "irsa-webhook", URL: s.Webhook.URL, PID: s.Webhook.Process.PID()},
-		{Name: "floor", URL: floor.url, PID: floor.PID()},
-	}
+	targets = append(targets, bench.LoadTarget{Name: "floor", URL: floor.url, PID: floor.PID()})
 	o := bench.LoadOptions{Body: body, RootCAs: s.PKI.CertPool(), Duration: cfg.Duration, MaxWorkers: uint64(cfg.MaxWorkers), MaxConnections: cfg.MaxConns, Timeout: 10 * time.Second}
 
-	// Both servers get a warm-up the report leaves out (connections, the
+	// Every server gets a warm-up the report leaves out (connections, the
 	// webhook's first lookup).
 	warm := o
 	warm.Duration = 2 * time.Second
@@ -173,19 +191,17 @@ func runLoad(ctx context.Context, cfg *Config, s *harness.Stack, c kubernetes.In
 		}
 	}
 
-	// Each step runs in rounds, the two servers taking turns and swapping
-	// who goes first, so that whatever else the shared machine does in
-	// those minutes falls on both alike; a step's figures are over all its
+	// Each step runs in rounds, the servers taking turns and the order
+	// turning each round, so that whatever else the shared machine does in
+	// those minutes falls on all alike; a step's figures are over all its
 	// rounds.
 	var steps []bench.LoadStep
 	for _, keepAlive := range []bool{true, false} {
 		for _, rate := range append(append([]int{}, cfg.Rates...), 0) {
 			rounds := make([][]bench.LoadStep, len(targets))
 			for r := range cfg.Rounds {
-				for i := range targets {
-					if r%2 == 1 {
-						i = len(targets) - 1 - i
-					}
+				for k := range targets {
+					i := (k + r) % len(targets)
 					st, err := bench.RunStep(ctx, targets[i], o, rate, keepAlive)
 					if err != nil {
 						return nil, err
@@ -195,8 +211,8 @@ func runLoad(ctx context.Context, cfg *Config, s *harness.Stack, c kubernetes.In
 			}
 			for i, t := range targets {
 				st := bench.Merge(rounds[i])
-				logf("load %-12s keep-alive=%-5t rate=%-5s rounds=%d ok=%d errors=%d throughput=%.0f/s p50=%s p99=%s p99.9=%s cpu/1000=%.2fs",
-					t.Name, keepAlive, rateName(rate), st.Rounds, st.OK, st.Errors, st.Throughput, st.P50, st.P99, st.P999, st.CPUPer1000())
+				logf("load %-12s keep-alive=%-5t rate=%-5s rounds=%d ok=%d errors=%d throughput=%.0f/s p50=%s p99=%s p99.9=%s cpu/1000=%.2fs rss max=%.1fMiB",
+					t.Name, keepAlive, rateName(rate), st.Rounds, st.OK, st.Errors, st.Throughput, st.P50, st.P99, st.P999, st.CPUPer1000(), st.RSSMax/(1<<20))
 				steps = append(steps, st)
 			}
 		}
@@ -204,14 +220,122 @@ func runLoad(ctx context.Context, cfg *Config, s *harness.Stack, c kubernetes.In
 	return steps, nil
 }
 
-type floorProcess struct {
+// variantName is how the report names irsa-webhook run with env.
+func variantName(env []string) string {
+	name := "irsa-webhook"
+	for _, e := range env {
+		k, v, _ := strings.Cut(e, "=")
+		if k == "GOMEMLIMIT" {
+			if b, err := strconv.ParseInt(v, 10, 64); err == nil && b%(1<<20) == 0 {
+				v = strconv.FormatInt(b>>20, 10) + "MiB"
+			}
+		}
+		name += " " + k + "=" + v
+	}
+	return name
+}
+
+type variantProcess struct {
 	*harness.Process
 	url string
 }
 
+// startVariant runs a second irsa-webhook serve, with the harness's flags
+// on ports of its own and env as its whole environment, and waits until
+// it is ready.
+func startVariant(ctx context.Context, s *harness.Stack, env []string) (*variantProcess, error) {
+	var ports [3]int
+	for i := range ports {
+		p, err := harness.FreePort()
+		if err != nil {
+			return nil, err
+		}
+		ports[i] = p
+	}
+	hp := func(p int) string { return fmt.Sprintf("127.0.0.1:%d", p) }
+	var args []string
+	for _, a := range s.Webhook.Process.Args {
+		switch {
+		case strings.HasPrefix(a, "--port="):
+			a = "--port=" + strconv.Itoa(ports[0])
+		case strings.HasPrefix(a, "--health-probe-bind-address="):
+			a = "--health-probe-bind-address=" + hp(ports[1])
+		case strings.HasPrefix(a, "--metrics-bind-address="):
+			a = "--metrics-bind-address=" + hp(ports[2])
+		}
+		args = append(args, a)
+	}
+	v := &variantProcess{
+		Process: &harness.Process{
+			Name:    "irsa-webhook-variant",
+			Path:    s.Webhook.Process.Path,
+			Args:    args,
+			Env:     env,
+			LogPath: filepath.Join(s.LogDir, "irsa-webhook-variant.log"),
+		},
+		url: "https://" + hp(ports[0]) + "/mutate",
+	}
+	if err := v.Start(); err != nil {
+		return nil, err
+	}
+	err := harness.WaitFor(ctx, 60*time.Second, "the irsa-webhook variant's /readyz", func(ctx context.Context) error {
+		if !v.Running() {
+			return fmt.Errorf("exited:\n%s", v.LogTail(20))
+		}
+		return getOK(ctx, http.DefaultClient, "http://"+hp(ports[1])+"/readyz")
+	})
+	if err != nil {
+		_ = v.Stop()
+		return nil, err
+	}
+	return v, nil
+}
+
+func getOK(ctx context.Context, c *http.Client, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: status %d", url, resp.StatusCode)
+	}
+	return nil
+}
+
+type floorProcess struct {
+	*harness.Process
+	url    string
+	client *http.Client
+	base   string
+}
+
+// calls is how many admissions the floor has answered.
+func (f *floorProcess) calls(ctx context.Context) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.base+bench.FloorCallsPath, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64))
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+}
+
 // startFloor runs this binary's floor subcommand as its own process, with
-// the webhook's serving certificate, and waits until it answers.
-func startFloor(ctx context.Context, s *harness.Stack) (*floorProcess, error) {
+// the webhook's serving certificate and the application protocols
+// irsa-webhook serve offers, and waits until it answers.
+func startFloor(ctx context.Context, s *harness.Stack, protocols []string) (*floorProcess, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find own executable for the floor: %w", err)
@@ -225,26 +349,18 @@ func startFloor(ctx context.Context, s *harness.Stack) (*floorProcess, error) {
 		Process: &harness.Process{
 			Name:    "floor",
 			Path:    self,
-			Args:    []string{"floor", "--addr", addr, "--cert-dir", s.WebhookCertDir},
+			Args:    []string{"floor", "--addr", addr, "--cert-dir", s.WebhookCertDir, "--protocols", strings.Join(protocols, ",")},
 			LogPath: filepath.Join(s.LogDir, "floor.log"),
 		},
-		url: "https://" + addr + "/mutate",
+		url:    "https://" + addr + "/mutate",
+		base:   "https://" + addr,
+		client: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.PKI.CertPool()}}},
 	}
 	if err := f.Start(); err != nil {
 		return nil, err
 	}
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.PKI.CertPool()}}}
 	err = harness.WaitFor(ctx, 30*time.Second, "the floor webhook", func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+addr+"/readyz", nil)
-		if err != nil {
-			return err
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		return nil
+		return getOK(ctx, f.client, f.base+"/readyz")
 	})
 	if err != nil {
 		_ = f.Stop()
@@ -253,41 +369,156 @@ func startFloor(ctx context.Context, s *harness.Stack) (*floorProcess, error) {
 	return f, nil
 }
 
-func runPods(ctx context.Context, cfg *Config, s *harness.Stack, c kubernetes.Interface, annotations map[string]string) (*bench.PodCreates, *bench.PodCreates, error) {
-	for _, ns := range []string{"pods-with", "pods-without"} {
-		if err := harness.EnsureNamespace(ctx, c, ns); err != nil {
-			return nil, nil, err
+// podsNamespace is where the Pod part creates its Pods, whatever is
+// registered.
+const podsNamespace = "pods"
+
+// podMode is one registration of the Pod part.
+type podMode struct{ mode, proto string }
+
+// speak makes kube-apiserver speak proto to webhooks. For a URL on a
+// loopback address it offers HTTP/2, which both webhooks accept; for a
+// webhook behind a Service, as an install registers it, it speaks only
+// HTTP/1.1 (k8s.io/apiserver/pkg/util/webhook). DISABLE_HTTP2 in its
+// environment makes its clients speak HTTP/1.1 to every server; it is
+// restarted to take it up, and waited for.
+func speak(ctx context.Context, s *harness.Stack, c kubernetes.Interface, proto string) error {
+	p := s.APIServer.Process
+	env := slices.DeleteFunc(slices.Clone(p.Env), func(e string) bool { return strings.HasPrefix(e, "DISABLE_HTTP2=") })
+	if proto == bench.HTTP1 {
+		env = append(env, "DISABLE_HTTP2=true")
+	}
+	if slices.Equal(env, p.Env) {
+		return nil
+	}
+	p.Env = env
+	if err := s.APIServer.Restart(ctx); err != nil {
+		return fmt.Errorf("restart kube-apiserver to speak %s to webhooks: %w", proto, err)
+	}
+	// The bench's client finds its connections closed once, then redials.
+	return harness.WaitFor(ctx, 30*time.Second, "kube-apiserver answering the bench after its restart", func(ctx context.Context) error {
+		_, err := c.CoreV1().Namespaces().Get(ctx, podsNamespace, metav1.GetOptions{})
+		return err
+	})
+}
+
+// runPods creates Pods through the API server with no webhook, with the
+// floor and with irsa-webhook registered the same way (the harness's
+// registration, only the URL differs), over HTTP/1.1 and then over HTTP/2,
+// with one creator and with cfg.PodWorkers. Each load runs in rounds, the
+// registrations taking turns in an order that turns each round.
+func runPods(ctx context.Context, cfg *Config, s *harness.Stack, c kubernetes.Interface, floor *floorProcess, annotations map[string]string) ([]bench.PodCreates, error) {
+	if err := harness.EnsureNamespace(ctx, c, podsNamespace); err != nil {
+		return nil, err
+	}
+	if err := harness.CreateServiceAccount(ctx, c, podsNamespace, serviceAccount, annotations); err != nil {
+		return nil, err
+	}
+	wait := func(mode string) error {
+		return bench.WaitPodsReach(ctx, c, podsNamespace, serviceAccount, mode, floor.calls)
+	}
+	// register makes m the registration, through no webhook first, so that
+	// a registration is never measured before the API server uses it.
+	register := func(m podMode) error {
+		err := c.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(ctx, harness.WebhookConfigurationName, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("unregister the webhook: %w", err)
 		}
-		if err := harness.CreateServiceAccount(ctx, c, ns, serviceAccount, annotations); err != nil {
-			return nil, nil, err
+		if err := wait(bench.PodsNoWebhook); err != nil || m.mode == bench.PodsNoWebhook {
+			return err
+		}
+		url := s.Webhook.URL
+		if m.mode == bench.PodsFloor {
+			url = floor.url
+		}
+		if err := harness.RegisterWebhook(ctx, c, url, s.PKI.CAPEM); err != nil {
+			return err
+		}
+		return wait(m.mode)
+	}
+	// The harness's registration and API server are what the rest of the
+	// run expects.
+	defer func() {
+		if err := speak(ctx, s, c, bench.HTTP2); err != nil {
+			logf("%v", err)
+		}
+		if err := harness.RegisterWebhook(ctx, c, s.Webhook.URL, s.PKI.CAPEM); err == nil {
+			_ = wait(bench.PodsWebhook)
+		}
+	}()
+
+	// The webhook's live lookups would put the API server in the path of
+	// every admission; the log says how many there were.
+	defer func() {
+		for _, m := range []string{"irsa_webhook_service_account_live_lookups_total", "irsa_webhook_namespace_live_lookups_total"} {
+			if v, err := s.Webhook.Metric(ctx, m); err == nil {
+				logf("pods: irsa-webhook %s %.0f", m, v)
+			}
+		}
+	}()
+	perRound := max(cfg.Pods/cfg.Rounds, 1)
+	var out []bench.PodCreates
+	for _, proto := range []string{bench.HTTP1, bench.HTTP2} {
+		if err := speak(ctx, s, c, proto); err != nil {
+			return nil, err
+		}
+		ps, err := podRounds(ctx, cfg, c, register, perRound, proto)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ps...)
+	}
+	return out, nil
+}
+
+// podRounds runs the Pod steps of one protocol.
+func podRounds(ctx context.Context, cfg *Config, c kubernetes.Interface, register func(podMode) error, perRound int, proto string) ([]bench.PodCreates, error) {
+	modes := []podMode{{bench.PodsNoWebhook, proto}, {bench.PodsFloor, proto}, {bench.PodsWebhook, proto}}
+	var out []bench.PodCreates
+	for _, workers := range []int{1, cfg.PodWorkers} {
+		rounds := make([][]bench.PodCreates, len(modes))
+		for r := range cfg.Rounds {
+			for k := range modes {
+				i := (k + r) % len(modes)
+				m := modes[i]
+				if err := register(m); err != nil {
+					return nil, err
+				}
+				// Unmeasured: connections to the webhook are opened, as
+				// they are long before a burst in a running cluster.
+				if _, err := bench.CreatePods(ctx, c, podsNamespace, serviceAccount, 2*workers, workers, m.mode, m.proto); err != nil {
+					return nil, err
+				}
+				before, err := bench.ReadAdmissionTimes(ctx, c)
+				if err != nil {
+					return nil, err
+				}
+				p, err := bench.CreatePods(ctx, c, podsNamespace, serviceAccount, perRound, workers, m.mode, m.proto)
+				if err != nil {
+					return nil, err
+				}
+				after, err := bench.ReadAdmissionTimes(ctx, c)
+				if err != nil {
+					return nil, err
+				}
+				p.API = after.Sub(before)
+				rounds[i] = append(rounds[i], p)
+			}
+		}
+		for i, m := range modes {
+			p := bench.MergePods(rounds[i])
+			logf("pods %-12s %-8s creators=%-3d p50=%s p99=%s throughput=%.0f/s injected=%d/%d api: webhook call %s (%.0f), mutating admission %s (%.0f)", m.mode, m.proto, workers, p.P50, p.P99, p.Throughput, p.Injected, p.Count, p.API.MeanCall(), p.API.Calls, p.API.MeanStep(), p.API.Steps)
+			want := 0
+			if m.mode == bench.PodsWebhook {
+				want = p.Count
+			}
+			if p.Injected != want {
+				return nil, fmt.Errorf("pods %s %s: %d of %d injected, want %d; the run did not measure what it claims", m.mode, m.proto, p.Injected, p.Count, want)
+			}
+			out = append(out, p)
 		}
 	}
-	if err := bench.WaitWebhookCalled(ctx, c, "pods-with", serviceAccount, true); err != nil {
-		return nil, nil, err
-	}
-	with, err := bench.CreatePods(ctx, c, "pods-with", serviceAccount, cfg.Pods, true)
-	if err != nil {
-		return nil, nil, err
-	}
-	logf("pods with webhook: p50=%s p99=%s injected=%d/%d", with.P50, with.P99, with.Injected, with.Count)
-	if err := c.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(ctx, harness.WebhookConfigurationName, metav1.DeleteOptions{}); err != nil {
-		return nil, nil, fmt.Errorf("unregister webhook: %w", err)
-	}
-	if err := bench.WaitWebhookCalled(ctx, c, "pods-without", serviceAccount, false); err != nil {
-		return nil, nil, err
-	}
-	without, err := bench.CreatePods(ctx, c, "pods-without", serviceAccount, cfg.Pods, false)
-	if err != nil {
-		return nil, nil, err
-	}
-	logf("pods without webhook: p50=%s p99=%s injected=%d/%d", without.P50, without.P99, without.Injected, without.Count)
-	if err := harness.RegisterWebhook(ctx, c, s.Webhook.URL, s.PKI.CAPEM); err != nil {
-		return nil, nil, err
-	}
-	if with.Injected != with.Count || without.Injected != 0 {
-		return nil, nil, fmt.Errorf("pods injected: %d of %d with the webhook, %d without; the runs did not measure what they claim", with.Injected, with.Count, without.Injected)
-	}
-	return &with, &without, nil
+	return out, nil
 }
 
 func runScale(ctx context.Context, cfg *Config, s *harness.Stack, c kubernetes.Interface, annotations map[string]string) ([]bench.ScalePoint, error) {
