@@ -2,12 +2,8 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
@@ -56,20 +52,10 @@ s3:PutObject on the three keys.`,
 
 // newS3Bucket is the bucket cfg names, with the SDK's credential chain.
 func newS3Bucket(ctx context.Context, cfg *discovery.PublishConfig) (discovery.Bucket, error) {
-	var opts []func(*awsconfig.LoadOptions) error
-	if cfg.Region != "" {
-		opts = append(opts, awsconfig.WithRegion(cfg.Region))
-	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	client, err := discovery.NewS3Client(ctx, discovery.S3Options{Region: cfg.Region, EndpointURL: cfg.EndpointURL, PathStyle: cfg.PathStyle})
 	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
+		return nil, err
 	}
-	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
-		if cfg.EndpointURL != "" {
-			o.BaseEndpoint = aws.String(cfg.EndpointURL)
-		}
-		o.UsePathStyle = cfg.PathStyle
-	})
 	return discovery.S3Bucket{Client: client, Name: cfg.Bucket}, nil
 }
 

@@ -39,6 +39,16 @@ check meaningless), with the fix for each failure:
   jwks                   its jwks_uri holds the token's kid (and public keys only)
   token-signature        the token verifies with that key, with an algorithm AWS accepts
 
+With --bucket, the documents "discovery publish" wrote to S3 are read back
+with the AWS SDK's default credentials (s3:GetObject; nothing is written):
+
+  bucket-document        <bucket-prefix>/.well-known/openid-configuration exists, names the
+                         issuer, has its jwks_uri under it, and is byte for byte what
+                         "discovery serve" would serve for the API server's keys
+  bucket-jwks            the bucket's JWKS holds the token's kid (a key rotated without
+                         publishing fails here) and the API server's keys
+  bucket-token-signature the token verifies with the bucket's key of its kid
+
 The exit status is non-zero when any check fails. Nothing in the cluster is
 changed: doctor reads the ServiceAccount, its namespace and the webhook
 configurations, and requests one short-lived token, which the API server
@@ -48,6 +58,10 @@ fetches the same URLs from the internet.`,
 
   # Check against the issuer the IAM OIDC provider was created for:
   irsa-webhook doctor -n team-a --service-account app --issuer https://oidc.example.com/cluster-1
+
+  # A private cluster's issuer published to S3 (the flags discovery publish was given):
+  irsa-webhook doctor -n team-a --service-account app --issuer https://oidc-prod.s3.us-west-2.amazonaws.com/prod \
+    --bucket oidc-prod --bucket-prefix prod --region us-west-2
 
   # For scripts:
   irsa-webhook doctor -n team-a --service-account app -o json | jq '.checks[] | select(.status == "FAIL")'`,

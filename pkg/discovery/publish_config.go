@@ -66,13 +66,11 @@ func (c *PublishConfig) Validate() error {
 	if err := ValidateBucketName(c.Bucket); err != nil {
 		bad("bucket", "%v", err)
 	}
-	if strings.Contains(c.Prefix, "//") || strings.ContainsAny(c.Prefix, " \t\n?#\\") {
-		bad("prefix", "%q must be a plain key prefix (no white space, //, ?, # or \\)", c.Prefix)
+	if err := ValidatePrefix(c.Prefix); err != nil {
+		bad("prefix", "%v", err)
 	}
-	if c.EndpointURL != "" {
-		if u, err := url.Parse(c.EndpointURL); err != nil || u.Scheme != "https" || u.Host == "" {
-			bad("endpoint-url", "%q is not an https URL", c.EndpointURL)
-		}
+	if err := ValidateEndpointURL(c.EndpointURL); err != nil {
+		bad("endpoint-url", "%v", err)
 	}
 	if err := validateBindAddress(c.MetricsBindAddress); err != nil {
 		bad("metrics-bind-address", "%v", err)
@@ -81,6 +79,25 @@ func (c *PublishConfig) Validate() error {
 		bad("health-probe-bind-address", "%v", err)
 	}
 	return errors.Join(errs...)
+}
+
+// ValidatePrefix checks a key prefix of the issuer's path in a bucket.
+func ValidatePrefix(prefix string) error {
+	if strings.Contains(prefix, "//") || strings.ContainsAny(prefix, " \t\n?#\\") {
+		return fmt.Errorf("%q must be a plain key prefix (no white space, //, ?, # or \\)", prefix)
+	}
+	return nil
+}
+
+// ValidateEndpointURL checks an S3 endpoint URL: empty (the SDK's) or https.
+func ValidateEndpointURL(endpoint string) error {
+	if endpoint == "" {
+		return nil
+	}
+	if u, err := url.Parse(endpoint); err != nil || u.Scheme != "https" || u.Host == "" {
+		return fmt.Errorf("%q is not an https URL", endpoint)
+	}
+	return nil
 }
 
 // ValidateBucketName checks the S3 general purpose bucket naming rules that

@@ -9,6 +9,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/workloadapi"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/irsa-webhook/irsa-webhook/pkg/discovery"
 	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
 	"github.com/irsa-webhook/irsa-webhook/pkg/issuer"
 )
@@ -52,6 +53,14 @@ type Config struct {
 	WorkloadAPIAddr string
 	// SVIDs, when set, replaces the Workload API client (tests).
 	SVIDs SVIDFetcher
+	// Bucket, when set, is the S3 bucket `discovery publish` writes the
+	// issuer's documents to, below BucketPrefix (publish's --prefix):
+	// doctor reads them back (s3:GetObject, with the AWS SDK's default
+	// credentials) and checks them against the issuer and its keys.
+	Bucket       string
+	BucketPrefix string
+	// S3 says how to reach Bucket, as publish's flags of the same names.
+	S3 discovery.S3Options
 }
 
 // NewConfig returns the defaults, which AddFlags shows in --help.
@@ -81,6 +90,11 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.CAFile, "ca-file", c.CAFile, "PEM file of extra CA certificates to trust for the discovery URLs (a private CA).")
 	fs.DurationVar(&c.Timeout, "timeout", c.Timeout, "Bound on each request doctor makes.")
 	fs.StringVarP(&c.Output, "output", "o", c.Output, "Output format: text (a checklist) or json.")
+	fs.StringVar(&c.Bucket, "bucket", c.Bucket, "S3 bucket discovery publish writes the issuer's documents to: doctor also reads them back (s3:GetObject, with the AWS SDK's default credentials) and checks them against the issuer and the API server's keys. Nothing is written. Default: no bucket checks.")
+	fs.StringVar(&c.BucketPrefix, "bucket-prefix", c.BucketPrefix, "With --bucket: key prefix of the issuer's path in the bucket (discovery publish's --prefix). Empty: the bucket's root.")
+	fs.StringVar(&c.S3.Region, "region", c.S3.Region, "With --bucket: region of the bucket (as discovery publish --region). Default: the SDK's (AWS_REGION, the shared config).")
+	fs.StringVar(&c.S3.EndpointURL, "endpoint-url", c.S3.EndpointURL, "With --bucket: S3 endpoint URL (https), as discovery publish --endpoint-url. Default: the SDK's (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL).")
+	fs.BoolVar(&c.S3.PathStyle, "path-style", c.S3.PathStyle, "With --bucket: address the bucket in the URL path (as discovery publish --path-style).")
 	fs.StringVar(&c.WorkloadAPIAddr, "workload-api-addr", c.WorkloadAPIAddr, "For a ServiceAccount with token-source spiffe: the SPIRE agent's Workload API (unix:///path) doctor fetches a JWT-SVID from, as a workload with a registration entry. Default: $SPIFFE_ENDPOINT_SOCKET.")
 }
 
@@ -126,6 +140,23 @@ func (c *Config) Validate() error {
 	if c.WorkloadAPIAddr != "" {
 		if err := workloadapi.ValidateAddress(c.WorkloadAPIAddr); err != nil {
 			bad("workload-api-addr", "%q: %v (want unix:///path/to/socket)", c.WorkloadAPIAddr, err)
+		}
+	}
+	if c.Bucket != "" {
+		if err := discovery.ValidateBucketName(c.Bucket); err != nil {
+			bad("bucket", "%v", err)
+		}
+		if err := discovery.ValidatePrefix(c.BucketPrefix); err != nil {
+			bad("bucket-prefix", "%v", err)
+		}
+		if err := discovery.ValidateEndpointURL(c.S3.EndpointURL); err != nil {
+			bad("endpoint-url", "%v", err)
+		}
+	} else {
+		for flag, set := range map[string]bool{"bucket-prefix": c.BucketPrefix != "", "region": c.S3.Region != "", "endpoint-url": c.S3.EndpointURL != "", "path-style": c.S3.PathStyle} {
+			if set {
+				bad(flag, "needs --bucket")
+			}
 		}
 	}
 	if c.Output != OutputText && c.Output != OutputJSON {

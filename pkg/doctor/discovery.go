@@ -3,6 +3,7 @@ package doctor
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,8 +17,8 @@ import (
 // maxDocumentSize bounds what doctor reads of a discovery document or JWKS.
 const maxDocumentSize = 1 << 20
 
-// discovery is what the public discovery endpoints served.
-type discovery struct {
+// discovered is what the public discovery endpoints served.
+type discovered struct {
 	issuer  string
 	jwksURI string
 	keys    jose.JSONWebKeySet
@@ -27,18 +28,7 @@ type discovery struct {
 // STS does (anonymous https GETs), and verifies the token's signature with
 // the published key.
 func (r *run) checkDiscovery(ctx context.Context) {
-	issuer := r.cfg.Issuer
-	if issuer == "" && r.spiffe() && r.tok != nil {
-		// The API server's issuer has nothing to do with JWT-SVIDs.
-		issuer = r.tok.claims.Issuer
-	}
-	if issuer == "" {
-		if want, err := r.expectedIssuer(ctx); err == nil {
-			issuer = want
-		} else if r.tok != nil {
-			issuer = r.tok.claims.Issuer
-		}
-	}
+	issuer := r.publicIssuer(ctx)
 	if issuer == "" {
 		for _, id := range []string{CheckDiscoveryDocument, CheckDiscoveryIssuer, CheckJWKS, CheckTokenSignature} {
 			r.skip(id, "no issuer known; pass --issuer")
@@ -73,7 +63,7 @@ func (r *run) checkDiscovery(ctx context.Context) {
 		r.add(CheckDiscoveryIssuer, StatusPass, "", "discovery document issuer is %q", issuer)
 	}
 
-	r.disc = &discovery{issuer: doc.Issuer, jwksURI: doc.JWKSURI}
+	r.disc = &discovered{issuer: doc.Issuer, jwksURI: doc.JWKSURI}
 	if !r.checkJWKS(ctx, serveFix) {
 		because := "no usable key"
 		if r.tok == nil {
@@ -83,6 +73,25 @@ func (r *run) checkDiscovery(ctx context.Context) {
 		return
 	}
 	r.checkSignature()
+}
+
+// publicIssuer is the issuer whose documents AWS fetches: --issuer, else
+// the API server's (for a JWT-SVID, the token's own), else the token's.
+// Empty when none is known.
+func (r *run) publicIssuer(ctx context.Context) string {
+	issuer := r.cfg.Issuer
+	if issuer == "" && r.spiffe() && r.tok != nil {
+		// The API server's issuer has nothing to do with JWT-SVIDs.
+		issuer = r.tok.claims.Issuer
+	}
+	if issuer == "" {
+		if want, err := r.expectedIssuer(ctx); err == nil {
+			issuer = want
+		} else if r.tok != nil {
+			issuer = r.tok.claims.Issuer
+		}
+	}
+	return issuer
 }
 
 func (r *run) skipAfterDocument(because string) {
@@ -134,18 +143,33 @@ func (r *run) checkJWKS(ctx context.Context, serveFix string) bool {
 
 // checkSignature verifies the token with the published key(s) of its kid.
 func (r *run) checkSignature() {
+	switch err := r.verifyToken(r.disc.keys.Key(r.tok.kid)); {
+	case errors.Is(err, errAlgorithm):
+		r.add(CheckTokenSignature, StatusFail, "sign service account tokens with an RSA or ECDSA (P-256/P-384/P-521) key", "%v", err)
+	case err != nil:
+		r.add(CheckTokenSignature, StatusFail,
+			"the JWKS serves a different key under the same kid: serve the API server's current public key (discovery serve --from-apiserver)",
+			"token signature does not verify with the published key %q: %v", r.tok.kid, err)
+	default:
+		r.add(CheckTokenSignature, StatusPass, "", "token signature (%s) verifies with the published key %q", r.tok.alg, r.tok.kid)
+	}
+}
+
+// errAlgorithm marks a token signed with an algorithm AWS refuses.
+var errAlgorithm = errors.New("algorithm AWS does not accept")
+
+// verifyToken checks the token's signature with one of keys (those of its
+// kid) and an algorithm AWS accepts.
+func (r *run) verifyToken(keys []jose.JSONWebKey) error {
 	if !slices.Contains(AWSAlgorithms, jose.SignatureAlgorithm(r.tok.alg)) {
-		r.add(CheckTokenSignature, StatusFail, "sign service account tokens with an RSA or ECDSA (P-256/P-384/P-521) key",
-			"token alg %s is not one AWS accepts (%s)", r.tok.alg, algorithmNames(AWSAlgorithms))
-		return
+		return fmt.Errorf("%w: token alg %s is not one AWS accepts (%s)", errAlgorithm, r.tok.alg, algorithmNames(AWSAlgorithms))
 	}
 	jws, err := jose.ParseSignedCompact(r.tok.raw, AWSAlgorithms)
 	if err != nil {
-		r.add(CheckTokenSignature, StatusFail, "", "token does not parse as a JWS: %v", err)
-		return
+		return fmt.Errorf("token does not parse as a JWS: %w", err)
 	}
-	var last error
-	for _, k := range r.disc.keys.Key(r.tok.kid) {
+	last := errors.New("no key")
+	for _, k := range keys {
 		if k.Algorithm != "" && k.Algorithm != r.tok.alg {
 			last = fmt.Errorf("key alg %s differs from the token's %s", k.Algorithm, r.tok.alg)
 			continue
@@ -154,12 +178,9 @@ func (r *run) checkSignature() {
 			last = err
 			continue
 		}
-		r.add(CheckTokenSignature, StatusPass, "", "token signature (%s) verifies with the published key %q", r.tok.alg, r.tok.kid)
-		return
+		return nil
 	}
-	r.add(CheckTokenSignature, StatusFail,
-		"the JWKS serves a different key under the same kid: serve the API server's current public key (discovery serve --from-apiserver)",
-		"token signature does not verify with the published key %q: %v", r.tok.kid, last)
+	return last
 }
 
 // getJSON GETs url and decodes its JSON body into v.

@@ -8,11 +8,15 @@
 //	  spiffe a JWT-SVID from the SPIRE agent's Workload API: issuer,
 //	  audience, lifetime
 //	→ the public discovery document and its JWKS, fetched the way AWS STS does
-//	→ the token's signature, verified with the published key.
+//	→ the token's signature, verified with the published key
+//	→ with --bucket, the documents `discovery publish` wrote to S3, read
+//	  back with the AWS SDK: the issuer, byte for byte what `discovery
+//	  serve` would serve, the token's kid and signature.
 //
 // It changes nothing in the cluster: it reads the ServiceAccount and the
 // webhook configurations, and requests one token (or JWT-SVID), which
-// nothing stores. The token is never printed or logged.
+// nothing stores; a bucket it only reads. The token is never printed or
+// logged.
 //
 // Run is the whole of it, callable from Go with any kubernetes.Interface
 // (a real clientset or client-go's fake) and an io.Writer.

@@ -34,7 +34,7 @@ type run struct {
 	sa   *corev1.ServiceAccount
 	plan *identity.Plan
 	tok  *token
-	disc *discovery
+	disc *discovered
 
 	// The API server's issuer, looked up at most once.
 	issuerLooked bool
@@ -63,6 +63,7 @@ func Run(ctx context.Context, cfg *Config, kube kubernetes.Interface, out io.Wri
 	r.checkWebhook(ctx)
 	r.checkToken(ctx)
 	r.checkDiscovery(ctx)
+	r.checkBucket(ctx)
 
 	if cfg.Output == OutputJSON {
 		if err := writeJSON(out, r.report); err != nil {

@@ -36,6 +36,10 @@ const (
 	CheckDiscoveryIssuer      = "discovery-issuer"
 	CheckJWKS                 = "jwks"
 	CheckTokenSignature       = "token-signature"
+	// With --bucket: the documents `discovery publish` wrote to S3.
+	CheckBucketDocument  = "bucket-document"
+	CheckBucketJWKS      = "bucket-jwks"
+	CheckBucketSignature = "bucket-token-signature"
 )
 
 // Check is one line of the checklist.
@@ -69,9 +73,9 @@ func (r *Report) Get(id string) (Check, bool) {
 
 // writeCheck prints one checklist line, and its fix on the next line.
 func writeCheck(w io.Writer, c Check) {
-	fmt.Fprintf(w, "%-4s  %-21s  %s\n", c.Status, c.ID, c.Message)
+	fmt.Fprintf(w, "%-4s  %-22s  %s\n", c.Status, c.ID, c.Message)
 	if c.Fix != "" {
-		fmt.Fprintf(w, "      %-21s  fix: %s\n", "", c.Fix)
+		fmt.Fprintf(w, "      %-22s  fix: %s\n", "", c.Fix)
 	}
 }
 
