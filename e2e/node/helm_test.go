@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +19,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/utils/ptr"
 
 	"github.com/irsa-webhook/irsa-webhook/e2e/harness"
 	"github.com/irsa-webhook/irsa-webhook/e2e/images"
@@ -36,6 +37,10 @@ const helmIssuer = "https://oidc.example.com"
 // upgradedRegion is what the upgrade sets webhook.awsDefaultRegion to
 // (the install leaves it empty).
 const upgradedRegion = "eu-west-3"
+
+// upgradedTimeout is what the upgrade sets webhook.timeoutSeconds to (the
+// chart's default is 10).
+const upgradedTimeout = 8
 
 // helmTimeout bounds one helm command.
 const helmTimeout = 3 * time.Minute
@@ -149,6 +154,7 @@ func TestHelmChartOnNode(t *testing.T) {
 		}},
 		{"helm test runs doctor in the cluster", testHelmTest},
 		{"helm upgrade during a burst admits every Pod with credentials", testHelmUpgradeDuringBurst},
+		{"deleting webhook pods mid-burst refuses none", testDeleteWebhookPodsRepeatedly},
 		{"helm uninstall leaves no webhook configuration", testHelmUninstall},
 	} {
 		if !t.Run(st.name, func(t *testing.T) { st.f(t, ctx, h) }) {
@@ -187,7 +193,8 @@ func testHelmTest(t *testing.T, ctx context.Context, h *helmRun) {
 		t.Fatalf("helm test pod log: %v", lerr)
 	}
 	var report doctor.Report
-	if jerr := json.Unmarshal(raw, &report); jerr != nil {
+	// The report, then doctor's one-line verdict on stderr.
+	if jerr := json.NewDecoder(bytes.NewReader(raw)).Decode(&report); jerr != nil {
 		t.Fatalf("helm test pod log is no doctor report: %v\n%s", jerr, raw)
 	}
 	status := map[string]doctor.Check{}
@@ -213,11 +220,13 @@ func testHelmTest(t *testing.T, ctx context.Context, h *helmRun) {
 	}
 }
 
-// helm upgrade with a changed value (webhook.awsDefaultRegion) while Pods
-// are created at a steady rate: helm updates the objects in place, the
-// Deployment rolls, and every Pod is admitted with its credentials; the
-// webhook configuration is never deleted (watched throughout), and Pods
-// created after the rollout carry the new region.
+// helm upgrade with changed values (webhook.awsDefaultRegion, a flag of
+// the Deployment, and webhook.timeoutSeconds, a field of the webhook
+// configuration) while Pods are created at a steady rate: helm updates
+// the objects in place, the Deployment rolls, and every Pod is admitted
+// with its credentials; the webhook configuration is modified, never
+// deleted (watched throughout), keeps the caBundle the webhook filled,
+// and Pods created after the rollout carry the new region.
 func testHelmUpgradeDuringBurst(t *testing.T, ctx context.Context, h *helmRun) {
 	c := h.c
 	const ns, sa = "helm-upgrade", "reader"
@@ -242,51 +251,75 @@ func testHelmUpgradeDuringBurst(t *testing.T, ctx context.Context, h *helmRun) {
 		t.Fatal(err)
 	}
 	var (
-		wg       sync.WaitGroup
-		events   []watch.EventType
-		closed   bool
-		stopping atomic.Bool
+		mu      sync.Mutex
+		events  []watch.Event
+		seenRVs = map[string]bool{}
+		closed  = make(chan struct{})
 	)
-	wg.Add(1)
 	go func() {
-		defer wg.Done()
+		defer close(closed)
 		for ev := range w.ResultChan() {
-			events = append(events, ev.Type)
+			mu.Lock()
+			events = append(events, ev)
+			if o, ok := ev.Object.(*admissionregistrationv1.MutatingWebhookConfiguration); ok {
+				seenRVs[o.ResourceVersion] = true
+			}
+			mu.Unlock()
 		}
-		closed = !stopping.Load()
 	}()
 	old := podNames(webhookPods(t, ctx, c))
+	// Two changes: the webhook's flag (a rollout) and the registration's
+	// timeout (an update of the webhook configuration itself).
 	upgrade := func() error {
-		_, err := h.helm(t, ctx, "upgrade", helmRelease, h.chart, "--reuse-values", "--set", "webhook.awsDefaultRegion="+upgradedRegion)
+		_, err := h.helm(t, ctx, "upgrade", helmRelease, h.chart, "--reuse-values",
+			"--set", "webhook.awsDefaultRegion="+upgradedRegion, "--set", fmt.Sprintf("webhook.timeoutSeconds=%d", upgradedTimeout))
 		return err
 	}
 	res := runBurst(ctx, c, ns, sa, 150*time.Millisecond, upgrade, func() bool { return rolledOver(ctx, c, h.s, old) })
-	after, err := c.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, webhookConfig, metav1.GetOptions{})
-	stopping.Store(true)
-	w.Stop()
-	wg.Wait()
-	t.Logf("%d pods created, %d with credentials, during helm upgrade; %d watch events of the webhook configuration", res.created, res.injected, len(events))
+	t.Logf("%d pods created, %d with credentials, during helm upgrade", res.created, res.injected)
 	for _, f := range res.failures {
 		t.Error(f)
 	}
 	if res.created < burstSize || res.injected != res.created {
 		t.Errorf("created %d, injected %d: want every one of at least %d injected", res.created, res.injected, burstSize)
 	}
-	if closed {
-		t.Error("the watch of the webhook configuration closed during the upgrade")
+	after, err := c.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, webhookConfig, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("webhook configuration after the upgrade: %v", err)
+	}
+	// Every event up to the upgraded object has arrived: none is DELETED.
+	werr := harness.WaitFor(ctx, 30*time.Second, "the upgraded webhook configuration on the watch", func(context.Context) error {
+		select {
+		case <-closed:
+			return errors.New("the watch closed")
+		default:
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !seenRVs[after.ResourceVersion] {
+			return fmt.Errorf("resource version %s not seen yet (%d events)", after.ResourceVersion, len(events))
+		}
+		return nil
+	})
+	w.Stop()
+	<-closed
+	if werr != nil {
+		t.Error(werr)
 	}
 	for _, ev := range events {
-		if ev == watch.Deleted {
+		t.Logf("watch of the webhook configuration during the upgrade: %s", ev.Type)
+		if ev.Type == watch.Deleted {
 			t.Error("the upgrade deleted the webhook configuration")
 		}
 	}
-	switch {
-	case err != nil:
-		t.Errorf("webhook configuration after the upgrade: %v", err)
-	case after.UID != conf.UID:
+	if after.UID != conf.UID {
 		t.Error("the upgrade replaced the webhook configuration")
-	case !caBundleSet(after):
-		t.Error("the upgrade emptied the self-signed caBundle")
+	}
+	if !caBundleSet(after) || string(after.Webhooks[0].ClientConfig.CABundle) != string(conf.Webhooks[0].ClientConfig.CABundle) {
+		t.Error("the upgrade changed or emptied the self-signed caBundle")
+	}
+	if got := ptr.Deref(after.Webhooks[0].TimeoutSeconds, 0); got != upgradedTimeout {
+		t.Errorf("upgraded timeoutSeconds %d, want %d", got, upgradedTimeout)
 	}
 	// The rollout is done: every replica runs the new flag.
 	p, err := c.CoreV1().Pods(ns).Create(ctx, gatedPod("after-upgrade", sa), metav1.CreateOptions{})
@@ -355,4 +388,49 @@ func testHelmUninstall(t *testing.T, ctx context.Context, h *helmRun) {
 	if harness.HasTokenVolume(p) {
 		t.Errorf("pod %s injected after helm uninstall", p.Name)
 	}
+}
+
+// shutdownRounds is how many webhook Pods the shutdown test deletes, one
+// after the other, each during its own burst.
+const shutdownRounds = 10
+
+// A deleted webhook Pod keeps answering until the API server has stopped
+// sending it requests: each of shutdownRounds times, one webhook Pod is
+// deleted (default grace period) while Pods are created as fast as one
+// per 10 ms, until the deleted Pod is gone; not one creation is refused
+// (a webhook that closed its listener on SIGTERM, before the endpoint
+// update reached the API server, would refuse the connections sent to it
+// meanwhile: failed calling webhook).
+func testDeleteWebhookPodsRepeatedly(t *testing.T, ctx context.Context, h *helmRun) {
+	c := h.c
+	const ns, sa = "helm-shutdown", "reader"
+	workloadNamespace(t, ctx, h.s, ns, sa, nil)
+	var created, injectedN, refused int
+	for round := range shutdownRounds {
+		pods := webhookPods(t, ctx, c)
+		if len(pods) == 0 {
+			t.Fatal("no webhook pod")
+		}
+		victim := pods[round%len(pods)].Name
+		del := func() error { return c.CoreV1().Pods(installNS).Delete(ctx, victim, metav1.DeleteOptions{}) }
+		gone := func() bool {
+			_, err := c.CoreV1().Pods(installNS).Get(ctx, victim, metav1.GetOptions{})
+			return apierrors.IsNotFound(err)
+		}
+		res := runBurst(ctx, c, ns, sa, 10*time.Millisecond, del, gone)
+		created += res.created
+		injectedN += res.injected
+		for _, f := range res.failures {
+			if strings.Contains(f, "failed calling webhook") {
+				refused++
+			}
+			t.Errorf("round %d (%s deleted): %s", round, victim, f)
+		}
+		deleteBurst(t, c, ns)
+		if err := harness.WaitRollout(ctx, h.s, installNS, webhookDeployment, rolloutTimeout); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("%d webhook pods deleted: %d pods created, %d with credentials, %d refused (failed calling webhook)",
+		shutdownRounds, created, injectedN, refused)
 }
