@@ -193,8 +193,13 @@ func testHelmTest(t *testing.T, ctx context.Context, h *helmRun) {
 		t.Fatalf("helm test pod log: %v", lerr)
 	}
 	var report doctor.Report
-	// The report, then doctor's one-line verdict on stderr.
-	if jerr := json.NewDecoder(bytes.NewReader(raw)).Decode(&report); jerr != nil {
+	// The report (stdout) and doctor's one-line verdict (stderr, with no
+	// brace), in either order in the container's log.
+	start := bytes.IndexByte(raw, '{')
+	if start < 0 {
+		t.Fatalf("helm test pod log holds no doctor report:\n%s", raw)
+	}
+	if jerr := json.NewDecoder(bytes.NewReader(raw[start:])).Decode(&report); jerr != nil {
 		t.Fatalf("helm test pod log is no doctor report: %v\n%s", jerr, raw)
 	}
 	status := map[string]doctor.Check{}
@@ -255,6 +260,8 @@ func testHelmUpgradeDuringBurst(t *testing.T, ctx context.Context, h *helmRun) {
 		events  []watch.Event
 		seenRVs = map[string]bool{}
 		closed  = make(chan struct{})
+		// Stopping the watch may end it with an ERROR event of its own.
+		stopped int
 	)
 	go func() {
 		defer close(closed)
@@ -301,15 +308,23 @@ func testHelmUpgradeDuringBurst(t *testing.T, ctx context.Context, h *helmRun) {
 		}
 		return nil
 	})
+	mu.Lock()
+	stopped = len(events)
+	mu.Unlock()
 	w.Stop()
 	<-closed
 	if werr != nil {
 		t.Error(werr)
 	}
-	for _, ev := range events {
+	for i, ev := range events {
 		t.Logf("watch of the webhook configuration during the upgrade: %s", ev.Type)
-		if ev.Type == watch.Deleted {
+		switch {
+		case ev.Type == watch.Deleted:
 			t.Error("the upgrade deleted the webhook configuration")
+		case ev.Type == watch.Error && i < stopped:
+			t.Errorf("the watch of the webhook configuration failed during the upgrade: %v", apierrors.FromObject(ev.Object))
+		case ev.Type == watch.Error:
+			t.Logf("the watch ended as it was stopped: %v", apierrors.FromObject(ev.Object))
 		}
 	}
 	if after.UID != conf.UID {
