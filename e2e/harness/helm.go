@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 )
 
@@ -41,4 +42,14 @@ func BuildHelm(ctx context.Context, cacheDir string, progressTo io.Writer) (stri
 		return os.Rename(filepath.Join(gobin, "helm"), out)
 	})
 	return dest, err
+}
+
+// HelmCommand is helm at bin with args, run in dir, with its
+// configuration, cache and data under home: no user's configuration or
+// repositories reach the tests.
+func HelmCommand(ctx context.Context, bin, dir, home string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "HELM_CONFIG_HOME="+home, "HELM_CACHE_HOME="+home, "HELM_DATA_HOME="+home)
+	return cmd
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -224,11 +223,7 @@ func helm(t *testing.T, args ...string) ([]byte, error) {
 	if helmErr != nil {
 		t.Fatalf("build helm: %v", helmErr)
 	}
-	cmd := exec.Command(helmBin, args...)
-	cmd.Dir = repoRoot(t)
-	// No user's helm configuration or repositories.
-	home := t.TempDir()
-	cmd.Env = append(os.Environ(), "HELM_CONFIG_HOME="+home, "HELM_CACHE_HOME="+home, "HELM_DATA_HOME="+home)
+	cmd := harness.HelmCommand(context.Background(), helmBin, repoRoot(t), t.TempDir(), args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
