@@ -62,9 +62,10 @@ func (s *FileSource) Refresh(ctx context.Context) error {
 // ends. A reload that fails keeps the last good keys served.
 func (s *FileSource) Run(ctx context.Context) error {
 	log := logr.FromContextOrDiscard(ctx)
-	if err := s.Refresh(ctx); err != nil {
-		return err
-	}
+	// Watch before the first load: a change between the load and the
+	// watch would otherwise go unseen until the next poll, an Interval
+	// later (a rotation right at start-up served the old keys for that
+	// long).
 	watcher, err := fsnotify.NewWatcher()
 	if err != nil {
 		log.Error(err, "cannot watch key files; polling only", "interval", s.Interval)
@@ -81,6 +82,9 @@ func (s *FileSource) Run(ctx context.Context) error {
 				log.Error(err, "cannot watch key file directory; polling only", "dir", dir, "interval", s.Interval)
 			}
 		}
+	}
+	if err := s.Refresh(ctx); err != nil {
+		return err
 	}
 	var events <-chan fsnotify.Event
 	var errs <-chan error
