@@ -89,9 +89,10 @@ func runDiscoveryServe(ctx context.Context, cfg *discovery.Config) error {
 
 	g, ctx := errgroup.WithContext(ctx)
 	main := &discovery.Server{
-		Name:    "discovery",
-		Addr:    net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.Port)),
-		Handler: discovery.NewHandler(pub, metrics),
+		Name:     "discovery",
+		Addr:     net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.Port)),
+		Listener: testListenersFrom(ctx).main,
+		Handler:  discovery.NewHandler(pub, metrics),
 	}
 	if !cfg.InsecureHTTP {
 		cw, err := certwatcher.New(filepath.Join(cfg.CertDir, "tls.crt"), filepath.Join(cfg.CertDir, "tls.key"))
@@ -120,8 +121,9 @@ func runDiscoveryServe(ctx context.Context, cfg *discovery.Config) error {
 // of controller-runtime's registry, the one every command's metrics are
 // in, unless metricsAddr is "0".
 func startProbes(ctx context.Context, g *errgroup.Group, healthAddr, metricsAddr string, health http.Handler) error {
+	ls := testListenersFrom(ctx)
 	if healthAddr != "0" {
-		srv := &discovery.Server{Name: "health", Addr: healthAddr, Handler: health}
+		srv := &discovery.Server{Name: "health", Addr: healthAddr, Listener: ls.health, Handler: health}
 		g.Go(func() error { return srv.Start(ctx) })
 	}
 	ms, err := metricsserver.NewServer(metricsserver.Options{BindAddress: metricsAddr}, nil, nil)
@@ -130,8 +132,36 @@ func startProbes(ctx context.Context, g *errgroup.Group, healthAddr, metricsAddr
 	}
 	if ms != nil { // nil when the address is "0"
 		g.Go(func() error { return ms.Start(ctx) })
+		if ls.metricsAddr != nil {
+			g.Go(func() error { reportBindAddr(ctx, ms, ls.metricsAddr); return nil })
+		}
 	}
 	return nil
+}
+
+// reportBindAddr sends the address ms bound once it has (for tests, see
+// testListeners.metricsAddr).
+func reportBindAddr(ctx context.Context, ms metricsserver.Server, to chan<- string) {
+	bound, ok := ms.(interface{ GetBindAddr() string })
+	if !ok {
+		return
+	}
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if addr := bound.GetBindAddr(); addr != "" {
+			select {
+			case to <- addr:
+			case <-ctx.Done():
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // runKeySource keeps a discovery key source current until ctx ends.
@@ -262,7 +292,10 @@ func addDiscoveryListener(mgr manager.Manager, log logr.Logger, cfg *webhook.Con
 			}
 			return nil
 		})),
-		mgr.Add(manager.RunnableFunc(func(ctx context.Context) error { return server.Start(logr.NewContext(ctx, log)) })),
+		mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+			server.Listener = testListenersFrom(ctx).discovery
+			return server.Start(logr.NewContext(ctx, log))
+		})),
 		mgr.AddReadyzCheck("discovery-keys", pub.ReadyCheck),
 		mgr.AddReadyzCheck("discovery-keys-fresh", pub.FreshCheck),
 	)
