@@ -22,6 +22,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/irsa-webhook/irsa-webhook/pkg/discovery"
+	"github.com/irsa-webhook/irsa-webhook/pkg/serving"
 	"github.com/irsa-webhook/irsa-webhook/pkg/webhook"
 )
 
@@ -93,6 +94,7 @@ func runDiscoveryServe(ctx context.Context, cfg *discovery.Config) error {
 		Addr:     net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.Port)),
 		Listener: testListenersFrom(ctx).main,
 		Handler:  discovery.NewHandler(pub, metrics),
+		Metrics:  serving.NewMetrics(ctrlmetrics.Registry),
 	}
 	if !cfg.InsecureHTTP {
 		cw, err := certwatcher.New(filepath.Join(cfg.CertDir, "tls.crt"), filepath.Join(cfg.CertDir, "tls.key"))
@@ -123,7 +125,7 @@ func runDiscoveryServe(ctx context.Context, cfg *discovery.Config) error {
 func startProbes(ctx context.Context, g *errgroup.Group, healthAddr, metricsAddr string, health http.Handler) error {
 	ls := testListenersFrom(ctx)
 	if healthAddr != "0" {
-		srv := &discovery.Server{Name: "health", Addr: healthAddr, Listener: ls.health, Handler: health}
+		srv := &discovery.Server{Name: "health", Addr: healthAddr, Listener: ls.health, Handler: health, Metrics: serving.NewMetrics(ctrlmetrics.Registry)}
 		g.Go(func() error { return srv.Start(ctx) })
 	}
 	ms, err := metricsserver.NewServer(metricsserver.Options{BindAddress: metricsAddr}, nil, nil)
@@ -283,6 +285,7 @@ func addDiscoveryListener(mgr manager.Manager, log logr.Logger, cfg *webhook.Con
 		Addr:    net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.DiscoveryPort)),
 		Handler: discovery.NewHandler(pub, metrics),
 		TLS:     tlsCfg,
+		Metrics: serving.NewMetrics(ctrlmetrics.Registry),
 	}
 	return errors.Join(
 		mgr.Add(cw),

@@ -23,6 +23,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/irsa-webhook/irsa-webhook/internal/testcerts"
@@ -287,6 +288,11 @@ func TestDiscoveryServeAndExport(t *testing.T) {
 				"irsa_webhook_discovery_keys 2",
 				"irsa_webhook_discovery_stale 0",
 				"irsa_webhook_discovery_last_refresh_success_timestamp_seconds ",
+				// The serving limits' counters, of both servers.
+				`irsa_webhook_server_budget_refusals_total{server="discovery"} 0`,
+				`irsa_webhook_server_connections_evicted_total{how="goaway",server="discovery"} 0`,
+				`irsa_webhook_server_connections_refused_total{server="health"} 0`,
+				`irsa_webhook_server_deadline_extensions_total{server="discovery"} `,
 			} {
 				if !strings.Contains(string(exposition), want) {
 					t.Errorf("/metrics lacks %q", want)
@@ -419,6 +425,11 @@ func TestServeDiscoveryListener(t *testing.T) {
 		c.Close()
 		t.Error("a TLS 1.2 handshake succeeded on the discovery port with --tls-min-version=1.3")
 	}
+	for _, name := range servingMetricNames {
+		if !hasSeries(t, name, "server", "discovery") {
+			t.Errorf("controller-runtime's registry has no %s{server=\"discovery\"}", name)
+		}
+	}
 	for _, name := range []string{"discovery-keys", "discovery-keys-fresh"} {
 		check, ok := mgr.readyz[name]
 		if !ok {
@@ -429,6 +440,37 @@ func TestServeDiscoveryListener(t *testing.T) {
 			t.Errorf("readiness check %q: %v", name, err)
 		}
 	}
+}
+
+// servingMetricNames are the counters of pkg/serving.
+var servingMetricNames = []string{
+	"irsa_webhook_server_budget_refusals_total",
+	"irsa_webhook_server_connections_evicted_total",
+	"irsa_webhook_server_connections_refused_total",
+	"irsa_webhook_server_deadline_extensions_total",
+}
+
+// hasSeries says whether controller-runtime's registry holds a series of
+// name with label=value.
+func hasSeries(t *testing.T, name, label, value string) bool {
+	t.Helper()
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // recordingManager keeps the readiness checks added to the manager, for a

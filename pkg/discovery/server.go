@@ -68,6 +68,8 @@ type Server struct {
 	Handler  http.Handler
 	// TLS, when set, makes the server serve HTTPS; build it with TLSConfig.
 	TLS *tls.Config
+	// Metrics, when set, count what the serving limits did, under Name.
+	Metrics *serving.Metrics
 
 	mu  sync.Mutex
 	srv *serving.Server
@@ -78,7 +80,7 @@ func (s *Server) NeedLeaderElection() bool { return false }
 
 // Start serves until ctx ends, then shuts down within ShutdownTimeout.
 func (s *Server) Start(ctx context.Context) error {
-	srv := &serving.Server{Name: s.Name, Addr: s.Addr, Listener: s.Listener, Handler: s.Handler, TLS: s.TLS, Limits: Limits(), Budget: bodyBudget}
+	srv := &serving.Server{Name: s.Name, Addr: s.Addr, Listener: s.Listener, Handler: s.Handler, TLS: s.TLS, Limits: Limits(), Budget: bodyBudget, Metrics: s.Metrics}
 	s.mu.Lock()
 	s.srv = srv
 	s.mu.Unlock()
