@@ -22,6 +22,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/irsa-webhook/irsa-webhook/pkg/discovery"
+	"github.com/irsa-webhook/irsa-webhook/pkg/serving"
 	"github.com/irsa-webhook/irsa-webhook/pkg/webhook"
 )
 
@@ -89,9 +90,11 @@ func runDiscoveryServe(ctx context.Context, cfg *discovery.Config) error {
 
 	g, ctx := errgroup.WithContext(ctx)
 	main := &discovery.Server{
-		Name:    "discovery",
-		Addr:    net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.Port)),
-		Handler: discovery.NewHandler(pub, metrics),
+		Name:     "discovery",
+		Addr:     net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.Port)),
+		Listener: testListenersFrom(ctx).main,
+		Handler:  discovery.NewHandler(pub, metrics),
+		Metrics:  serving.NewMetrics(ctrlmetrics.Registry),
 	}
 	if !cfg.InsecureHTTP {
 		cw, err := certwatcher.New(filepath.Join(cfg.CertDir, "tls.crt"), filepath.Join(cfg.CertDir, "tls.key"))
@@ -120,8 +123,9 @@ func runDiscoveryServe(ctx context.Context, cfg *discovery.Config) error {
 // of controller-runtime's registry, the one every command's metrics are
 // in, unless metricsAddr is "0".
 func startProbes(ctx context.Context, g *errgroup.Group, healthAddr, metricsAddr string, health http.Handler) error {
+	ls := testListenersFrom(ctx)
 	if healthAddr != "0" {
-		srv := &discovery.Server{Name: "health", Addr: healthAddr, Handler: health}
+		srv := &discovery.Server{Name: "health", Addr: healthAddr, Listener: ls.health, Handler: health, Metrics: serving.NewMetrics(ctrlmetrics.Registry)}
 		g.Go(func() error { return srv.Start(ctx) })
 	}
 	ms, err := metricsserver.NewServer(metricsserver.Options{BindAddress: metricsAddr}, nil, nil)
@@ -130,8 +134,36 @@ func startProbes(ctx context.Context, g *errgroup.Group, healthAddr, metricsAddr
 	}
 	if ms != nil { // nil when the address is "0"
 		g.Go(func() error { return ms.Start(ctx) })
+		if ls.metricsAddr != nil {
+			g.Go(func() error { reportBindAddr(ctx, ms, ls.metricsAddr); return nil })
+		}
 	}
 	return nil
+}
+
+// reportBindAddr sends the address ms bound once it has (for tests, see
+// testListeners.metricsAddr).
+func reportBindAddr(ctx context.Context, ms metricsserver.Server, to chan<- string) {
+	bound, ok := ms.(interface{ GetBindAddr() string })
+	if !ok {
+		return
+	}
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if addr := bound.GetBindAddr(); addr != "" {
+			select {
+			case to <- addr:
+			case <-ctx.Done():
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // runKeySource keeps a discovery key source current until ctx ends.
@@ -253,6 +285,7 @@ func addDiscoveryListener(mgr manager.Manager, log logr.Logger, cfg *webhook.Con
 		Addr:    net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.DiscoveryPort)),
 		Handler: discovery.NewHandler(pub, metrics),
 		TLS:     tlsCfg,
+		Metrics: serving.NewMetrics(ctrlmetrics.Registry),
 	}
 	return errors.Join(
 		mgr.Add(cw),
@@ -262,7 +295,10 @@ func addDiscoveryListener(mgr manager.Manager, log logr.Logger, cfg *webhook.Con
 			}
 			return nil
 		})),
-		mgr.Add(manager.RunnableFunc(func(ctx context.Context) error { return server.Start(logr.NewContext(ctx, log)) })),
+		mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+			server.Listener = testListenersFrom(ctx).discovery
+			return server.Start(logr.NewContext(ctx, log))
+		})),
 		mgr.AddReadyzCheck("discovery-keys", pub.ReadyCheck),
 		mgr.AddReadyzCheck("discovery-keys-fresh", pub.FreshCheck),
 	)

@@ -1,11 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,14 +22,23 @@ const childArgsEnv = "IRSA_WEBHOOK_TEST_DISCOVERY_ARGS"
 // SIGTERM, and expects a clean exit.
 func TestDiscoveryServeStopsOnSIGTERM(t *testing.T) {
 	if args := os.Getenv(childArgsEnv); args != "" {
-		os.Exit(runMain(strings.Split(args, "\n"), os.Stdout, os.Stderr))
+		// The parent's listeners, inherited as fds 3 and 4.
+		ls := &testListeners{main: inheritedListener(3), health: inheritedListener(4)}
+		os.Exit(runMainContext(withTestListeners(context.Background(), ls), strings.Split(args, "\n"), os.Stdout, os.Stderr))
 	}
-	port, health := freePort(t), freePort(t)
+	served, health := listen(t), listen(t)
 	args := []string{"discovery", "serve", "--issuer", testIssuer, "--key-file", testKey("rsa.pub"), "--insecure-http",
-		"--bind-address", "127.0.0.1", "--port", strconv.Itoa(port),
-		"--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", health), "--metrics-bind-address", "0"}
+		"--metrics-bind-address", "0"}
 	child := exec.Command(os.Args[0], "-test.run=^TestDiscoveryServeStopsOnSIGTERM$")
 	child.Env = append(os.Environ(), childArgsEnv+"="+strings.Join(args, "\n"))
+	for _, ln := range []net.Listener{served, health} {
+		f, err := ln.(*net.TCPListener).File()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		child.ExtraFiles = append(child.ExtraFiles, f)
+	}
 	var stderr strings.Builder
 	child.Stderr = &stderr
 	if err := child.Start(); err != nil {
@@ -44,14 +54,14 @@ func TestDiscoveryServeStopsOnSIGTERM(t *testing.T) {
 
 	client := &http.Client{Timeout: 5 * time.Second}
 	waitUntil(t, 30*time.Second, "the child to be ready", func() bool {
-		resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", health))
+		resp, err := client.Get(fmt.Sprintf("http://%s/readyz", health.Addr()))
 		if err != nil {
 			return false
 		}
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
-	if code, _, _ := get(t, client, fmt.Sprintf("http://127.0.0.1:%d/cluster-1/openid/v1/jwks", port)); code != http.StatusOK {
+	if code, _, _ := get(t, client, fmt.Sprintf("http://%s/cluster-1/openid/v1/jwks", served.Addr())); code != http.StatusOK {
 		t.Fatalf("JWKS = %d", code)
 	}
 	if err := child.Process.Signal(syscall.SIGTERM); err != nil {
@@ -68,4 +78,16 @@ func TestDiscoveryServeStopsOnSIGTERM(t *testing.T) {
 	if !strings.Contains(stderr.String(), "starting discovery server") {
 		t.Errorf("child logs lack the start message:\n%s", stderr.String())
 	}
+}
+
+// inheritedListener is the listening socket the parent passed as fd.
+func inheritedListener(fd uintptr) net.Listener {
+	f := os.NewFile(fd, "listener")
+	ln, err := net.FileListener(f)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "inherited listener %d: %v\n", fd, err)
+		os.Exit(2)
+	}
+	_ = f.Close() // FileListener holds its own copy
+	return ln
 }

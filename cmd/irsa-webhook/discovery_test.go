@@ -13,7 +13,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +21,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/irsa-webhook/irsa-webhook/internal/testcerts"
@@ -113,15 +114,16 @@ func TestDiscoveryHelpHasExamples(t *testing.T) {
 	}
 }
 
-// freePort returns a port on 127.0.0.1 that was free a moment ago.
-func freePort(t *testing.T) int {
+// listen binds a port of the kernel's choice on loopback, for a command to
+// serve (see testListeners).
+func listen(t *testing.T) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Cleanup(func() { _ = ln.Close() })
+	return ln
 }
 
 // selfSignedCertDir writes tls.crt and tls.key for 127.0.0.1 and returns
@@ -210,11 +212,13 @@ func TestDiscoveryServeAndExport(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			port, health, metrics := freePort(t), freePort(t), freePort(t)
-			args := append([]string{"discovery", "serve", "--issuer", testIssuer, "--bind-address", "127.0.0.1",
-				"--port", strconv.Itoa(port), "--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", health),
-				"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", metrics), "--log-format", "console"}, keys...)
-			ctx, cancel := context.WithCancel(context.Background())
+			// The listeners replace --port and --health-probe-bind-address;
+			// the metrics server binds port 0 and says where.
+			served, health, metricsAt := listen(t), listen(t), make(chan string, 1)
+			args := append([]string{"discovery", "serve", "--issuer", testIssuer,
+				"--metrics-bind-address", "127.0.0.1:0", "--log-format", "console"}, keys...)
+			ctx, cancel := context.WithCancel(withTestListeners(context.Background(),
+				&testListeners{main: served, health: health, metricsAddr: metricsAt}))
 			done := make(chan error, 1)
 			go func() {
 				_, err := runCommand(ctx, append(args, tc.flags...)...)
@@ -228,7 +232,7 @@ func TestDiscoveryServeAndExport(t *testing.T) {
 				}
 			}()
 
-			base := fmt.Sprintf("%s://127.0.0.1:%d/cluster-1", tc.scheme, port)
+			base := fmt.Sprintf("%s://%s/cluster-1", tc.scheme, served.Addr())
 			healthClient := &http.Client{Timeout: 5 * time.Second}
 			waitUntil(t, 20*time.Second, "the server to be ready", func() bool {
 				select {
@@ -237,13 +241,19 @@ func TestDiscoveryServeAndExport(t *testing.T) {
 					t.Fatalf("discovery serve ended early: %v", err)
 				default:
 				}
-				resp, err := healthClient.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", health))
+				resp, err := healthClient.Get(fmt.Sprintf("http://%s/readyz", health.Addr()))
 				if err != nil {
 					return false
 				}
 				resp.Body.Close()
 				return resp.StatusCode == http.StatusOK
 			})
+			var metrics string
+			select {
+			case metrics = <-metricsAt:
+			case <-time.After(20 * time.Second):
+				t.Fatal("the metrics server did not report its address within 20s")
+			}
 
 			for path, file := range map[string]string{
 				"/.well-known/openid-configuration": ".well-known/openid-configuration",
@@ -269,15 +279,20 @@ func TestDiscoveryServeAndExport(t *testing.T) {
 					t.Errorf("GET %s Content-Type = %q, want %q", path, got, wantType)
 				}
 			}
-			if code, _, _ := get(t, healthClient, fmt.Sprintf("http://127.0.0.1:%d/healthz", health)); code != http.StatusOK {
+			if code, _, _ := get(t, healthClient, fmt.Sprintf("http://%s/healthz", health.Addr())); code != http.StatusOK {
 				t.Errorf("/healthz = %d", code)
 			}
-			_, _, exposition := get(t, healthClient, fmt.Sprintf("http://127.0.0.1:%d/metrics", metrics))
+			_, _, exposition := get(t, healthClient, fmt.Sprintf("http://%s/metrics", metrics))
 			for _, want := range []string{
 				`irsa_webhook_discovery_requests_total{code="200",path="/openid/v1/jwks"}`,
 				"irsa_webhook_discovery_keys 2",
 				"irsa_webhook_discovery_stale 0",
 				"irsa_webhook_discovery_last_refresh_success_timestamp_seconds ",
+				// The serving limits' counters, of both servers.
+				`irsa_webhook_server_budget_refusals_total{server="discovery"} 0`,
+				`irsa_webhook_server_connections_evicted_total{how="goaway",server="discovery"} 0`,
+				`irsa_webhook_server_connections_refused_total{server="health"} 0`,
+				`irsa_webhook_server_deadline_extensions_total{server="discovery"} `,
 			} {
 				if !strings.Contains(string(exposition), want) {
 					t.Errorf("/metrics lacks %q", want)
@@ -358,21 +373,27 @@ func TestServeDiscoveryListener(t *testing.T) {
 	cfg.CertDir = certDir
 	cfg.TLSMinVersion = "1.3"
 	cfg.BindAddress = "127.0.0.1"
-	cfg.DiscoveryPort = freePort(t)
+	cfg.DiscoveryPort = 1 // validated, then replaced by the listener
 	dcfg := discovery.NewConfig()
 	dcfg.Issuer = testIssuer
 	dcfg.KeyFiles = []string{testKey("ec384.pub")}
 	if err := validateDiscoveryListener(cfg, dcfg); err != nil {
 		t.Fatal(err)
 	}
-	health := freePort(t)
-	mgr, err := ctrl.NewManager(&rest.Config{Host: "https://127.0.0.1:1"}, manager.Options{
+	ln := listen(t)
+	// The manager's health server takes no listener: it stays off, and
+	// the test runs the readiness checks the listener added.
+	inner, err := ctrl.NewManager(&rest.Config{Host: "https://127.0.0.1:1"}, manager.Options{
 		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: fmt.Sprintf("127.0.0.1:%d", health),
+		HealthProbeBindAddress: "0",
+		BaseContext: func() context.Context {
+			return withTestListeners(context.Background(), &testListeners{discovery: ln})
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	mgr := &recordingManager{Manager: inner, readyz: map[string]healthz.Checker{}}
 	if err := addDiscoveryListener(mgr, logr.Discard(), cfg, dcfg); err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +407,7 @@ func TestServeDiscoveryListener(t *testing.T) {
 		}
 	}()
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
-	url := fmt.Sprintf("https://127.0.0.1:%d/cluster-1/openid/v1/jwks", cfg.DiscoveryPort)
+	url := fmt.Sprintf("https://%s/cluster-1/openid/v1/jwks", ln.Addr())
 	waitUntil(t, 20*time.Second, "the discovery listener", func() bool {
 		resp, err := client.Get(url)
 		if err != nil {
@@ -400,14 +421,66 @@ func TestServeDiscoveryListener(t *testing.T) {
 		t.Errorf("JWKS lacks the P-384 key: %s", body)
 	}
 	// --tls-min-version=1.3 holds on the discovery port too.
-	if c, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", cfg.DiscoveryPort), &tls.Config{RootCAs: pool, MaxVersion: tls.VersionTLS12}); err == nil {
+	if c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: pool, MaxVersion: tls.VersionTLS12}); err == nil {
 		c.Close()
 		t.Error("a TLS 1.2 handshake succeeded on the discovery port with --tls-min-version=1.3")
 	}
-	_, _, readyz := get(t, &http.Client{Timeout: 5 * time.Second}, fmt.Sprintf("http://127.0.0.1:%d/readyz?verbose", health))
-	for _, want := range []string{"[+]discovery-keys ok", "[+]discovery-keys-fresh ok"} {
-		if !strings.Contains(string(readyz), want) {
-			t.Errorf("/readyz lacks %q:\n%s", want, readyz)
+	for _, name := range servingMetricNames {
+		if !hasSeries(t, name, "server", "discovery") {
+			t.Errorf("controller-runtime's registry has no %s{server=\"discovery\"}", name)
 		}
 	}
+	for _, name := range []string{"discovery-keys", "discovery-keys-fresh"} {
+		check, ok := mgr.readyz[name]
+		if !ok {
+			t.Errorf("no readiness check %q added (have %v)", name, mgr.readyz)
+			continue
+		}
+		if err := check(nil); err != nil {
+			t.Errorf("readiness check %q: %v", name, err)
+		}
+	}
+}
+
+// servingMetricNames are the counters of pkg/serving.
+var servingMetricNames = []string{
+	"irsa_webhook_server_budget_refusals_total",
+	"irsa_webhook_server_connections_evicted_total",
+	"irsa_webhook_server_connections_refused_total",
+	"irsa_webhook_server_deadline_extensions_total",
+}
+
+// hasSeries says whether controller-runtime's registry holds a series of
+// name with label=value.
+func hasSeries(t *testing.T, name, label, value string) bool {
+	t.Helper()
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// recordingManager keeps the readiness checks added to the manager, for a
+// test to run them.
+type recordingManager struct {
+	manager.Manager
+	readyz map[string]healthz.Checker
+}
+
+func (m *recordingManager) AddReadyzCheck(name string, check healthz.Checker) error {
+	m.readyz[name] = check
+	return m.Manager.AddReadyzCheck(name, check)
 }

@@ -21,7 +21,12 @@ func main() {
 // the command's context (the long-running ones drain and return), a second
 // one ends the process at once.
 func runMain(args []string, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	return runMainContext(context.Background(), args, stdout, stderr)
+}
+
+// runMainContext is runMain under parent (a test's, carrying listeners).
+func runMainContext(parent context.Context, args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(parent, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	context.AfterFunc(ctx, stop) // after the first signal, the default action again
 	root := newRootCommand()

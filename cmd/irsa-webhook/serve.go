@@ -140,6 +140,7 @@ func runServe(ctx context.Context, cfg *webhook.Config, clientAuth *serving.Clie
 		LookupTimeout:    cfg.ServiceAccountLookupTimeout,
 		Metrics:          webhook.NewMetrics(ctrlmetrics.Registry),
 	}, tlsOpts...)
+	srv.(*webhook.Server).Metrics = serving.NewMetrics(ctrlmetrics.Registry)
 	if err := errors.Join(mgr.Add(srv),
 		mgr.AddHealthzCheck("ping", healthz.Ping),
 		mgr.AddReadyzCheck("webhook-server", srv.StartedChecker())); err != nil {

@@ -86,6 +86,16 @@ func TestServeStopsWhenCancelled(t *testing.T) {
 		}
 		return strings.Contains(logs.String(), `"starting irsa-webhook"`)
 	})
+	// The webhook server, once started, counts what its limits do on the
+	// registry of /metrics.
+	waitUntil(t, 30*time.Second, "the webhook server's counters", func() bool {
+		return hasSeries(t, servingMetricNames[0], "server", "webhook")
+	})
+	for _, name := range servingMetricNames[1:] {
+		if !hasSeries(t, name, "server", "webhook") {
+			t.Errorf("controller-runtime's registry has no %s{server=\"webhook\"}", name)
+		}
+	}
 	cancel()
 	select {
 	case err := <-done:

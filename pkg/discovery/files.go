@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -26,12 +27,47 @@ type FileSource struct {
 	Publisher *Publisher
 }
 
-// Load reads and parses every file. An error names the file that failed,
-// never its contents.
+// loadAttempts bounds the loads Load tries while the files keep changing.
+const loadAttempts = 3
+
+// Load reads and parses every file, as one snapshot. An error names the
+// file that failed, never its contents.
+//
+// A mounted Secret or ConfigMap swaps all its files at once (a rename of
+// its ..data symlink); a load that straddled the swap read some files
+// before it and some after, and served a mix of keys that was never on
+// disk. So each file is read through the path it resolves to, and the
+// load is done again if any resolves elsewhere once the reads are done.
 func (s *FileSource) Load() ([]jose.JSONWebKey, error) {
+	for range loadAttempts {
+		before := resolve(s.Paths)
+		keys, err := s.load(before)
+		if slices.Equal(before, resolve(s.Paths)) {
+			return keys, err
+		}
+	}
+	return nil, fmt.Errorf("key files %v changed during each of %d loads", s.Paths, loadAttempts)
+}
+
+// resolve is each path with its symlinks followed, or the path itself when
+// that fails (reading it then reports why).
+func resolve(paths []string) []string {
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		r, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			r = p
+		}
+		out[i] = r
+	}
+	return out
+}
+
+// load reads s.Paths[i] from resolved[i].
+func (s *FileSource) load(resolved []string) ([]jose.JSONWebKey, error) {
 	var keys []jose.JSONWebKey
-	for _, path := range s.Paths {
-		data, err := boundedfile.Read(path, maxKeyFileBytes)
+	for i, path := range s.Paths {
+		data, err := boundedfile.Read(resolved[i], maxKeyFileBytes)
 		if err != nil {
 			return nil, fmt.Errorf("read key file %s: %w", path, err)
 		}
@@ -62,9 +98,10 @@ func (s *FileSource) Refresh(ctx context.Context) error {
 // ends. A reload that fails keeps the last good keys served.
 func (s *FileSource) Run(ctx context.Context) error {
 	log := logr.FromContextOrDiscard(ctx)
-	if err := s.Refresh(ctx); err != nil {
-		return err
-	}
+	// Watch before the first load: a change between the load and the
+	// watch would otherwise go unseen until the next poll, an Interval
+	// later (a rotation right at start-up served the old keys for that
+	// long).
 	watcher, err := fsnotify.NewWatcher()
 	if err != nil {
 		log.Error(err, "cannot watch key files; polling only", "interval", s.Interval)
@@ -81,6 +118,9 @@ func (s *FileSource) Run(ctx context.Context) error {
 				log.Error(err, "cannot watch key file directory; polling only", "dir", dir, "interval", s.Interval)
 			}
 		}
+	}
+	if err := s.Refresh(ctx); err != nil {
+		return err
 	}
 	var events <-chan fsnotify.Event
 	var errs <-chan error

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -58,11 +59,17 @@ var bodyBudget = serving.NewBudget(1<<20, maxBodyBytes, serving.DefaultBudgetWai
 // It is a controller-runtime Runnable.
 type Server struct {
 	// Name appears in logs and errors (e.g. "discovery", "health").
-	Name    string
-	Addr    string
-	Handler http.Handler
+	Name string
+	// Addr is listened on unless Listener is set.
+	Addr string
+	// Listener, when set before Start, is served instead of Addr (tests
+	// bind 127.0.0.1:0 and hand it over rather than race for a port).
+	Listener net.Listener
+	Handler  http.Handler
 	// TLS, when set, makes the server serve HTTPS; build it with TLSConfig.
 	TLS *tls.Config
+	// Metrics, when set, count what the serving limits did, under Name.
+	Metrics *serving.Metrics
 
 	mu  sync.Mutex
 	srv *serving.Server
@@ -73,7 +80,7 @@ func (s *Server) NeedLeaderElection() bool { return false }
 
 // Start serves until ctx ends, then shuts down within ShutdownTimeout.
 func (s *Server) Start(ctx context.Context) error {
-	srv := &serving.Server{Name: s.Name, Addr: s.Addr, Handler: s.Handler, TLS: s.TLS, Limits: Limits(), Budget: bodyBudget}
+	srv := &serving.Server{Name: s.Name, Addr: s.Addr, Listener: s.Listener, Handler: s.Handler, TLS: s.TLS, Limits: Limits(), Budget: bodyBudget, Metrics: s.Metrics}
 	s.mu.Lock()
 	s.srv = srv
 	s.mu.Unlock()
@@ -89,6 +96,16 @@ func (s *Server) Ready(r *http.Request) error {
 		return fmt.Errorf("%s server has not started", s.Name)
 	}
 	return srv.Ready(r)
+}
+
+// ListenAddr is the address served, once started.
+func (s *Server) ListenAddr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv == nil {
+		return ""
+	}
+	return s.srv.ListenAddr()
 }
 
 // TLSConfig is the TLS configuration of a discovery listener: the one

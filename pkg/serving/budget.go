@@ -118,6 +118,7 @@ type budgetBody struct {
 	held      int64 // taken from the budget
 	unused    int64 // of held, not yet filled by a read
 	read      int64
+	refused   bool // counted as refused once
 }
 
 // reserve takes the next chunk, waiting at most the budget's wait.
@@ -133,6 +134,10 @@ func (r *budgetBody) reserve() error {
 		return nil
 	}
 	if err := r.b.acquire(r.ctx, n); err != nil {
+		if !r.refused {
+			r.refused = true
+			metricsOf(r.ctx).budgetRefused()
+		}
 		return err
 	}
 	r.held += n
@@ -160,6 +165,7 @@ func (b *Budget) acquire(ctx context.Context, n int64) error {
 		if ctx.Err() != nil || !dl.extend() {
 			return ErrBusy
 		}
+		metricsOf(ctx).extended()
 	}
 }
 

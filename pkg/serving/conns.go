@@ -107,6 +107,7 @@ func (c *conn) Read(p []byte) (int, error) {
 		if !extended {
 			return n, err
 		}
+		c.table.metrics.extended()
 		if err := c.Conn.SetReadDeadline(t); err != nil {
 			return 0, err
 		}
@@ -127,6 +128,7 @@ func (c *conn) Write(p []byte) (int, error) {
 		if !extended {
 			return written, err
 		}
+		c.table.metrics.extended()
 		if err := c.Conn.SetWriteDeadline(t); err != nil {
 			return written, err
 		}
@@ -146,6 +148,8 @@ type connTable struct {
 	// newGrace is how long a connection may go without a first request
 	// before it counts as idle.
 	newGrace time.Duration
+
+	metrics *serverMetrics // nil: not counted
 
 	mu     sync.Mutex
 	conns  map[*conn]struct{}
@@ -188,6 +192,7 @@ func (l *listener) Accept() (net.Conn, error) {
 		if l.table.add(c) {
 			return c, nil
 		}
+		l.table.metrics.connRefused()
 		_ = raw.Close()
 	}
 }
@@ -275,12 +280,19 @@ func (t *connTable) evictLocked(n int) int {
 		case c.h2:
 			c.goingAway = true
 			go c.shutdown()
+			t.metrics.evicted(evictGoAway)
 		case c.state == http.StateIdle && (c.gotBytes.Load() || pendingInput(c.Conn)):
 			// A request is arriving: answer it, and say so on the answer.
 			c.closeAfter, c.goingAway = true, true
+			t.metrics.evicted(evictConnectionClose)
 		default:
 			c.goingAway = true
 			_ = c.Conn.Close()
+			if c.state == http.StateIdle {
+				t.metrics.evicted(evictClosedIdle)
+			} else {
+				t.metrics.evicted(evictClosedUnused)
+			}
 		}
 		t.closed.Add(1)
 		done++

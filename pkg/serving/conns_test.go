@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/net/http2"
 )
 
@@ -116,7 +117,8 @@ func TestIdleConnectionsCannotBeHoarded(t *testing.T) {
 func TestEvictionHTTP1(t *testing.T) {
 	l := DefaultLimits()
 	l.MaxConnections = 2
-	ts := start(t, &Server{Handler: okHandler(), Limits: l}, false)
+	m := NewMetrics(prometheus.NewRegistry())
+	ts := start(t, &Server{Handler: okHandler(), Limits: l, Metrics: m}, false)
 	older, _ := keepAlive(t, ts)
 	busy, busyR := keepAlive(t, ts)
 
@@ -142,6 +144,11 @@ func TestEvictionHTTP1(t *testing.T) {
 		t.Errorf("request arriving at eviction: HTTP %d, Connection: close = %t; want 200 and close", resp.StatusCode, resp.Close)
 	}
 	closedByServer(t, busy)
+	// older, and maybe the third connection once idle: it may be still
+	// open when the fourth arrives.
+	if idle, closing := evicted(m, evictClosedIdle), evicted(m, evictConnectionClose); idle < 1 || closing != 1 {
+		t.Errorf("evictions closed_idle %v, connection_close %v; want at least 1, and 1", idle, closing)
+	}
 }
 
 // goAwayWatcher is a client connection that reports when a GOAWAY frame
@@ -204,7 +211,8 @@ func TestEvictionHTTP2(t *testing.T) {
 		served.Store(string(b), true)
 		_, _ = io.WriteString(w, "ok")
 	})
-	ts := start(t, &Server{Handler: h, Limits: l}, false)
+	m := NewMetrics(prometheus.NewRegistry())
+	ts := start(t, &Server{Handler: h, Limits: l, Metrics: m}, false)
 	var first *goAwayWatcher
 	var dials int
 	tr := &http2.Transport{
@@ -266,6 +274,9 @@ func TestEvictionHTTP2(t *testing.T) {
 	}
 	if ts.table().closed.Load() == 0 {
 		t.Error("the policy closed nothing")
+	}
+	if got := evicted(m, evictGoAway); got < 1 {
+		t.Errorf("evictions goaway = %v, want at least 1", got)
 	}
 }
 

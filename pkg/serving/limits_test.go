@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
@@ -163,8 +165,9 @@ func TestBodiesBeyondBudgetAreRefused(t *testing.T) {
 		}
 		fmt.Fprintf(w, "%d", len(b))
 	})
-	ts := start(t, &Server{Handler: h, Budget: NewBudget(budget, 64<<10, 100*time.Millisecond)}, false)
-	for _, h2 := range []bool{false, true} {
+	m := NewMetrics(prometheus.NewRegistry())
+	ts := start(t, &Server{Handler: h, Budget: NewBudget(budget, 64<<10, 100*time.Millisecond), Metrics: m}, false)
+	for i, h2 := range []bool{false, true} {
 		t.Run(fmt.Sprintf("http2=%t", h2), func(t *testing.T) {
 			c := ts.client(h2)
 			post := func(size int, hold bool) (*http.Response, error) {
@@ -198,6 +201,9 @@ func TestBodiesBeyondBudgetAreRefused(t *testing.T) {
 			}
 			if reads.Load() != readsBefore {
 				t.Error("the refused request reached the handler")
+			}
+			if got := testutil.ToFloat64(m.budgetRefusals.WithLabelValues("test")); got != float64(i+1) {
+				t.Errorf("budget_refusals = %v, want %d", got, i+1)
 			}
 			for range 4 {
 				release <- struct{}{}

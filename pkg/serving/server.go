@@ -35,6 +35,8 @@ type Server struct {
 	Limits Limits
 	// Budget, when set, bounds the request bodies in flight.
 	Budget *Budget
+	// Metrics, when set, count what the limits did, under Name.
+	Metrics *Metrics
 	// Log is used when the context carries no logger.
 	Log logr.Logger
 
@@ -108,6 +110,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}
 	table := newConnTable(limits.MaxConnections, s.TLS != nil)
+	table.metrics = s.Metrics.forServer(s.Name)
 	var served net.Listener = &listener{Listener: ln, table: table}
 	if s.TLS != nil {
 		served = tls.NewListener(served, notingHello(s.TLS))
@@ -224,7 +227,7 @@ func bodyTimeout(d time.Duration, h http.Handler) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
-		b := &timedBody{ReadCloser: r.Body}
+		b := &timedBody{ReadCloser: r.Body, metrics: metricsOf(r.Context())}
 		now := time.Now()
 		b.mu.Lock()
 		b.dl = deadline{t: now.Add(d), set: now, paused: pauses.total()}
@@ -238,10 +241,11 @@ func bodyTimeout(d time.Duration, h http.Handler) http.Handler {
 
 type timedBody struct {
 	io.ReadCloser
-	mu    sync.Mutex
-	dl    deadline
-	timer *time.Timer
-	done  bool
+	metrics *serverMetrics
+	mu      sync.Mutex
+	dl      deadline
+	timer   *time.Timer
+	done    bool
 }
 
 func (b *timedBody) fire() {
@@ -251,6 +255,7 @@ func (b *timedBody) fire() {
 		return
 	}
 	if b.dl.extend() {
+		b.metrics.extended()
 		b.timer.Reset(time.Until(b.dl.t))
 		return
 	}

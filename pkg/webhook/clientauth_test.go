@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -58,11 +57,13 @@ func TestServerWithClientAuth(t *testing.T) {
 			}
 
 			cfg := NewConfig()
-			cfg.BindAddress, cfg.Port, cfg.CertDir, cfg.TLSMinVersion = "127.0.0.1", freePort(t), dir, minVersion
+			cfg.BindAddress, cfg.CertDir, cfg.TLSMinVersion = "127.0.0.1", dir, minVersion
 			if err := cfg.Validate(); err != nil {
 				t.Fatal(err)
 			}
 			srv := NewServer(cfg, &Handler{Defaults: cfg.Defaults(), ServiceAccounts: staticServiceAccounts{}}, auth.ConfigureTLS)
+			ln := listen(t)
+			srv.(*Server).Listener = ln
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() { done <- srv.Start(ctx) }()
@@ -74,7 +75,7 @@ func TestServerWithClientAuth(t *testing.T) {
 			})
 			eventually(t, 10*time.Second, func() error { return srv.(*Server).StartedChecker()(nil) })
 
-			url := fmt.Sprintf("https://127.0.0.1:%d%s", cfg.Port, MutatePath)
+			url := "https://" + ln.Addr().String() + MutatePath
 			post := func(certs ...tls.Certificate) (*http.Response, error) {
 				c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 					TLSClientConfig: &tls.Config{RootCAs: servingCA.Pool(), Certificates: certs},

@@ -41,6 +41,9 @@ type Server struct {
 	Budget *serving.Budget
 	// Listener, when set before Start, is served instead of --port.
 	Listener net.Listener
+	// Metrics, when set before Start, count what the serving limits did
+	// (budget refusals, evictions), as server "webhook".
+	Metrics *serving.Metrics
 
 	addr    string
 	certDir string
@@ -111,6 +114,7 @@ func (s *Server) Start(ctx context.Context) error {
 		TLS:      cfg,
 		Limits:   s.Limits,
 		Budget:   s.Budget,
+		Metrics:  s.Metrics,
 	}
 	s.mu.Lock()
 	s.srv = srv

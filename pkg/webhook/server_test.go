@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -54,7 +53,6 @@ func startServerWith(t *testing.T, kt testcerts.KeyType, h *Handler, limits *Lim
 	}
 	cfg := NewConfig()
 	cfg.BindAddress = "127.0.0.1"
-	cfg.Port = freePort(t)
 	cfg.CertDir = dir
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -64,6 +62,8 @@ func startServerWith(t *testing.T, kt testcerts.KeyType, h *Handler, limits *Lim
 		handler = w(handler)
 	}
 	srv := NewServer(cfg, handler)
+	ln := listen(t)
+	srv.(*Server).Listener = ln
 	if limits != nil {
 		srv.(*Server).Limits = *limits
 	}
@@ -77,8 +77,8 @@ func startServerWith(t *testing.T, kt testcerts.KeyType, h *Handler, limits *Lim
 		}
 	})
 	ts := &testServer{
-		url:  fmt.Sprintf("https://127.0.0.1:%d%s", cfg.Port, MutatePath),
-		addr: fmt.Sprintf("127.0.0.1:%d", cfg.Port),
+		url:  "https://" + ln.Addr().String() + MutatePath,
+		addr: ln.Addr().String(),
 		ca:   ca,
 		dir:  dir,
 		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
@@ -279,14 +279,15 @@ func eventually(t *testing.T, timeout time.Duration, f func() error) {
 	}
 }
 
-func freePort(t *testing.T) int {
+// listen binds a port of the kernel's choice on loopback, for a server to
+// serve: a port found free and closed again could be taken by another
+// test before the server listened on it.
+func listen(t *testing.T) net.Listener {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	n, _ := strconv.Atoi(port)
-	return n
+	t.Cleanup(func() { _ = ln.Close() })
+	return ln
 }

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"testing"
 	"time"
 
@@ -56,12 +55,15 @@ func TestServerShutdownFinishesAdmissionsInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := NewConfig()
-	cfg.BindAddress, cfg.Port, cfg.CertDir = "127.0.0.1", freePort(t), dir
+	cfg.BindAddress, cfg.CertDir = "127.0.0.1", dir
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	sas := blockingServiceAccounts{started: make(chan struct{}, 1), release: make(chan struct{})}
 	srv := NewServer(cfg, &Handler{Defaults: cfg.Defaults(), ServiceAccounts: sas})
+	ln := listen(t)
+	srv.(*Server).Listener = ln
+	addr := ln.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	stopped := make(chan error, 1)
@@ -75,7 +77,7 @@ func TestServerShutdownFinishesAdmissionsInFlight(t *testing.T) {
 	}
 	answered := make(chan answer, 1)
 	go func() {
-		resp, err := client.Post(fmt.Sprintf("https://127.0.0.1:%d%s", cfg.Port, MutatePath), "application/json", bytes.NewReader(reviewBody(t, "in-flight", []byte(plainPod))))
+		resp, err := client.Post("https://"+addr+MutatePath, "application/json", bytes.NewReader(reviewBody(t, "in-flight", []byte(plainPod))))
 		if err != nil {
 			answered <- answer{err: err}
 			return
@@ -91,7 +93,6 @@ func TestServerShutdownFinishesAdmissionsInFlight(t *testing.T) {
 	}()
 	<-sas.started
 	cancel()
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port))
 	eventually(t, 10*time.Second, func() error {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
