@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -142,7 +141,9 @@ func runDiscoveryServe(ctx context.Context, cfg *discovery.Config) error {
 		if err != nil {
 			return fmt.Errorf("load serving certificate from --cert-dir %s: %w", cfg.CertDir, err)
 		}
-		main.TLS = discovery.TLSConfig(tls.VersionTLS12, cw.GetCertificate)
+		if main.TLS, err = discovery.TLSConfig("", nil, cw.GetCertificate); err != nil {
+			return err
+		}
 		g.Go(func() error { return cw.Start(ctx) })
 	}
 	if err := startKeysAndProbes(ctx, g, source, cfg.HealthProbeBindAddress, cfg.MetricsBindAddress, healthMux(pub, nil)); err != nil {
@@ -297,12 +298,16 @@ func addDiscoveryListener(mgr manager.Manager, cfg *webhook.Config, dcfg *discov
 	if err != nil {
 		return fmt.Errorf("load serving certificate from --cert-dir %s: %w", cfg.CertDir, err)
 	}
-	minTLS, _ := webhook.TLSVersion(cfg.TLSMinVersion) // checked by Validate
+	// The webhook's --tls-min-version and --tls-cipher-suites apply here too.
+	tlsCfg, err := discovery.TLSConfig(cfg.TLSMinVersion, cfg.TLSCipherSuites, cw.GetCertificate)
+	if err != nil {
+		return err
+	}
 	server := &discovery.Server{
 		Name:    "discovery",
 		Addr:    net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.DiscoveryPort)),
 		Handler: discovery.NewHandler(pub, metrics),
-		TLS:     discovery.TLSConfig(minTLS, cw.GetCertificate),
+		TLS:     tlsCfg,
 	}
 	return errors.Join(
 		mgr.Add(cw),

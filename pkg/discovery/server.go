@@ -3,16 +3,12 @@ package discovery
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
-	stdlog "log"
-	"net"
 	"net/http"
-	"strings"
+	"sync"
 	"time"
 
-	"github.com/go-logr/logr"
-	"golang.org/x/net/netutil"
+	"github.com/irsa-webhook/irsa-webhook/pkg/serving"
 )
 
 // Source keeps a Publisher's key set current.
@@ -29,20 +25,34 @@ var (
 	_ Source = (*APIServerSource)(nil)
 )
 
-// Bounds for every HTTP server of this package: a slow or idle client
-// cannot hold a connection for long or send large headers.
+// Limits of every server of this package: a slow or idle client cannot
+// hold a connection for long or send large headers. The connection policy,
+// drain and error log are serving.Server's, as for the webhook.
+func Limits() serving.Limits {
+	l := serving.DefaultLimits()
+	l.ReadHeaderTimeout = readHeaderTimeout
+	l.ReadTimeout = 10 * time.Second
+	l.WriteTimeout = 10 * time.Second
+	l.IdleTimeout = 60 * time.Second
+	l.MaxHeaderBytes = 16 << 10
+	l.MaxConcurrentStreams = 32
+	l.ShutdownTimeout = ShutdownTimeout
+	return l
+}
+
 const (
 	readHeaderTimeout = 5 * time.Second
-	readTimeout       = 10 * time.Second
-	writeTimeout      = 10 * time.Second
-	idleTimeout       = 60 * time.Second
-	maxHeaderBytes    = 16 << 10
-	// maxConnections bounds open connections; more wait to be accepted.
-	maxConnections = 1024
 	// ShutdownTimeout bounds graceful shutdown: in-flight requests finish,
 	// new connections are refused.
 	ShutdownTimeout = 5 * time.Second
+	// maxBodyBytes bounds a request body: the discovery endpoints are
+	// GETs, the health probes too.
+	maxBodyBytes = 64 << 10
 )
+
+// bodyBudget is shared by every server of the process: bodies are not
+// expected, so 1 MiB of them in flight is plenty.
+var bodyBudget = serving.NewBudget(1<<20, maxBodyBytes, serving.DefaultBudgetWait)
 
 // Server is an HTTP(S) server that stops gracefully when its context ends.
 // It is a controller-runtime Runnable.
@@ -51,9 +61,11 @@ type Server struct {
 	Name    string
 	Addr    string
 	Handler http.Handler
-	// TLS, when set, makes the server serve HTTPS; certificates normally
-	// come from a certwatcher's GetCertificate.
+	// TLS, when set, makes the server serve HTTPS; build it with TLSConfig.
 	TLS *tls.Config
+
+	mu  sync.Mutex
+	srv *serving.Server
 }
 
 // NeedLeaderElection is false: every replica serves.
@@ -61,65 +73,28 @@ func (s *Server) NeedLeaderElection() bool { return false }
 
 // Start serves until ctx ends, then shuts down within ShutdownTimeout.
 func (s *Server) Start(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.Addr)
-	if err != nil {
-		return fmt.Errorf("%s server: listen on %s: %w", s.Name, s.Addr, err)
-	}
-	ln = netutil.LimitListener(ln, maxConnections)
-	if s.TLS != nil {
-		ln = tls.NewListener(ln, s.TLS)
-	}
-	log := logr.FromContextOrDiscard(ctx)
-	srv := &http.Server{
-		Handler:           s.Handler,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		// Handshake failures and timeouts are what slow or hostile clients
-		// cause: detail, not news.
-		ErrorLog: stdlog.New(logWriter{log.V(1)}, "", 0),
-	}
-	done := make(chan error, 1)
-	go func() {
-		<-ctx.Done()
-		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
-		defer cancel()
-		done <- srv.Shutdown(shutdownCtx)
-	}()
-	log.Info("serving", "server", s.Name, "address", ln.Addr().String(), "tls", s.TLS != nil)
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("%s server: %w", s.Name, err)
-	}
-	if err := <-done; err != nil {
-		return fmt.Errorf("%s server: shut down: %w", s.Name, err)
-	}
-	return nil
+	srv := &serving.Server{Name: s.Name, Addr: s.Addr, Handler: s.Handler, TLS: s.TLS, Limits: Limits(), Budget: bodyBudget}
+	s.mu.Lock()
+	s.srv = srv
+	s.mu.Unlock()
+	return srv.Start(ctx)
 }
 
-// logWriter turns net/http's error log lines into structured log entries.
-type logWriter struct{ logger logr.Logger }
-
-func (w logWriter) Write(p []byte) (int, error) {
-	w.logger.Info("http server error", "error", strings.TrimSpace(string(p)))
-	return len(p), nil
+// Ready is a readiness check: the server serves, with a certificate if TLS.
+func (s *Server) Ready(r *http.Request) error {
+	s.mu.Lock()
+	srv := s.srv
+	s.mu.Unlock()
+	if srv == nil {
+		return fmt.Errorf("%s server has not started", s.Name)
+	}
+	return srv.Ready(r)
 }
 
-// TLSConfig is the TLS configuration of a discovery listener: TLS 1.2 or
-// later (minVersion may raise it), with only forward-secret AEAD cipher
-// suites for TLS 1.2, and certificates from getCertificate (a certwatcher).
-func TLSConfig(minVersion uint16, getCertificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)) *tls.Config {
-	return &tls.Config{
-		MinVersion:     max(minVersion, tls.VersionTLS12),
-		GetCertificate: getCertificate,
-		CipherSuites: []uint16{
-			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-			tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-			tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-			tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-		},
-	}
+// TLSConfig is the TLS configuration of a discovery listener: the one
+// serving.TLSConfig builds from the --tls-min-version and
+// --tls-cipher-suites flags (empty: TLS 1.2 and serving.DefaultCipherSuites),
+// with certificates from getCertificate (a certwatcher).
+func TLSConfig(minVersion string, cipherSuites []string, getCertificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)) (*tls.Config, error) {
+	return serving.TLSConfig(serving.TLSOptions{MinVersion: minVersion, CipherSuites: cipherSuites, GetCertificate: getCertificate})
 }

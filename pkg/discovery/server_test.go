@@ -91,9 +91,7 @@ func TestServerTLSPolicy(t *testing.T) {
 		Name:    "discovery",
 		Addr:    freeAddr(t),
 		Handler: NewHandler(publisherWith(t, PublisherOptions{}, "rsa.pub"), nil),
-		TLS: TLSConfig(tls.VersionTLS12, func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-			return cert, nil
-		}),
+		TLS:     mustTLSConfig(t, "", nil, cert),
 	}
 	startServer(t, s)
 	tests := map[string]struct {
@@ -174,9 +172,7 @@ func TestServerDropsSlowClients(t *testing.T) {
 		Name:    "discovery",
 		Addr:    freeAddr(t),
 		Handler: NewHandler(publisherWith(t, PublisherOptions{}, "rsa.pub"), nil),
-		TLS: TLSConfig(tls.VersionTLS12, func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-			return cert, nil
-		}),
+		TLS:     mustTLSConfig(t, "", nil, cert),
 	}
 	startServer(t, s)
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
@@ -234,4 +230,49 @@ func TestServerDropsSlowClients(t *testing.T) {
 		}
 	}
 	get()
+}
+
+func mustTLSConfig(t *testing.T, minVersion string, suites []string, cert *tls.Certificate) *tls.Config {
+	t.Helper()
+	cfg, err := TLSConfig(minVersion, suites, func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// TestServerTLSFlags: the webhook's --tls-min-version and
+// --tls-cipher-suites, as serve --discovery-port passes them, are what the
+// discovery listener negotiates.
+func TestServerTLSFlags(t *testing.T) {
+	cert, pool := testCertificate(t)
+	only256 := mustTLSConfig(t, "1.2", []string{"TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"}, cert)
+	tls13 := mustTLSConfig(t, "1.3", nil, cert)
+	tests := map[string]struct {
+		server *tls.Config
+		client *tls.Config
+		ok     bool
+	}{
+		"listed suite":         {only256, &tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384}}, true},
+		"suite not listed":     {only256, &tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}}, false},
+		"TLS 1.3 with min 1.3": {tls13, &tls.Config{MinVersion: tls.VersionTLS13}, true},
+		"TLS 1.2 with min 1.3": {tls13, &tls.Config{MaxVersion: tls.VersionTLS12}, false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			s := &Server{Name: "discovery", Addr: freeAddr(t), Handler: http.NotFoundHandler(), TLS: tc.server}
+			startServer(t, s)
+			tc.client.RootCAs = pool
+			conn, err := tls.Dial("tcp", s.Addr, tc.client)
+			if err == nil {
+				conn.Close()
+			}
+			if got := err == nil; got != tc.ok {
+				t.Errorf("handshake succeeded = %v, want %v (err %v)", got, tc.ok, err)
+			}
+		})
+	}
+	if _, err := TLSConfig("1.2", []string{"TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA"}, nil); err == nil {
+		t.Error("a CBC SHA-1 suite was accepted")
+	}
 }

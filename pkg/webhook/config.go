@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
+	"github.com/irsa-webhook/irsa-webhook/pkg/serving"
 )
 
 // Config is everything `irsa-webhook serve` is told by flags.
@@ -26,6 +27,9 @@ type Config struct {
 	PprofBindAddress string
 	TLSMinVersion    string
 	TLSCipherSuites  []string
+	// RequestBodyBudgetFraction is the share of GOMEMLIMIT that the
+	// AdmissionReview bodies in flight may hold together.
+	RequestBodyBudgetFraction float64
 	// DiscoveryPort, when not 0, also serves the OIDC discovery documents
 	// on this port (HTTPS, same certificate); see package discovery.
 	DiscoveryPort int
@@ -68,7 +72,8 @@ func NewConfig() *Config {
 		HealthProbeBindAddress:      ":8081",
 		PprofBindAddress:            "0",
 		TLSMinVersion:               "1.2",
-		TLSCipherSuites:             DefaultCipherSuites,
+		TLSCipherSuites:             serving.DefaultCipherSuites,
+		RequestBodyBudgetFraction:   serving.DefaultBudgetFraction,
 		AnnotationPrefix:            identity.DefaultPrefix,
 		TokenAudience:               identity.DefaultAudience,
 		TokenMountPath:              "/var/run/secrets/eks.amazonaws.com/serviceaccount",
@@ -92,7 +97,8 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.PprofBindAddress, "pprof-bind-address", c.PprofBindAddress, "Address of the Go profiler's /debug/pprof endpoints (plain HTTP), for diagnosing CPU and memory use. \"0\" disables them; bind to localhost when enabled.")
 	fs.IntVar(&c.DiscoveryPort, "discovery-port", c.DiscoveryPort, "When not 0, also serve the OIDC discovery documents on this port over HTTPS with the same certificate (needs --issuer and a key source). The recommended install runs 'discovery serve' separately instead.")
 	fs.StringVar(&c.TLSMinVersion, "tls-min-version", c.TLSMinVersion, "Lowest TLS version accepted: 1.2 or 1.3.")
-	fs.StringSliceVar(&c.TLSCipherSuites, "tls-cipher-suites", c.TLSCipherSuites, "TLS 1.2 cipher suites offered, by IANA name (TLS 1.3 suites are fixed).")
+	fs.StringSliceVar(&c.TLSCipherSuites, "tls-cipher-suites", c.TLSCipherSuites, "TLS 1.2 cipher suites offered, by IANA name (TLS 1.3 suites are fixed); CBC and SHA-1 suites are refused. Also applies to --discovery-port.")
+	fs.Float64Var(&c.RequestBodyBudgetFraction, "request-body-budget", c.RequestBodyBudgetFraction, "Share of the memory limit (GOMEMLIMIT; 64 MiB without one) that the request bodies in flight may hold together, in (0, 1]. A request that finds no room within a second is answered 503 with Retry-After, its body unread.")
 	fs.StringVar(&c.AnnotationPrefix, "annotation-prefix", c.AnnotationPrefix, "Prefix of the ServiceAccount and Pod annotations read.")
 	fs.StringVar(&c.TokenAudience, "token-audience", c.TokenAudience, "Audience of the projected token, unless the ServiceAccount's <prefix>/audience says otherwise.")
 	fs.StringVar(&c.TokenMountPath, "token-mount-path", c.TokenMountPath, "Where the token volume is mounted in each container.")
@@ -131,10 +137,13 @@ func (c *Config) Validate() error {
 	if c.CertDir == "" {
 		bad("cert-dir", "must not be empty")
 	}
-	if _, err := TLSVersion(c.TLSMinVersion); err != nil {
+	if c.RequestBodyBudgetFraction <= 0 || c.RequestBodyBudgetFraction > 1 {
+		bad("request-body-budget", "%g is not in (0, 1]", c.RequestBodyBudgetFraction)
+	}
+	if _, err := serving.TLSVersion(c.TLSMinVersion); err != nil {
 		bad("tls-min-version", "%v", err)
 	}
-	if _, err := CipherSuites(c.TLSCipherSuites); err != nil {
+	if _, err := serving.CipherSuites(c.TLSCipherSuites); err != nil {
 		bad("tls-cipher-suites", "%v", err)
 	}
 	if msgs := validation.IsDNS1123Subdomain(c.AnnotationPrefix); len(msgs) > 0 {

@@ -17,11 +17,16 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
+	"github.com/irsa-webhook/irsa-webhook/pkg/serving"
 )
 
 // MaxRequestBytes bounds an AdmissionReview body: two objects of at most
 // 3 MiB each (etcd's request limit) and the review around them.
 const MaxRequestBytes = 7 << 20
+
+// initialBodyBuffer is the most a body's buffer is grown to before its
+// bytes arrive.
+const initialBodyBuffer = 32 << 10
 
 var metaTypeV1Review = metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"}
 
@@ -36,6 +41,12 @@ var metaTypeV1Review = metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	review, code, err := readReview(r)
+	if errors.Is(err, serving.ErrBusy) {
+		// Not an answer about the Pod: the API server may retry it.
+		h.Metrics.observe(outcomeError, time.Since(start))
+		serving.WriteBusy(w)
+		return
+	}
 	if err != nil {
 		// No decision was made, but the metrics count what was answered.
 		h.Metrics.observe(outcomeError, time.Since(start))
@@ -83,11 +94,20 @@ func readReview(r *http.Request) (*review, int32, error) {
 	}
 	buf := getBuffer()
 	defer putBuffer(buf)
-	if n := r.ContentLength; n > 0 && n <= MaxRequestBytes {
-		// ReadFrom wants MinRead bytes free to see the end of the body.
-		buf.Grow(int(n) + bytes.MinRead)
+	// The buffer grows as bytes arrive, never to an announced
+	// Content-Length: streams announcing 7 MiB and sending nothing once
+	// took the process past its memory limit. A typical review fits in
+	// the first growth (ReadFrom wants MinRead bytes free to see the end).
+	if n := r.ContentLength; n > 0 {
+		buf.Grow(int(min(n, initialBodyBuffer)) + bytes.MinRead)
 	}
 	if _, err := buf.ReadFrom(io.LimitReader(r.Body, MaxRequestBytes+1)); err != nil {
+		switch {
+		case errors.Is(err, serving.ErrBusy):
+			return nil, 0, err
+		case errors.Is(err, serving.ErrTooLarge):
+			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request entity is too large; limit is %d bytes", MaxRequestBytes)
+		}
 		return nil, http.StatusBadRequest, fmt.Errorf("read request body: %w", err)
 	}
 	body := buf.Bytes()

@@ -100,7 +100,10 @@ func TestServerSurvivesSlowClients(t *testing.T) {
 	s.client.Timeout = 30 * time.Second
 
 	t.Run("half-open handshakes", func(t *testing.T) {
-		conns := halfOpen(t, s.addr, 2*limits.MaxConnections)
+		// More than MaxConnections: past it, new connections are still
+		// accepted (up to twice as many), and those that never sent a
+		// ClientHello are closed first.
+		conns := halfOpen(t, s.addr, limits.MaxConnections*3/2)
 		s.healthy(t)
 		for i, c := range conns {
 			if err := closedByServer(c, 20*time.Second); err != nil {

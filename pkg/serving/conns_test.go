@@ -1,0 +1,296 @@
+package serving
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+)
+
+func okHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		_, _ = io.WriteString(w, "ok")
+	})
+}
+
+// keepAlive opens a TLS HTTP/1.1 connection, sends one request on it and
+// reads the answer, leaving the connection idle.
+func keepAlive(t *testing.T, ts *testServer) (*tls.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := tls.Dial("tcp", ts.addr, &tls.Config{RootCAs: ts.pool, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	br := bufio.NewReader(c)
+	if resp := roundTrip(t, c, br, ""); resp.StatusCode != http.StatusOK {
+		t.Fatalf("HTTP %d", resp.StatusCode)
+	}
+	return c, br
+}
+
+const request = "GET / HTTP/1.1\r\nHost: test\r\n\r\n"
+
+// roundTrip writes the rest of a request (all of it when sent is empty)
+// and reads its response.
+func roundTrip(t *testing.T, c net.Conn, br *bufio.Reader, sent string) *http.Response {
+	t.Helper()
+	if _, err := io.WriteString(c, strings.TrimPrefix(request, sent)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("read response: %v", err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+// closedByServer waits until the server closes c.
+func closedByServer(t *testing.T, c net.Conn) {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil || isTimeout(err) {
+		t.Fatalf("connection not closed by the server: %v", err)
+	}
+}
+
+// 1,100 idle keep-alive connections, more than MaxConnections, do not
+// stop a fresh connection being served, and readiness does not depend on
+// a free slot.
+func TestIdleConnectionsCannotBeHoarded(t *testing.T) {
+	l := DefaultLimits()
+	ts := start(t, &Server{Handler: okHandler(), Limits: l}, false)
+	const idle = 1100
+	tlsCfg := &tls.Config{RootCAs: ts.pool, NextProtos: []string{"http/1.1"}, ClientSessionCache: tls.NewLRUClientSessionCache(1)}
+	for i := range idle {
+		c, err := tls.Dial("tcp", ts.addr, tlsCfg)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		t.Cleanup(func() { c.Close() })
+		fmt.Fprint(c, request)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		resp.Body.Close()
+	}
+	if err := ts.Ready(nil); err != nil {
+		t.Errorf("not ready with %d idle connections held: %v", idle, err)
+	}
+	// A client with the API server's webhook timeout, on a fresh connection.
+	c := ts.client(false)
+	c.Timeout = 10 * time.Second
+	resp, err := c.Get(ts.url("/"))
+	if err != nil {
+		t.Fatalf("fresh connection with %d idle ones held: %v", idle, err)
+	}
+	resp.Body.Close()
+	tb := ts.table()
+	t.Logf("open connections %d, closed by the policy %d", tb.count(), tb.closed.Load())
+	if n := tb.count(); n > l.MaxConnections {
+		t.Errorf("%d connections open, more than MaxConnections %d", n, l.MaxConnections)
+	}
+	if tb.closed.Load() < idle+1-int64(l.MaxConnections) {
+		t.Errorf("the policy closed %d connections, want at least %d", tb.closed.Load(), idle+1-l.MaxConnections)
+	}
+}
+
+// An idle HTTP/1.1 connection chosen for closing while its next request
+// arrives is not closed under it: the request is answered with
+// "Connection: close". One with nothing arriving is closed; the
+// longest-idle goes first.
+func TestEvictionHTTP1(t *testing.T) {
+	l := DefaultLimits()
+	l.MaxConnections = 2
+	ts := start(t, &Server{Handler: okHandler(), Limits: l}, false)
+	older, _ := keepAlive(t, ts)
+	busy, busyR := keepAlive(t, ts)
+
+	// The next request on busy has begun to arrive: part of its headers.
+	sent := request[:10]
+	if _, err := io.WriteString(busy, sent); err != nil {
+		t.Fatal(err)
+	}
+	tb := ts.table()
+	eventually(t, 10*time.Second, "older idle and the partial request read on busy", func() bool {
+		o, b := tb.find(older.LocalAddr()), tb.find(busy.LocalAddr())
+		tb.mu.Lock()
+		defer tb.mu.Unlock()
+		return o != nil && b != nil && o.state == http.StateIdle && b.state == http.StateIdle && b.gotBytes.Load()
+	})
+	// Two more connections: two must go, older (idle) and busy.
+	keepAlive(t, ts)
+	keepAlive(t, ts)
+
+	closedByServer(t, older)
+	resp := roundTrip(t, busy, busyR, sent)
+	if resp.StatusCode != http.StatusOK || !resp.Close {
+		t.Errorf("request arriving at eviction: HTTP %d, Connection: close = %t; want 200 and close", resp.StatusCode, resp.Close)
+	}
+	closedByServer(t, busy)
+}
+
+// goAwayWatcher is a client connection that reports when a GOAWAY frame
+// arrives and can hold the client's writes.
+type goAwayWatcher struct {
+	net.Conn
+	mu      sync.Mutex
+	hold    chan struct{} // when set, the next HEADERS write waits for it to close
+	held    chan struct{} // closed when that write is held
+	goAway  chan struct{} // closed on GOAWAY
+	gotAway bool
+	buf     []byte
+}
+
+func (w *goAwayWatcher) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	hold, held := w.hold, w.held
+	isHeaders := len(p) >= 9 && http2.FrameType(p[3]) == http2.FrameHeaders
+	if isHeaders {
+		w.hold = nil
+	}
+	w.mu.Unlock()
+	if hold != nil && isHeaders {
+		close(held)
+		<-hold
+	}
+	return w.Conn.Write(p)
+}
+
+// Read parses the frame headers going by to spot GOAWAY.
+func (w *goAwayWatcher) Read(p []byte) (int, error) {
+	n, err := w.Conn.Read(p)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p[:n]...)
+	for len(w.buf) >= 9 {
+		size := int(w.buf[0])<<16 | int(w.buf[1])<<8 | int(w.buf[2])
+		if len(w.buf) < 9+size {
+			break
+		}
+		if http2.FrameType(w.buf[3]) == http2.FrameGoAway && !w.gotAway {
+			w.gotAway = true
+			close(w.goAway)
+		}
+		w.buf = w.buf[9+size:]
+	}
+	return n, err
+}
+
+// An HTTP/2 client that sends a request on a connection at the moment the
+// policy closes it gets no error: the connection gets GOAWAY, and the
+// request, which the server never took, is retried on a new connection.
+// Closing the connection instead would fail the request.
+func TestEvictionHTTP2(t *testing.T) {
+	l := DefaultLimits()
+	l.MaxConnections = 1
+	var served sync.Map
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		served.Store(string(b), true)
+		_, _ = io.WriteString(w, "ok")
+	})
+	ts := start(t, &Server{Handler: h, Limits: l}, false)
+	var first *goAwayWatcher
+	var dials int
+	tr := &http2.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: ts.pool, NextProtos: []string{"h2"}},
+		DialTLSContext: func(ctx context.Context, network, addr string, cfg *tls.Config) (net.Conn, error) {
+			c, err := (&tls.Dialer{Config: cfg}).DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			dials++
+			w := &goAwayWatcher{Conn: c, goAway: make(chan struct{})}
+			if first == nil {
+				first = w
+			}
+			return w, nil
+		},
+	}
+	defer tr.CloseIdleConnections()
+	post := func(body string) error {
+		req, _ := http.NewRequest(http.MethodPost, ts.url("/"), strings.NewReader(body))
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if b, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusOK || string(b) != "ok" {
+			return fmt.Errorf("HTTP %d %q", resp.StatusCode, b)
+		}
+		return nil
+	}
+	if err := post("first"); err != nil {
+		t.Fatal(err)
+	}
+	// The next request's frames are held in the client while a second
+	// connection makes the policy close the first one.
+	first.mu.Lock()
+	first.hold, first.held = make(chan struct{}), make(chan struct{})
+	hold, held := first.hold, first.held
+	first.mu.Unlock()
+	result := make(chan error, 1)
+	go func() { result <- post("second") }()
+	<-held
+	other, err := tls.Dial("tcp", ts.addr, &tls.Config{RootCAs: ts.pool, NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	select {
+	case <-first.goAway:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no GOAWAY on the connection the policy chose")
+	}
+	close(hold) // the request's frames now reach the server, after GOAWAY
+	if err := <-result; err != nil {
+		t.Fatalf("request sent at the moment of eviction: %v", err)
+	}
+	if _, ok := served.Load("second"); !ok || dials < 2 {
+		t.Errorf("second request served = %t over %d connections; want it served on a new one", ok, dials)
+	}
+	if ts.table().closed.Load() == 0 {
+		t.Error("the policy closed nothing")
+	}
+}
+
+// Readiness does not dial the public listener; it needs a certificate.
+func TestReadyNeedsCertificate(t *testing.T) {
+	s := &Server{Name: "test", TLS: &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		return nil, errors.New("no certificate yet")
+	}}}
+	if err := s.Ready(nil); err == nil {
+		t.Error("ready before start")
+	}
+	s.started = true
+	if err := s.Ready(nil); err == nil || !strings.Contains(err.Error(), "no certificate yet") {
+		t.Errorf("Ready = %v, want the certificate error", err)
+	}
+}
+
+// find is the server side of the client connection at addr.
+func (t *connTable) find(addr net.Addr) *conn {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for c := range t.conns {
+		if c.RemoteAddr().String() == addr.String() {
+			return c
+		}
+	}
+	return nil
+}
