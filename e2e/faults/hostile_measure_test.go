@@ -150,6 +150,36 @@ func (m *memWatch) Stop(r *attackResult) error {
 
 func toMiB(b uint64) float64 { return math.Round(float64(b)/mib*10) / 10 }
 
+// heapWatch samples the Go heap in use (go_memstats_heap_inuse_bytes from
+// the process's /metrics) every 250ms, to tell heap from the rest of the
+// RSS. Best effort: a scrape that fails or is slow is skipped.
+type heapWatch struct {
+	peak atomic.Uint64
+	stop func()
+}
+
+func watchHeap(ctx context.Context, sample func(ctx context.Context) (float64, error)) *heapWatch {
+	h := &heapWatch{}
+	h.stop = runLoad(ctx, 1, func(ctx context.Context, _, _ int) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(250 * time.Millisecond):
+		}
+		sctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		if v, err := sample(sctx); err == nil && uint64(v) > h.peak.Load() {
+			h.peak.Store(uint64(v))
+		}
+	})
+	return h
+}
+
+func (h *heapWatch) Stop(r *attackResult) {
+	h.stop()
+	r.PeakHeapInuseMiB = toMiB(h.peak.Load())
+}
+
 // probeTimeout is the API server's timeout for the webhook
 // (timeoutSeconds: 10 in the install), and what a client of the discovery
 // server is given.
@@ -285,6 +315,9 @@ type attackResult struct {
 	BaselineRSSMiB float64 `json:"baselineRSSMiB"`
 	PeakRSSMiB     float64 `json:"peakRSSMiB"`
 	HWMMiB         float64 `json:"hwmMiB"`
+	// PeakHeapInuseMiB is the highest go_memstats_heap_inuse_bytes
+	// scraped (0 when none was).
+	PeakHeapInuseMiB float64 `json:"peakHeapInuseMiB"`
 	// Aborted: the RSS passed the abort bound and the attack was stopped.
 	Aborted bool `json:"aborted"`
 
@@ -309,8 +342,8 @@ type attackResult struct {
 
 func (r *attackResult) log(t *testing.T) {
 	t.Helper()
-	t.Logf("%s/%s (%s, held %.0fs): RSS %.1f MiB before, peak %.1f MiB (VmHWM %.1f), limit %.0f MiB, aborted %t",
-		r.Server, r.Pattern, r.Attack, r.HoldSeconds, r.BaselineRSSMiB, r.PeakRSSMiB, r.HWMMiB, r.LimitMiB, r.Aborted)
+	t.Logf("%s/%s (%s, held %.0fs): RSS %.1f MiB before, peak %.1f MiB (VmHWM %.1f; Go heap in use at most %.1f), limit %.0f MiB, aborted %t",
+		r.Server, r.Pattern, r.Attack, r.HoldSeconds, r.BaselineRSSMiB, r.PeakRSSMiB, r.HWMMiB, r.PeakHeapInuseMiB, r.LimitMiB, r.Aborted)
 	t.Logf("%s/%s: %d well-behaved requests on fresh connections, %d failed, p50 %.1f ms, p99 %.1f ms, max %.1f ms, %d over 1s%s",
 		r.Server, r.Pattern, r.Probes, r.ProbeFailures, r.P50Ms, r.P99Ms, r.MaxMs, r.OverOneSecond, exampleSuffix(r.ProbeFailure))
 	t.Logf("%s/%s: readiness %d checks, %d failed, longest failing run %d; attack counts %v",

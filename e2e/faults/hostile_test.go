@@ -53,6 +53,8 @@ type target struct {
 	tls      *tls.Config
 	limit    int64 // the Deployment's memory limit, bytes
 	readyURL string
+	// metric reads an unlabelled sample from the server's /metrics.
+	metric func(ctx context.Context, name string) (float64, error)
 	// probe is one well-behaved request on a fresh connection.
 	probe func(ctx context.Context, seq int) error
 	// attacks builds the attacks of each pattern against this server.
@@ -142,6 +144,7 @@ func runPattern(t *testing.T, ctx context.Context, tg *target, pattern string) {
 	holdStart := time.Now()
 	pr := startProbes(2, tg.probe)
 	rd := watchReadiness(actx, tg.readyURL)
+	heap := watchHeap(actx, func(ctx context.Context) (float64, error) { return tg.metric(ctx, "go_memstats_heap_inuse_bytes") })
 	select {
 	case <-time.After(attackHold):
 	case <-mem.Over:
@@ -150,6 +153,7 @@ func runPattern(t *testing.T, ctx context.Context, tg *target, pattern string) {
 	res.HoldSeconds = time.Since(holdStart).Round(100 * time.Millisecond).Seconds()
 	pr.Stop(res)
 	rd.Stop(res)
+	heap.Stop(res)
 	stopAttack()
 	a.wait()
 	if err := mem.Stop(res); err != nil {
@@ -185,7 +189,7 @@ func webhookTarget(t *testing.T, ctx context.Context, s *harness.Stack) *target 
 	rc.Client.Timeout = probeTimeout
 	tg := &target{
 		name: "webhook", proc: s.Webhook.Process, restart: s.Webhook.Restart,
-		addr: u.Host, tls: tlsCfg, limit: dep.LimitBytes, readyURL: s.Webhook.HealthURL + "/readyz",
+		addr: u.Host, tls: tlsCfg, limit: dep.LimitBytes, readyURL: s.Webhook.HealthURL + "/readyz", metric: s.Webhook.Metric,
 		probe: func(ctx context.Context, seq int) error {
 			pod := appPod(fmt.Sprintf("probe-%d", seq), fmt.Sprintf("cached-%d", max(seq, 0)%cachedSAs))
 			res := rc.Send(ctx, hostileNS, pod)
@@ -258,7 +262,7 @@ func discoveryTarget(t *testing.T, ctx context.Context, s *harness.Stack) *targe
 	fresh := &http.Client{Timeout: probeTimeout, Transport: &http.Transport{TLSClientConfig: tlsCfg.Clone(), DisableKeepAlives: true}}
 	tg := &target{
 		name: "discovery", proc: s.Discovery.Process, restart: s.Discovery.Restart,
-		addr: u.Host, tls: tlsCfg, limit: dep.LimitBytes, readyURL: s.Discovery.HealthURL + "/readyz",
+		addr: u.Host, tls: tlsCfg, limit: dep.LimitBytes, readyURL: s.Discovery.HealthURL + "/readyz", metric: s.Discovery.Metric,
 		probe: func(ctx context.Context, _ int) error {
 			var keys harness.JWKS
 			if err := getJSONWith(ctx, fresh, doc.JWKSURI, &keys); err != nil {

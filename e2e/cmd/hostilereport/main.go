@@ -43,6 +43,7 @@ type result struct {
 	BaselineRSSMiB float64        `json:"baselineRSSMiB"`
 	PeakRSSMiB     float64        `json:"peakRSSMiB"`
 	HWMMiB         float64        `json:"hwmMiB"`
+	PeakHeapMiB    float64        `json:"peakHeapInuseMiB"`
 	Aborted        bool           `json:"aborted"`
 	Probes         int            `json:"probes"`
 	ProbeFailures  int            `json:"probeFailures"`
@@ -157,14 +158,14 @@ func render(results []result, label string) string {
 		b.WriteString(c + "\n")
 	}
 	b.WriteString("go run ./cmd/hostilereport -in hostile.jsonl -doc ../docs/security.md\n```\n\n")
-	b.WriteString("| server | pattern | attack | held | RSS before | peak RSS (VmHWM) | limit | requests | failed | p50 | p99 | max | over 1 s | readiness failed (longest run) | bounds |\n")
+	b.WriteString("| server | pattern | attack | held | RSS before | peak RSS (VmHWM; Go heap in use) | limit | requests | failed | p50 | p99 | max | over 1 s | readiness failed (longest run) | bounds |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
 		verdict := "kept"
 		if !r.Passed {
 			verdict = "**broken**"
 		}
-		peak := fmt.Sprintf("%.0f MiB (%.0f)", r.PeakRSSMiB, r.HWMMiB)
+		peak := fmt.Sprintf("%.0f MiB (%.0f; %.0f)", r.PeakRSSMiB, r.HWMMiB, r.PeakHeapMiB)
 		if r.Aborted {
 			peak += ", attack stopped at 4x the limit"
 		}

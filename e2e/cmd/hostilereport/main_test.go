@@ -14,7 +14,7 @@ func TestRunReplacesOnlyTheBlockAndKeepsTheLastResult(t *testing.T) {
 		`{"server":"webhook","pattern":"big-bodies","attack":"first","holdSetting":"10s","holdSeconds":10,"scale":1,"limitMiB":256,"peakRSSMiB":900,"hwmMiB":910,"probes":10,"probeFailures":3,"p50Ms":12,"p99Ms":10000,"maxMs":10001,"passed":false,"when":"2026-12-03T12:00:00Z"}`,
 		`{"server":"discovery","pattern":"idle-connections","attack":"1100 idle","holdSetting":"10s","holdSeconds":10,"scale":1,"limitMiB":128,"peakRSSMiB":20,"hwmMiB":21,"probes":50,"p50Ms":3,"p99Ms":9,"maxMs":11,"passed":true,"counts":{"answered 200":1100},"when":"2026-12-03T12:01:00Z"}`,
 		``,
-		`{"server":"webhook","pattern":"big-bodies","attack":"second","holdSetting":"10s","holdSeconds":10,"scale":1,"limitMiB":256,"peakRSSMiB":120,"hwmMiB":121,"probes":40,"p50Ms":20,"p99Ms":1500,"maxMs":1600,"overOneSecond":2,"passed":true,"when":"2026-12-03T13:00:00Z"}`,
+		`{"server":"webhook","pattern":"big-bodies","attack":"second","holdSetting":"10s","holdSeconds":10,"scale":1,"limitMiB":256,"peakRSSMiB":120,"hwmMiB":121,"peakHeapInuseMiB":80,"probes":40,"p50Ms":20,"p99Ms":1500,"maxMs":1600,"overOneSecond":2,"passed":true,"when":"2026-12-03T13:00:00Z"}`,
 	}
 	if err := os.WriteFile(in, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
 		t.Fatal(err)
@@ -34,7 +34,7 @@ func TestRunReplacesOnlyTheBlockAndKeepsTheLastResult(t *testing.T) {
 	got := string(out)
 	for _, want := range []string{
 		"prose before\n\n" + beginMarker + "\nMeasured 2026-12-03 on commit abc",
-		"| webhook | big-bodies | second | 10s | 0 MiB | 120 MiB (121) | 256 MiB | 40 | 0 | 20 ms | 1.5 s | 1.6 s | 2 |",
+		"| webhook | big-bodies | second | 10s | 0 MiB | 120 MiB (121; 80) | 256 MiB | 40 | 0 | 20 ms | 1.5 s | 1.6 s | 2 |",
 		"| discovery | idle-connections | 1100 idle |",
 		"- discovery/idle-connections (scale 1): answered 200: 1100",
 		"IRSA_FAULTS_ATTACK_HOLD=10s IRSA_FAULTS_ATTACK_SCALE=1",
