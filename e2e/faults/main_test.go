@@ -5,7 +5,10 @@
 // request, reports the counts with t.Logf and asserts invariants on them:
 // no Pod is ever admitted without the credentials it asked for, no request
 // fails that a real API server would not have retried, nothing panics, and
-// no process logs a token or private key.
+// no process logs a token or private key. TestHostileNetwork attacks the
+// webhook's and the discovery server's public ports as a hostile Pod or
+// internet client would (announced bodies, big bodies, idle connections)
+// and measures memory and the latency of well-behaved requests meanwhile.
 //
 // Knobs (environment variables, for longer local runs):
 //
