@@ -55,3 +55,13 @@ bench-micro: $(BENCHSTAT) ## Only the handler micro-benchmarks, summarised with 
 .PHONY: bench-smoke
 bench-smoke: ## Run every benchmark 100 times to keep them compiling and working (no timing checked).
 	$(GO) test -run '^$$' -bench . -benchtime=100x ./pkg/...
+
+# No request lost (issue "EOF on reused keep-alive connections"): 32
+# closed-loop clients against a server process over HTTP/1.1 keep-alive and
+# HTTP/2, without and with SIGSTOP pauses, counting every client error. The
+# short variant runs in `make unit`.
+NO_REQUEST_LOST_REQUESTS ?= 1000000
+
+.PHONY: no-request-lost
+no-request-lost: ## Count client errors over NO_REQUEST_LOST_REQUESTS (default 1M) requests per protocol, with and without server pauses.
+	NO_REQUEST_LOST_REQUESTS=$(NO_REQUEST_LOST_REQUESTS) $(GO) test -count=1 -v -timeout 90m -run 'TestNoRequestLost$$' ./pkg/serving/

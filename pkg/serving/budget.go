@@ -57,6 +57,7 @@ const (
 // bytes each; total is raised to twice maxBody if below, so that one
 // largest body always fits.
 func NewBudget(total, maxBody int64, wait time.Duration) *Budget {
+	pauses.start()
 	total = max(total, 2*maxBody)
 	return &Budget{sem: semaphore.NewWeighted(total), total: total, maxBody: maxBody, wait: wait}
 }
@@ -131,14 +132,35 @@ func (r *budgetBody) reserve() error {
 	if n <= 0 {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(r.ctx, r.b.wait)
-	defer cancel()
-	if err := r.b.sem.Acquire(ctx, n); err != nil {
-		return ErrBusy
+	if err := r.b.acquire(r.ctx, n); err != nil {
+		return err
 	}
 	r.held += n
 	r.unused += n
 	return nil
+}
+
+// acquire takes n bytes of the budget, waiting at most the budget's wait
+// on the pause clock: a pause of the process during the wait (or just
+// before it) does not count, or a request that arrived during a pause
+// would be refused for it.
+func (b *Budget) acquire(ctx context.Context, n int64) error {
+	if b.sem.TryAcquire(n) {
+		return nil
+	}
+	now := time.Now()
+	dl := deadline{t: now.Add(b.wait), set: now, paused: pauses.total()}
+	for {
+		wctx, cancel := context.WithDeadline(ctx, dl.t)
+		err := b.sem.Acquire(wctx, n)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || !dl.extend() {
+			return ErrBusy
+		}
+	}
 }
 
 func (r *budgetBody) Read(p []byte) (int, error) {

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	stdlog "log"
 	"net"
 	"net/http"
@@ -178,7 +179,10 @@ func (s *Server) Start(ctx context.Context) error {
 func serveHTTP2(base context.Context, hs *http.Server, tc *tls.Conn, h http.Handler) {
 	c := connOf(tc)
 	one := &http.Server{
-		ReadTimeout:    hs.ReadTimeout,
+		// ReadTimeout is applied per request by bodyTimeout, on the pause
+		// clock: x/net's own per-stream timer fired across a pause and
+		// failed requests whose body had arrived during it.
+		ReadTimeout:    0,
 		WriteTimeout:   hs.WriteTimeout,
 		IdleTimeout:    hs.IdleTimeout,
 		MaxHeaderBytes: hs.MaxHeaderBytes,
@@ -202,7 +206,68 @@ func serveHTTP2(base context.Context, hs *http.Server, tc *tls.Conn, h http.Hand
 		}
 		c.table.mu.Unlock()
 	}
-	h2.ServeConn(tc, &http2.ServeConnOpts{Context: ctx, BaseConfig: one, Handler: h})
+	h2.ServeConn(tc, &http2.ServeConnOpts{Context: ctx, BaseConfig: one, Handler: bodyTimeout(hs.ReadTimeout, h)})
+}
+
+// bodyTimeout bounds reading each request body to d, as ReadTimeout does
+// for HTTP/1.1, less the pauses of the process meanwhile. When it expires
+// the body is closed: the handler's next read fails.
+func bodyTimeout(d time.Duration, h http.Handler) http.Handler {
+	if d <= 0 {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil || r.Body == http.NoBody {
+			h.ServeHTTP(w, r)
+			return
+		}
+		b := &timedBody{ReadCloser: r.Body}
+		now := time.Now()
+		b.mu.Lock()
+		b.dl = deadline{t: now.Add(d), set: now, paused: pauses.total()}
+		b.timer = time.AfterFunc(d, b.fire)
+		b.mu.Unlock()
+		defer b.stop()
+		r.Body = b
+		h.ServeHTTP(w, r)
+	})
+}
+
+type timedBody struct {
+	io.ReadCloser
+	mu    sync.Mutex
+	dl    deadline
+	timer *time.Timer
+	done  bool
+}
+
+func (b *timedBody) fire() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.done {
+		return
+	}
+	if b.dl.extend() {
+		b.timer.Reset(time.Until(b.dl.t))
+		return
+	}
+	b.done = true
+	_ = b.ReadCloser.Close()
+}
+
+func (b *timedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.stop()
+	}
+	return n, err
+}
+
+func (b *timedBody) stop() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.done = true
+	b.timer.Stop()
 }
 
 // drain closes the listener, sends GOAWAY on HTTP/2 connections, waits

@@ -37,8 +37,8 @@ func startServer(t *testing.T, kt testcerts.KeyType, sas ServiceAccounts) *testS
 }
 
 // startServerWith starts the server for h; limits, when not nil, replaces
-// the server's limits before it starts.
-func startServerWith(t *testing.T, kt testcerts.KeyType, h *Handler, limits *Limits) *testServer {
+// the server's limits before it starts; wrap, when given, wraps h.
+func startServerWith(t *testing.T, kt testcerts.KeyType, h *Handler, limits *Limits, wrap ...func(http.Handler) http.Handler) *testServer {
 	t.Helper()
 	ca, err := testcerts.NewCA("test-ca")
 	if err != nil {
@@ -59,7 +59,11 @@ func startServerWith(t *testing.T, kt testcerts.KeyType, h *Handler, limits *Lim
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	srv := NewServer(cfg, h)
+	var handler http.Handler = h
+	for _, w := range wrap {
+		handler = w(handler)
+	}
+	srv := NewServer(cfg, handler)
 	if limits != nil {
 		srv.(*Server).Limits = *limits
 	}
