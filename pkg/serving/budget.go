@@ -83,13 +83,18 @@ func WriteBusy(w http.ResponseWriter) {
 }
 
 // Wrap makes h's request bodies count against the budget.
+//
+// The handler gets a shallow copy of the request with the counting body:
+// the server's own request keeps net/http's body, which it inspects after
+// the handler to decide whether the connection can be reused. Swapping
+// the body in place hid an early close from it: the rest of an unread
+// 6 MiB body was then parsed as the next request.
 func (b *Budget) Wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > b.maxBody {
 			// Unread: the handler answers it (a webhook within its
 			// protocol), and net/http closes the connection after.
-			r.Body = errBody{fmt.Errorf("%w: %d bytes announced, the limit is %d", ErrTooLarge, r.ContentLength, b.maxBody)}
-			h.ServeHTTP(w, r)
+			h.ServeHTTP(w, withBody(r, errBody{fmt.Errorf("%w: %d bytes announced, the limit is %d", ErrTooLarge, r.ContentLength, b.maxBody)}))
 			return
 		}
 		if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
@@ -102,9 +107,16 @@ func (b *Budget) Wrap(h http.Handler) http.Handler {
 			WriteBusy(w)
 			return
 		}
-		r.Body = body
-		h.ServeHTTP(w, r)
+		h.ServeHTTP(w, withBody(r, body))
 	})
+}
+
+// withBody is a shallow copy of r reading body.
+func withBody(r *http.Request, body io.ReadCloser) *http.Request {
+	r2 := new(http.Request)
+	*r2 = *r
+	r2.Body = body
+	return r2
 }
 
 // budgetBody takes budget for its bytes before it reads them, and gives
