@@ -60,3 +60,67 @@ func TestEarlyClosedBodyDoesNotBecomeNextRequest(t *testing.T) {
 		})
 	}
 }
+
+// Small bodies do not queue behind big ones: while a big body holds the
+// shared part of the budget and another waits for it, a small one is
+// served from the reserve at once.
+func TestSmallBodiesDoNotWaitBehindBig(t *testing.T) {
+	const big = 1 << 20
+	entered, release := make(chan struct{}, 4), make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		if isBusy(err) {
+			WriteBusy(w)
+			return
+		}
+		if len(b) == big-1 && r.Header.Get("X-Hold") != "" {
+			entered <- struct{}{}
+			<-release
+		}
+		fmt.Fprintf(w, "%d", len(b))
+	})
+	// No more budget than one big body and the reserve.
+	b := NewBudget(0, big, 3*time.Second)
+	ts := start(t, &Server{Handler: h, Budget: b}, false)
+	c := ts.client(false)
+	post := func(size int, hold bool) (int, error) {
+		req, _ := http.NewRequest(http.MethodPost, ts.url("/"), bytes.NewReader(make([]byte, size)))
+		if hold {
+			req.Header.Set("X-Hold", "1")
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode, nil
+	}
+	held := make(chan int, 1)
+	go func() { code, _ := post(big-1, true); held <- code }()
+	<-entered
+	waiting := make(chan int, 1)
+	go func() { code, _ := post(big-1, false); waiting <- code }()
+	// The second big body waits for the shared part (FIFO): wait until it
+	// is queued, that is until the shared part has no room for a chunk.
+	eventually(t, 10*time.Second, "the second big body to wait", func() bool {
+		if b.shared.TryAcquire(1) {
+			b.shared.Release(1)
+			return false
+		}
+		return true
+	})
+	for i := range 8 {
+		code, err := post(64<<10, false)
+		if err != nil || code != http.StatusOK {
+			t.Fatalf("small request %d behind big ones: HTTP %d, %v; want 200", i, code, err)
+		}
+	}
+	close(release)
+	if code := <-held; code != http.StatusOK {
+		t.Errorf("held big body: HTTP %d, want 200", code)
+	}
+	if code := <-waiting; code != http.StatusOK && code != http.StatusServiceUnavailable {
+		t.Errorf("waiting big body: HTTP %d, want 200 or 503", code)
+	}
+}
