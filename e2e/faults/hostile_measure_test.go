@@ -407,7 +407,8 @@ func (r *attackResult) report(t *testing.T) {
 	}
 }
 
-// deployedContainer is the first container of a Deployment in deploy/base:
+// deployedContainer is the first container of a Deployment in deploy/base
+// (rendered from the chart by make manifests):
 // its memory limit is the bound, and its environment (GOMEMLIMIT from
 // limits.memory) is what the process runs with.
 type deployedContainer struct {
@@ -415,7 +416,7 @@ type deployedContainer struct {
 	Env        []string
 }
 
-func readDeployment(t *testing.T, rel string) deployedContainer {
+func readDeployment(t *testing.T, rel, name string) deployedContainer {
 	t.Helper()
 	root, err := harness.RepoRoot()
 	if err != nil {
@@ -426,8 +427,18 @@ func readDeployment(t *testing.T, rel string) deployedContainer {
 		t.Fatal(err)
 	}
 	var d appsv1.Deployment
-	if err := yaml.Unmarshal(data, &d); err != nil {
-		t.Fatalf("%s: %v", rel, err)
+	for _, doc := range strings.Split(string(data), "\n---") {
+		var obj appsv1.Deployment
+		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
+			t.Fatalf("%s: %v", rel, err)
+		}
+		if obj.Kind == "Deployment" && obj.Name == name {
+			d = obj
+			break
+		}
+	}
+	if d.Name == "" {
+		t.Fatalf("%s: no Deployment %s", rel, name)
 	}
 	if len(d.Spec.Template.Spec.Containers) == 0 {
 		t.Fatalf("%s: no container", rel)

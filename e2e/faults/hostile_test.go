@@ -178,7 +178,7 @@ func runPattern(t *testing.T, ctx context.Context, tg *target, pattern string) {
 }
 
 func webhookTarget(t *testing.T, ctx context.Context, s *harness.Stack) *target {
-	dep := readDeployment(t, "deploy/base/webhook/deployment.yaml")
+	dep := readDeployment(t, "deploy/base/manifests.yaml", "irsa-webhook")
 	s.Webhook.Env = dep.Env
 	u, err := url.Parse(s.Webhook.URL)
 	if err != nil {
@@ -244,7 +244,7 @@ func reviewBody(t *testing.T, name string, size int) []byte {
 }
 
 func discoveryTarget(t *testing.T, ctx context.Context, s *harness.Stack) *target {
-	dep := readDeployment(t, "deploy/base/discovery/deployment.yaml")
+	dep := readDeployment(t, "deploy/base/manifests.yaml", "irsa-discovery")
 	s.Discovery.Env = dep.Env
 	u, err := url.Parse(s.Discovery.Issuer)
 	if err != nil {
