@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -82,6 +84,9 @@ until keys are loaded and when they are older than 3 refresh intervals.`,
 
 func runDiscoveryServe(ctx context.Context, cfg *discovery.Config) error {
 	log := logr.FromContextOrDiscard(ctx)
+	if limit := holdMemoryLimit(os.LookupEnv); limit != math.MaxInt64 {
+		log.Info("memory limit", "bytes", limit)
+	}
 	metrics := discovery.NewMetrics(ctrlmetrics.Registry)
 	pub, source, err := discovery.NewServedPublisher(cfg, metrics, sourceClients(cfg.Kubeconfig))
 	if err != nil {

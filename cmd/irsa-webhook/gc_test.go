@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"runtime/debug"
 	"testing"
 )
@@ -26,6 +27,29 @@ func TestServeGCPercent(t *testing.T) {
 			}
 			if now := debug.SetGCPercent(tc.current); now != tc.want {
 				t.Errorf("collector runs at %d, want %d", now, tc.want)
+			}
+		})
+	}
+}
+
+func TestHoldMemoryLimit(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	const limit = 256 << 20
+	for name, tc := range map[string]struct {
+		env   map[string]string
+		start int64
+		want  int64
+	}{
+		"GOMEMLIMIT unset": {env: nil, start: math.MaxInt64, want: math.MaxInt64},
+		"GOMEMLIMIT set":   {env: map[string]string{"GOMEMLIMIT": "268435456"}, start: limit, want: limit * 9 / 10},
+		"GOMEMLIMIT off":   {env: map[string]string{"GOMEMLIMIT": "off"}, start: math.MaxInt64, want: math.MaxInt64},
+	} {
+		t.Run(name, func(t *testing.T) {
+			// The runtime reads GOMEMLIMIT at start; stand in for it.
+			debug.SetMemoryLimit(tc.start)
+			got := holdMemoryLimit(func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok })
+			if now := debug.SetMemoryLimit(-1); got != tc.want || now != tc.want {
+				t.Errorf("holdMemoryLimit = %d, runtime limit %d; want %d", got, now, tc.want)
 			}
 		})
 	}

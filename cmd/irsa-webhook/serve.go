@@ -83,6 +83,7 @@ credentials into Pods whose ServiceAccount carries <prefix>/role-arn.`,
 // ctx's logger. The flags must have passed validation.
 func runServe(ctx context.Context, cfg *webhook.Config, clientAuth *serving.ClientAuthConfig, selfSigned *selfsigned.Config, dcfg *discovery.Config) error {
 	log := logr.FromContextOrDiscard(ctx)
+	memoryLimit := holdMemoryLimit(os.LookupEnv)
 	restCfg, err := restConfig(cfg.Kubeconfig)
 	if err != nil {
 		return err
@@ -154,7 +155,7 @@ func runServe(ctx context.Context, cfg *webhook.Config, clientAuth *serving.Clie
 	}
 
 	gcPercent := setServeGCPercent(os.LookupEnv)
-	log.Info("starting irsa-webhook", "gcPercent", gcPercent, "port", cfg.Port, "annotationPrefix", cfg.AnnotationPrefix,
+	log.Info("starting irsa-webhook", "gcPercent", gcPercent, "memoryLimit", memoryLimit, "port", cfg.Port, "annotationPrefix", cfg.AnnotationPrefix,
 		"audience", cfg.TokenAudience, "region", cfg.AWSDefaultRegion, "regionalSTS", cfg.STSRegionalEndpoints,
 		"rolePolicyAction", cfg.RolePolicyAction, "clientCAFile", clientAuth.CAFile, "clientAllowedNames", clientAuth.AllowedNames)
 	return mgr.Start(ctx)

@@ -305,3 +305,92 @@ func (t *connTable) find(addr net.Addr) *conn {
 	}
 	return nil
 }
+
+// pipeConn is a table's conn over one end of a pipe; the other end is
+// closed with the test.
+func pipeConn(tb testing.TB, t *connTable) *conn {
+	a, b := net.Pipe()
+	tb.Cleanup(func() { a.Close(); b.Close() })
+	return &conn{Conn: a, table: t, opened: time.Now(), state: http.StateNew}
+}
+
+// Past the cap, each new connection closes the longest-idle one, by when
+// it last became idle, and the table's lists follow every change of state.
+func TestEvictionTakesLongestIdleFirst(t *testing.T) {
+	tb := newConnTable(4, false)
+	var cs []*conn
+	for range 4 {
+		c := pipeConn(t, tb)
+		if !tb.add(c) {
+			t.Fatal("refused below the cap")
+		}
+		tb.connState(c, http.StateActive)
+		tb.connState(c, http.StateIdle)
+		cs = append(cs, c)
+	}
+	// cs[0] serves another request: now cs[1] has been idle longest.
+	tb.connState(cs[0], http.StateActive)
+	tb.connState(cs[0], http.StateIdle)
+	if !tb.add(pipeConn(t, tb)) {
+		t.Fatal("a fresh connection was refused while idle ones could close")
+	}
+	tb.mu.Lock()
+	var gone []int
+	for i, c := range cs {
+		if c.goingAway {
+			gone = append(gone, i)
+		}
+	}
+	idle, fresh, going := tb.idle.Len(), tb.fresh.Len(), tb.going
+	tb.mu.Unlock()
+	if fmt.Sprint(gone) != "[1]" {
+		t.Errorf("closed connections %v, want [1] (the longest idle)", gone)
+	}
+	if idle != 3 || fresh != 1 || going != 1 {
+		t.Errorf("idle list %d, fresh list %d, going away %d; want 3, 1, 1", idle, fresh, going)
+	}
+	tb.connState(cs[1], http.StateClosed)
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	if tb.going != 0 || tb.stayingLocked() != 4 {
+		t.Errorf("after the close: going away %d, staying %d; want 0, 4", tb.going, tb.stayingLocked())
+	}
+}
+
+// nopConn is a connection that only closes, for the table alone.
+type nopConn struct{ net.Conn }
+
+func (nopConn) Close() error { return nil }
+
+// The cost of a connection accepted past the cap, with n idle ones held:
+// it must not grow with n (compare idle=64 and idle=4096; scanning and
+// sorting them all made it grow as n log n).
+func BenchmarkAcceptPastCap(b *testing.B) {
+	for _, n := range []int{64, 4096} {
+		b.Run(fmt.Sprintf("idle=%d", n), func(b *testing.B) {
+			tb := newConnTable(n, false)
+			accept := func() *conn {
+				c := &conn{Conn: nopConn{}, table: tb, opened: time.Now(), state: http.StateNew}
+				tb.add(c)
+				tb.connState(c, http.StateActive)
+				tb.connState(c, http.StateIdle)
+				return c
+			}
+			for range n {
+				accept()
+			}
+			b.ResetTimer()
+			for range b.N {
+				tb.mu.Lock()
+				longest := tb.idle.Front().Value.(*conn)
+				tb.mu.Unlock()
+				accept()
+				// The evicted connection's close, as net/http reports it.
+				tb.connState(longest, http.StateClosed)
+			}
+			if tb.count() != n {
+				b.Fatalf("%d connections in the table, want %d", tb.count(), n)
+			}
+		})
+	}
+}

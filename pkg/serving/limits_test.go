@@ -144,13 +144,20 @@ func TestAnnouncedBodiesDoNotGrowHeap(t *testing.T) {
 	if grown > 7<<20 {
 		t.Errorf("heap grew by %d MiB, more than one announced body", grown>>20)
 	}
+	// Nor do they hold any of the budget: all of it is free.
+	b := ts.Budget
+	if !b.shared.TryAcquire(b.total-b.reserve) || !b.small.TryAcquire(b.reserve) {
+		t.Fatal("streams that sent no body byte hold part of the budget")
+	}
+	b.shared.Release(b.total - b.reserve)
+	b.small.Release(b.reserve)
 }
 
 // Bodies beyond the budget wait briefly, then are answered 503 with
 // Retry-After, unread; once room is back, requests are served again.
 func TestBodiesBeyondBudgetAreRefused(t *testing.T) {
 	const budget = 256 << 10
-	entered, release := make(chan struct{}, 16), make(chan struct{})
+	entered, release := make(chan struct{}, 64), make(chan struct{})
 	var reads atomic.Int64
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reads.Add(1)
@@ -165,8 +172,13 @@ func TestBodiesBeyondBudgetAreRefused(t *testing.T) {
 		}
 		fmt.Fprintf(w, "%d", len(b))
 	})
+	b := NewBudget(budget, 64<<10, 100*time.Millisecond)
 	m := NewMetrics(prometheus.NewRegistry())
-	ts := start(t, &Server{Handler: h, Budget: NewBudget(budget, 64<<10, 100*time.Millisecond), Metrics: m}, false)
+	ts := start(t, &Server{Handler: h, Budget: b, Metrics: m}, false)
+	// Each held request holds BodyCost times its body; enough of them
+	// fill the reserve and the shared part.
+	const held = BodyCost * (64<<10 - 1)
+	fill := int(b.reserve/held + (b.total-b.reserve)/held)
 	for i, h2 := range []bool{false, true} {
 		t.Run(fmt.Sprintf("http2=%t", h2), func(t *testing.T) {
 			c := ts.client(h2)
@@ -177,10 +189,8 @@ func TestBodiesBeyondBudgetAreRefused(t *testing.T) {
 				}
 				return c.Do(req)
 			}
-			// Four held requests of 64 KiB fill the budget (each holds its
-			// body plus the byte that sees its end).
 			var wg sync.WaitGroup
-			for range 4 {
+			for range fill {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
@@ -205,7 +215,7 @@ func TestBodiesBeyondBudgetAreRefused(t *testing.T) {
 			if got := testutil.ToFloat64(m.budgetRefusals.WithLabelValues("test")); got != float64(i+1) {
 				t.Errorf("budget_refusals = %v, want %d", got, i+1)
 			}
-			for range 4 {
+			for range fill {
 				release <- struct{}{}
 			}
 			wg.Wait()

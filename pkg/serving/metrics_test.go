@@ -173,10 +173,11 @@ func TestBudgetRefusalIsCounted(t *testing.T) {
 	m := NewMetrics(prometheus.NewRegistry())
 	b := NewBudget(128<<10, 64<<10, 10*time.Millisecond)
 	// Hold all of the budget, as requests in flight would.
-	if !b.sem.TryAcquire(b.Total()) {
+	if !b.small.TryAcquire(b.reserve) || !b.shared.TryAcquire(b.total-b.reserve) {
 		t.Fatal("budget not free")
 	}
-	defer b.sem.Release(b.Total())
+	defer b.small.Release(b.reserve)
+	defer b.shared.Release(b.total - b.reserve)
 	reached := false
 	h := b.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached = true }))
 	c := &conn{table: &connTable{metrics: m.forServer("test")}}

@@ -210,6 +210,9 @@ func serveHTTP2(base context.Context, hs *http.Server, tc *tls.Conn, h http.Hand
 			cancel() // Shutdown runs the GOAWAY hook, then need not wait
 			_ = one.Shutdown(stop)
 		}
+		if _, ok := c.table.conns[c]; ok {
+			c.table.placeLocked(c, true)
+		}
 		c.table.mu.Unlock()
 	}
 	h2.ServeConn(tc, &http2.ServeConnOpts{Context: ctx, BaseConfig: one, Handler: bodyTimeout(hs.ReadTimeout, h)})
