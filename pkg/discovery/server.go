@@ -3,10 +3,8 @@ package discovery
 import (
 	"context"
 	"crypto/tls"
-	"fmt"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/irsa-webhook/irsa-webhook/pkg/serving"
@@ -71,8 +69,7 @@ type Server struct {
 	// Metrics, when set, count what the serving limits did, under Name.
 	Metrics *serving.Metrics
 
-	mu  sync.Mutex
-	srv *serving.Server
+	current serving.Current
 }
 
 // NeedLeaderElection is false: every replica serves.
@@ -81,32 +78,15 @@ func (s *Server) NeedLeaderElection() bool { return false }
 // Start serves until ctx ends, then shuts down within ShutdownTimeout.
 func (s *Server) Start(ctx context.Context) error {
 	srv := &serving.Server{Name: s.Name, Addr: s.Addr, Listener: s.Listener, Handler: s.Handler, TLS: s.TLS, Limits: Limits(), Budget: bodyBudget, Metrics: s.Metrics}
-	s.mu.Lock()
-	s.srv = srv
-	s.mu.Unlock()
+	s.current.Set(srv)
 	return srv.Start(ctx)
 }
 
 // Ready is a readiness check: the server serves, with a certificate if TLS.
-func (s *Server) Ready(r *http.Request) error {
-	s.mu.Lock()
-	srv := s.srv
-	s.mu.Unlock()
-	if srv == nil {
-		return fmt.Errorf("%s server has not started", s.Name)
-	}
-	return srv.Ready(r)
-}
+func (s *Server) Ready(r *http.Request) error { return s.current.Ready(s.Name, r) }
 
 // ListenAddr is the address served, once started.
-func (s *Server) ListenAddr() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.srv == nil {
-		return ""
-	}
-	return s.srv.ListenAddr()
-}
+func (s *Server) ListenAddr() string { return s.current.ListenAddr() }
 
 // TLSConfig is the TLS configuration of a discovery listener: the one
 // serving.TLSConfig builds from the --tls-min-version and

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -312,4 +313,29 @@ type logWriter struct{ logger logr.Logger }
 func (w logWriter) Write(p []byte) (int, error) {
 	w.logger.Info("http server error", "error", strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// Current holds the Server a wrapper builds when it starts (the webhook's
+// and the discovery package's), so that the wrapper's readiness check and
+// address can be asked before, during and after Start.
+type Current struct{ p atomic.Pointer[Server] }
+
+// Set records s as the wrapper's server.
+func (c *Current) Set(s *Server) { c.p.Store(s) }
+
+// Ready is s.Ready, or an error naming name before Set.
+func (c *Current) Ready(name string, r *http.Request) error {
+	s := c.p.Load()
+	if s == nil {
+		return fmt.Errorf("%s server has not started", name)
+	}
+	return s.Ready(r)
+}
+
+// ListenAddr is s.ListenAddr, or "" before Set.
+func (c *Current) ListenAddr() string {
+	if s := c.p.Load(); s != nil {
+		return s.ListenAddr()
+	}
+	return ""
 }

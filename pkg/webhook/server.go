@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
-	"sync"
 
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -51,8 +50,7 @@ type Server struct {
 	tlsOpts []func(*tls.Config)
 	mux     *http.ServeMux
 
-	mu  sync.Mutex
-	srv *serving.Server
+	current serving.Current
 }
 
 var _ ctrlwebhook.Server = (*Server)(nil)
@@ -116,32 +114,15 @@ func (s *Server) Start(ctx context.Context) error {
 		Budget:   s.Budget,
 		Metrics:  s.Metrics,
 	}
-	s.mu.Lock()
-	s.srv = srv
-	s.mu.Unlock()
+	s.current.Set(srv)
 	return srv.Start(log.IntoContext(ctx, logger))
 }
 
 // StartedChecker is healthy once the server serves with a certificate. It
 // does not dial the public port: clients may hold every slot of it.
 func (s *Server) StartedChecker() healthz.Checker {
-	return func(r *http.Request) error {
-		s.mu.Lock()
-		srv := s.srv
-		s.mu.Unlock()
-		if srv == nil {
-			return fmt.Errorf("webhook server has not started")
-		}
-		return srv.Ready(r)
-	}
+	return func(r *http.Request) error { return s.current.Ready("webhook", r) }
 }
 
 // ListenAddr is the address served, once started.
-func (s *Server) ListenAddr() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.srv == nil {
-		return ""
-	}
-	return s.srv.ListenAddr()
-}
+func (s *Server) ListenAddr() string { return s.current.ListenAddr() }
