@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,24 +109,7 @@ func helmInstall(t *testing.T, ctx context.Context) *helmRun {
 		"--set", "tests.extraArgs={--output=json}"); err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range []string{webhookDeployment, discoveryName} {
-		if err := harness.WaitRollout(ctx, s, installNS, d, rolloutTimeout); err != nil {
-			t.Fatal(err)
-		}
-	}
-	u, err := url.Parse(helmIssuer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ing, err := s.StartIngress(u.Hostname(), installNS, discoveryName, "http")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ing.Close)
-	h.ingress = ing
-	if err := s.MinIO.UseOpenIDProvider(ctx, helmIssuer+"/.well-known/openid-configuration", ing.ProxyURL); err != nil {
-		t.Fatal(err)
-	}
+	h.ingress = exposeInstall(t, ctx, s, helmIssuer)
 	return h
 }
 

@@ -96,6 +96,14 @@ func installSelfSigned(t *testing.T, ctx context.Context) *installed {
 	if err := in.Apply(ctx, s); err != nil {
 		t.Fatal(err)
 	}
+	return &installed{s: s, c: s.APIServer.Client, in: in, issuer: issuer, ingress: exposeInstall(t, ctx, s, issuer)}
+}
+
+// exposeInstall waits for the installed webhook and discovery Deployments,
+// puts an Ingress for the issuer's host in front of the discovery Service,
+// and makes it MinIO's OpenID provider.
+func exposeInstall(t *testing.T, ctx context.Context, s *harness.Stack, issuer string) *harness.Ingress {
+	t.Helper()
 	for _, d := range []string{webhookDeployment, discoveryName} {
 		if err := harness.WaitRollout(ctx, s, installNS, d, rolloutTimeout); err != nil {
 			t.Fatal(err)
@@ -113,7 +121,7 @@ func installSelfSigned(t *testing.T, ctx context.Context) *installed {
 	if err := s.MinIO.UseOpenIDProvider(ctx, issuer+"/.well-known/openid-configuration", ing.ProxyURL); err != nil {
 		t.Fatal(err)
 	}
-	return &installed{s: s, c: s.APIServer.Client, in: in, issuer: issuer, ingress: ing}
+	return ing
 }
 
 // The project's own install, running as Pods on the real node: the
