@@ -25,8 +25,10 @@ const (
 	MinIOVersion      = "v0.0.0-20260212201848-7aac2a2c5b7c"
 	// ContainerdVersion is what e2e/build/containerd/go.mod pins.
 	ContainerdVersion = "v2.4.2"
-	minioModule       = "github.com/minio/minio"
-	productModule     = "github.com/irsa-webhook/irsa-webhook"
+	// CoreDNSVersion is what e2e/build/coredns/go.mod pins.
+	CoreDNSVersion = "v1.15.0"
+	minioModule    = "github.com/minio/minio"
+	productModule  = "github.com/irsa-webhook/irsa-webhook"
 )
 
 // Binaries are the executables a Stack runs. The control plane, MinIO and
@@ -50,6 +52,9 @@ type NodeBinaries struct {
 	Kubelet               string
 	KubeControllerManager string
 	KubeScheduler         string
+	KubeProxy             string
+	// CoreDNS is the cluster DNS, built from e2e/build/coredns.
+	CoreDNS string
 	// ContainerdDir holds containerd, containerd-shim-runc-v2 and ctr:
 	// containerd finds its shim by name on PATH.
 	ContainerdDir string
@@ -224,12 +229,15 @@ func buildNode(ctx context.Context, g *errgroup.Group, p *progress, o BuildOptio
 		Kubelet:               filepath.Join(o.CacheDir, "kubelet-"+KubernetesVersion),
 		KubeControllerManager: filepath.Join(o.CacheDir, "kube-controller-manager-"+KubernetesVersion),
 		KubeScheduler:         filepath.Join(o.CacheDir, "kube-scheduler-"+KubernetesVersion),
+		KubeProxy:             filepath.Join(o.CacheDir, "kube-proxy-"+KubernetesVersion),
+		CoreDNS:               filepath.Join(o.CacheDir, "coredns-"+CoreDNSVersion),
 		ContainerdDir:         filepath.Join(o.CacheDir, "containerd-"+ContainerdVersion),
 	}
 	for _, c := range []struct{ name, dest string }{
 		{"kubelet", n.Kubelet},
 		{"kube-controller-manager", n.KubeControllerManager},
 		{"kube-scheduler", n.KubeScheduler},
+		{"kube-proxy", n.KubeProxy},
 	} {
 		g.Go(func() error {
 			return p.cached(c.name+" "+KubernetesVersion, c.dest, func(out string) error {
@@ -237,6 +245,12 @@ func buildNode(ctx context.Context, g *errgroup.Group, p *progress, o BuildOptio
 			})
 		})
 	}
+	g.Go(func() error {
+		return p.cached("coredns "+CoreDNSVersion, n.CoreDNS, func(out string) error {
+			mod := filepath.Join(o.RepoRoot, "e2e", "build", "coredns")
+			return goCmd(ctx, mod, []string{"CGO_ENABLED=0"}, "build", "-trimpath", "-ldflags", "-s -w", "-o", out, ".")
+		})
+	})
 	g.Go(func() error {
 		// A directory, built whole and renamed into place like a binary.
 		return p.cachedDir("containerd "+ContainerdVersion, n.ContainerdDir, "ctr", func(out string) error {

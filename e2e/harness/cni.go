@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,31 +29,41 @@ const cniNetwork = "irsa-e2e"
 // cniBinDir is where Debian's containernetworking-plugins installs them.
 const cniBinDir = "/usr/lib/cni"
 
-// podNetwork is the node's bridge and its /24: the host holds .1 on the
-// bridge, the first 16 addresses are the Service range (so that the
-// kubernetes Service's ClusterIP is .1, where Pods find the API server),
-// and Pods get addresses from podRangeStart on. Nothing routes beyond it.
+// podNetwork is the node's bridge and its /24, and the Service range: the
+// host holds .1 on the bridge, Pods get addresses from podRangeStart on,
+// and the Service range is a /24 of its own, routed from every Pod to the
+// host (where kube-proxy's rules send a ClusterIP to its endpoints).
+// Nothing routes beyond them.
 type podNetwork struct {
 	Bridge string
 	HostIP net.IP
 	Subnet *net.IPNet
+	// Services is --service-cluster-ip-range.
+	Services *net.IPNet
 }
 
-// podRangeStart is the last octet of the first Pod address, past the
-// Service range.
+// podRangeStart is the last octet of the first Pod address.
 const podRangeStart = 16
 
-// ServiceCIDR is the API server's --service-cluster-ip-range: the first
-// /28 of the subnet, whose first address (the kubernetes Service's
-// ClusterIP, and so every Pod's KUBERNETES_SERVICE_HOST) is HostIP. No
-// other ClusterIP is routed: the API server reaches Services at their
-// endpoints.
-func (n *podNetwork) ServiceCIDR() string {
-	return fmt.Sprintf("%s/28", n.Subnet.IP.To4())
+// ServiceCIDR is the API server's --service-cluster-ip-range.
+func (n *podNetwork) ServiceCIDR() string { return n.Services.String() }
+
+// APIServiceIP is the kubernetes Service's ClusterIP, the range's first
+// address: every Pod's KUBERNETES_SERVICE_HOST, so it is in the API
+// server's certificate.
+func (n *podNetwork) APIServiceIP() net.IP {
+	ip := slices.Clone(n.Services.IP.To4())
+	ip[3]++
+	return ip
 }
 
-// choosePodNetwork picks a bridge name and a 10.213.x.0/24 that no
-// interface address or route of the machine overlaps.
+// DNSServiceIP is the cluster DNS's address, the kubelet's clusterDNS: the
+// bridge's host address, where CoreDNS listens.
+func (n *podNetwork) DNSServiceIP() net.IP { return n.HostIP }
+
+// choosePodNetwork picks a bridge name, a 10.213.x.0/24 for Pods and
+// 10.214.x.0/24 for Services that no interface address or route of the
+// machine overlaps.
 func choosePodNetwork() (*podNetwork, error) {
 	used, err := usedNetworks()
 	if err != nil {
@@ -62,16 +73,17 @@ func choosePodNetwork() (*podNetwork, error) {
 	for i := range 256 {
 		x := (start + i) % 256
 		_, subnet, _ := net.ParseCIDR(fmt.Sprintf("10.213.%d.0/24", x))
-		if overlapsAny(subnet, used) {
+		_, services, _ := net.ParseCIDR(fmt.Sprintf("10.214.%d.0/24", x))
+		if overlapsAny(subnet, used) || overlapsAny(services, used) {
 			continue
 		}
 		name := fmt.Sprintf("%s%04x", bridgePrefix, rand.IntN(1<<16))
 		if linkExists(name) {
 			continue
 		}
-		return &podNetwork{Bridge: name, HostIP: net.IPv4(10, 213, byte(x), 1).To4(), Subnet: subnet}, nil
+		return &podNetwork{Bridge: name, HostIP: net.IPv4(10, 213, byte(x), 1).To4(), Subnet: subnet, Services: services}, nil
 	}
-	return nil, errors.New("choose a pod network: every 10.213.x.0/24 overlaps an address or route of this machine")
+	return nil, errors.New("choose a pod network: every 10.213.x.0/24 or 10.214.x.0/24 overlaps an address or route of this machine")
 }
 
 func overlapsAny(n *net.IPNet, used []*net.IPNet) bool {
@@ -136,9 +148,10 @@ func (n *podNetwork) create() error {
 	return nil
 }
 
-// writeConfig writes the CNI conflist: bridge (no gateway, no masquerade:
-// Pods reach the host's bridge address and nothing else), host-local IPAM
-// keeping its state in dir, loopback.
+// writeConfig writes the CNI conflist: bridge (no default route, no
+// masquerade: Pods reach the bridge, the host's bridge address and the
+// Service range through it, and nothing else), host-local IPAM keeping its
+// state in dir, loopback.
 func (n *podNetwork) writeConfig(confDir, ipamDir string) error {
 	ones, _ := n.Subnet.Mask.Size()
 	base := n.Subnet.IP.To4()
@@ -158,7 +171,9 @@ func (n *podNetwork) writeConfig(confDir, ipamDir string) error {
 						"subnet":     fmt.Sprintf("%s/%d", base, ones),
 						"rangeStart": net.IPv4(base[0], base[1], base[2], podRangeStart).String(),
 						"rangeEnd":   net.IPv4(base[0], base[1], base[2], 250).String(),
+						"gateway":    n.HostIP.String(),
 					}}},
+					"routes": []map[string]string{{"dst": n.Services.String(), "gw": n.HostIP.String()}},
 				},
 			},
 			{"type": "loopback"},

@@ -103,10 +103,16 @@
 // change is recorded (SnapshotHost); Stop deletes the Pods through the
 // kubelet, stops every part, and puts the host back. NodeUnsupported says
 // why a machine cannot run one (no root, overlayfs, runc, iptables or CNI
-// plugins). In-cluster clients reach the API server at the kubernetes
-// Service's ClusterIP, which the node tier makes the bridge's host address
-// (Node.APIServerEndpoint, a proxy), and the API server calls webhooks
-// registered by Service at their endpoints' Pod addresses.
+// plugins). kube-proxy (iptables mode) sends a ClusterIP to the Service's
+// endpoints and CoreDNS (Node.DNS, the kubelet's clusterDNS, forwarding
+// nothing) answers the cluster's Service names and the public names a
+// test publishes (CoreDNS.AddHost), so a Pod reaches a Service as in any
+// cluster. The Service range is a /24 of its own, routed from the Pods to
+// the host; in-cluster clients reach the API server at the kubernetes
+// Service's ClusterIP, whose one endpoint is a proxy on the bridge
+// (Node.APIServerEndpoint), and the API server calls webhooks registered
+// by Service at their endpoints' Pod addresses. kube-proxy --cleanup
+// removes its rules at teardown.
 //
 // # The install as Pods
 //
@@ -116,7 +122,8 @@
 // WaitRollout waits for a Deployment as kubectl rollout status does, and
 // Install.Delete deletes exactly the rendered objects. StartIngress plays
 // the Ingress in front of the installed discovery Service for the issuer's
-// public host, and MinIO.UseOpenIDProvider points MinIO at it.
+// public host (on the bridge for Pods, published in the cluster DNS), and
+// MinIO.UseOpenIDProvider points MinIO at it.
 //
 // # SPIRE
 //

@@ -42,8 +42,9 @@ type HostState struct {
 	ContainerLogs []string
 }
 
-// nodeSysctls are written by the kubelet (setupKernelTunables) and by the
-// bridge plugin (forwarding).
+// nodeSysctls are written by the kubelet (setupKernelTunables), by the
+// bridge plugin and the node tier (forwarding), and by kube-proxy unless
+// told not to (route_localnet, conntrack: recorded all the same).
 var nodeSysctls = []string{
 	"vm/overcommit_memory",
 	"vm/panic_on_oom",
@@ -53,6 +54,10 @@ var nodeSysctls = []string{
 	"kernel/keys/root_maxbytes",
 	"net/ipv4/ip_forward",
 	"net/ipv6/conf/all/forwarding",
+	"net/ipv4/conf/all/route_localnet",
+	"net/netfilter/nf_conntrack_max",
+	"net/netfilter/nf_conntrack_tcp_timeout_established",
+	"net/netfilter/nf_conntrack_tcp_timeout_close_wait",
 }
 
 // watchedPaths are the host paths a kubelet or containerd creates whatever

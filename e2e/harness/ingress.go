@@ -31,15 +31,20 @@ import (
 // CA and forwards only the two discovery paths to a ready endpoint of the
 // Service, found as the API server finds a webhook's (its EndpointSlices).
 // Nothing on this machine resolves the issuer's public host, so clients
-// reach it through ProxyURL, an HTTP CONNECT proxy that opens tunnels to
-// that one host only (MinIO gets it as HTTPS_PROXY): a client still
-// dials https://HOST/..., verifies HOST's certificate and sends HOST.
+// on the host reach it through ProxyURL, an HTTP CONNECT proxy that opens
+// tunnels to that one host only (MinIO gets it as HTTPS_PROXY): a client
+// still dials https://HOST/..., verifies HOST's certificate and sends
+// HOST. On a node tier it also listens on the bridge's host address, port
+// 443, and the cluster DNS answers HOST with that address, as public DNS
+// would: a Pod reaches the issuer as anyone on the internet does.
 type Ingress struct {
 	// Host is the issuer's host name the certificate is for.
 	Host string
 	// ProxyURL is the CONNECT proxy, http://127.0.0.1:PORT.
 	ProxyURL string
 
+	node           *Node
+	podLn          net.Listener
 	tlsLn, proxyLn net.Listener
 	tlsSrv, proxy  *http.Server
 	wg             sync.WaitGroup
@@ -97,12 +102,33 @@ func (s *Stack) StartIngress(host, namespace, service, portName string) (*Ingres
 		}),
 	}
 	in.proxy = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(in.connect)}
-	in.wg.Add(2)
-	go func() {
-		defer in.wg.Done()
-		_ = in.tlsSrv.ServeTLS(in.tlsLn, filepath.Join(certDir, "tls.crt"), filepath.Join(certDir, "tls.key"))
-	}()
+	listeners := []net.Listener{in.tlsLn}
+	if s.Node != nil && s.Node.DNS != nil {
+		if in.podLn, err = net.Listen("tcp", net.JoinHostPort(s.Node.Net.HostIP.String(), "443")); err != nil {
+			in.tlsLn.Close()
+			in.proxyLn.Close()
+			return nil, fmt.Errorf("ingress on the pod network: %w", err)
+		}
+		listeners = append(listeners, in.podLn)
+	}
+	for _, ln := range listeners {
+		in.wg.Add(1)
+		go func() {
+			defer in.wg.Done()
+			_ = in.tlsSrv.ServeTLS(ln, filepath.Join(certDir, "tls.crt"), filepath.Join(certDir, "tls.key"))
+		}()
+	}
+	in.wg.Add(1)
 	go func() { defer in.wg.Done(); _ = in.proxy.Serve(in.proxyLn) }()
+	if in.podLn != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := s.Node.DNS.AddHost(ctx, host, s.Node.Net.HostIP); err != nil {
+			in.Close()
+			return nil, fmt.Errorf("ingress: publish %s in the cluster DNS: %w", host, err)
+		}
+		in.node = s.Node
+	}
 	return in, nil
 }
 
@@ -147,8 +173,12 @@ func (in *Ingress) connect(w http.ResponseWriter, r *http.Request) {
 	<-done
 }
 
-// Close stops both servers and every tunnel.
+// Close stops both servers and every tunnel, and takes the host out of
+// the cluster DNS.
 func (in *Ingress) Close() {
+	if in.node != nil {
+		_ = in.node.DNS.RemoveHost(in.Host)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = in.proxy.Shutdown(ctx)

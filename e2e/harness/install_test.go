@@ -2,11 +2,14 @@ package harness
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -66,21 +69,46 @@ func TestRenderInstallChangesOnlyTheImage(t *testing.T) {
 	}
 }
 
-// The Service range's first address, the kubernetes Service's ClusterIP,
-// is the bridge's host address; no Pod address is in the range.
-func TestServiceCIDRStartsAtTheHostAddress(t *testing.T) {
+// The Service range is apart from the Pod subnet, its first address is the
+// kubernetes Service's ClusterIP, and the CNI config routes the whole
+// range from every Pod to the host (and nothing else: no default route).
+func TestServiceRangeRoutedToTheHost(t *testing.T) {
 	_, subnet, _ := net.ParseCIDR("10.213.7.0/24")
-	n := &podNetwork{HostIP: net.IPv4(10, 213, 7, 1).To4(), Subnet: subnet}
-	_, svc, err := net.ParseCIDR(n.ServiceCIDR())
+	_, services, _ := net.ParseCIDR("10.214.7.0/24")
+	n := &podNetwork{Bridge: "irsae2e0001", HostIP: net.IPv4(10, 213, 7, 1).To4(), Subnet: subnet, Services: services}
+	if subnet.Contains(n.APIServiceIP()) || !services.Contains(n.APIServiceIP()) {
+		t.Errorf("kubernetes ClusterIP %s: want it in %s and out of the pod subnet %s", n.APIServiceIP(), services, subnet)
+	}
+	if got := n.APIServiceIP().String(); got != "10.214.7.1" {
+		t.Errorf("kubernetes ClusterIP %s, want the range's first address 10.214.7.1", got)
+	}
+	dir := t.TempDir()
+	if err := n.writeConfig(dir, filepath.Join(dir, "ipam")); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "10-irsa-e2e.conflist"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	first := net.IPv4(svc.IP[0], svc.IP[1], svc.IP[2], svc.IP[3]+1)
-	if !first.Equal(n.HostIP) {
-		t.Errorf("first service IP %s, want the host address %s", first, n.HostIP)
+	var conf struct {
+		Plugins []struct {
+			Type      string `json:"type"`
+			IsGateway bool   `json:"isGateway"`
+			IPAM      struct {
+				Routes []struct{ Dst, GW string } `json:"routes"`
+			} `json:"ipam"`
+		} `json:"plugins"`
 	}
-	if svc.Contains(net.IPv4(10, 213, 7, podRangeStart)) || !svc.Contains(net.IPv4(10, 213, 7, podRangeStart-1)) {
-		t.Errorf("service range %s overlaps the pod range from .%d or leaves a gap", svc, podRangeStart)
+	if err := json.Unmarshal(data, &conf); err != nil {
+		t.Fatal(err)
+	}
+	if len(conf.Plugins) == 0 || conf.Plugins[0].Type != "bridge" {
+		t.Fatalf("conflist plugins %+v, want the bridge first", conf.Plugins)
+	}
+	br := conf.Plugins[0]
+	want := []struct{ Dst, GW string }{{"10.214.7.0/24", "10.213.7.1"}}
+	if br.IsGateway || !slices.Equal(br.IPAM.Routes, want) {
+		t.Errorf("bridge: isGateway %v, routes %+v; want no default route and only %+v", br.IsGateway, br.IPAM.Routes, want)
 	}
 }
 

@@ -27,7 +27,8 @@ type Kubelet struct {
 	api *APIServer
 }
 
-func newKubelet(bin string, api *APIServer, pki *PKI, dir, logDir, socket string, nodeIP net.IP) (*Kubelet, error) {
+func newKubelet(bin string, api *APIServer, pki *PKI, dir, logDir, socket string, pn *podNetwork) (*Kubelet, error) {
+	nodeIP := pn.HostIP
 	k := &Kubelet{RootDir: filepath.Join(dir, "root"), PodLogsDir: filepath.Join(dir, "pod-logs"), api: api}
 	for _, d := range []string{k.RootDir, k.PodLogsDir} {
 		if err := os.MkdirAll(d, 0o750); err != nil {
@@ -50,7 +51,7 @@ func newKubelet(bin string, api *APIServer, pki *PKI, dir, logDir, socket string
 	}
 	k.UsePorts = func(ports []int) error {
 		cfg := filepath.Join(dir, "kubelet-config.json")
-		data, err := json.MarshalIndent(kubeletConfig(pki.CAFile, serving, socket, k.PodLogsDir, nodeIP, ports[0], ports[1]), "", "  ")
+		data, err := json.MarshalIndent(kubeletConfig(pki.CAFile, serving, socket, k.PodLogsDir, nodeIP, pn.DNSServiceIP(), ports[0], ports[1]), "", "  ")
 		if err != nil {
 			return err
 		}
@@ -77,8 +78,9 @@ func newKubelet(bin string, api *APIServer, pki *PKI, dir, logDir, socket string
 // false since Kubernetes 1.35; eviction and image GC are off, so that a
 // full disk of a shared machine does not evict the test's Pods; the sync
 // period is short, so that a projected token is rewritten soon after it is
-// due.
-func kubeletConfig(caFile, servingDir, socket, podLogs string, nodeIP net.IP, port, healthzPort int) map[string]any {
+// due. Pods resolve names through the cluster DNS only (resolvConf empty:
+// none of the host's resolvers or search domains).
+func kubeletConfig(caFile, servingDir, socket, podLogs string, nodeIP, clusterDNS net.IP, port, healthzPort int) map[string]any {
 	return map[string]any{
 		"apiVersion":   "kubelet.config.k8s.io/v1beta1",
 		"kind":         "KubeletConfiguration",
@@ -109,6 +111,8 @@ func kubeletConfig(caFile, servingDir, socket, podLogs string, nodeIP net.IP, po
 		"serializeImagePulls":         false,
 		"staticPodPath":               "",
 		"resolvConf":                  "",
+		"clusterDNS":                  []string{clusterDNS.String()},
+		"clusterDomain":               ClusterDomain,
 		"enableServer":                true,
 	}
 }

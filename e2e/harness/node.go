@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
@@ -26,25 +28,29 @@ import (
 const NodeName = "irsa-e2e-node"
 
 // Node is the node tier: kube-controller-manager and kube-scheduler beside
-// the API server, containerd with runc and the CNI bridge, and a kubelet
-// registered as NodeName, so that a Deployment really runs Pods. Pods reach
-// the host only through the node's bridge: MinIO is offered there by a
-// proxy (MinIOEndpoint), and the kubelet serves on the bridge's address.
+// the API server, containerd with runc and the CNI bridge, a kubelet
+// registered as NodeName, so that a Deployment really runs Pods, kube-proxy
+// for Services and CoreDNS for their names. Pods reach the host only
+// through the node's bridge: MinIO is offered there by a proxy
+// (MinIOEndpoint), the API server by another (the kubernetes Service's
+// endpoint), and the kubelet and CoreDNS serve on the bridge's address.
 type Node struct {
 	// Net is the bridge, its host address (the node IP) and the Pod subnet.
 	Net *podNetwork
 	// MinIOEndpoint is MinIO (STS and S3) as a Pod reaches it.
 	MinIOEndpoint string
-	// APIServerEndpoint is the API server as a Pod's in-cluster client
-	// reaches it: the kubernetes Service's ClusterIP (the bridge's host
-	// address, see podNetwork.ServiceCIDR) on port 443, forwarded to the
-	// API server on 127.0.0.1.
+	// APIServerEndpoint is the kubernetes Service's one endpoint: a proxy
+	// on the bridge's host address to the API server on 127.0.0.1. A
+	// Pod's in-cluster client dials the Service's ClusterIP
+	// (Net.APIServiceIP) on port 443, which kube-proxy sends here.
 	APIServerEndpoint string
 
 	ControllerManager *ControllerManager
 	Scheduler         *Scheduler
 	Containerd        *Containerd
 	Kubelet           *Kubelet
+	KubeProxy         *KubeProxy
+	DNS               *CoreDNS
 
 	dir    string
 	images *NodeImages
@@ -56,9 +62,11 @@ type Node struct {
 	apiProxy *tcpProxy
 }
 
-// apiServicePort is the kubernetes Service's port, which the kubelet gives
-// Pods as KUBERNETES_SERVICE_PORT.
-const apiServicePort = "443"
+// apiEndpointPort is where apiProxy listens on the bridge's host address:
+// the kubernetes Service's endpoint port (the Service's own port, which
+// the kubelet gives Pods as KUBERNETES_SERVICE_PORT, stays 443; the
+// host's 443 on the bridge is the stand-in Ingress's).
+const apiEndpointPort = 6443
 
 // nodeLockTimeout bounds the wait for another node tier on this machine
 // (the kubelet's cgroups, sysctls and iptables chains are the host's: one
@@ -165,10 +173,18 @@ func (n *Node) start(ctx context.Context, s *Stack) (err error) {
 	if err != nil {
 		return fmt.Errorf("api server url: %w", err)
 	}
-	if n.apiProxy, err = newTCPProxy(net.JoinHostPort(n.Net.HostIP.String(), apiServicePort), api.Host); err != nil {
+	if n.apiProxy, err = newTCPProxy(net.JoinHostPort(n.Net.HostIP.String(), strconv.Itoa(apiEndpointPort)), api.Host); err != nil {
 		return err
 	}
 	n.APIServerEndpoint = "https://" + n.apiProxy.Addr()
+	if err := s.phase("kubernetes Service endpoint", func() error { return n.publishAPIEndpoint(ctx, s.APIServer.Client) }); err != nil {
+		return err
+	}
+	// kube-proxy's rules send a Pod's packets for a ClusterIP back out of
+	// the bridge to another Pod: the host forwards (restored at teardown).
+	if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644); err != nil {
+		return fmt.Errorf("enable ip forwarding for Services: %w", err)
+	}
 
 	if n.ControllerManager, err = newControllerManager(nb.KubeControllerManager, s.APIServer, s.PKI, s.SigningKey, s.LogDir); err != nil {
 		return err
@@ -191,10 +207,50 @@ func (n *Node) start(ctx context.Context, s *Stack) (err error) {
 	if err := s.phase("images", func() error { return n.importImages(ctx, s.Binaries) }); err != nil {
 		return err
 	}
-	if n.Kubelet, err = newKubelet(nb.Kubelet, s.APIServer, s.PKI, filepath.Join(n.dir, "kubelet"), s.LogDir, n.Containerd.Socket, n.Net.HostIP); err != nil {
+	if n.Kubelet, err = newKubelet(nb.Kubelet, s.APIServer, s.PKI, filepath.Join(n.dir, "kubelet"), s.LogDir, n.Containerd.Socket, n.Net); err != nil {
 		return err
 	}
-	return s.phase("kubelet", func() error { return n.Kubelet.Start(ctx) })
+	if err := s.phase("kubelet", func() error { return n.Kubelet.Start(ctx) }); err != nil {
+		return err
+	}
+	if n.KubeProxy, err = newKubeProxy(nb.KubeProxy, s.APIServer, n.Net, filepath.Join(n.dir, "kube-proxy"), s.LogDir); err != nil {
+		return err
+	}
+	if err := s.phase("kube-proxy", func() error { return n.KubeProxy.Start(ctx) }); err != nil {
+		return err
+	}
+	if n.DNS, err = newCoreDNS(nb.CoreDNS, s.APIServer, n.Net.DNSServiceIP(), filepath.Join(n.dir, "coredns"), s.LogDir); err != nil {
+		return err
+	}
+	return s.phase("coredns", func() error { return n.DNS.Start(ctx) })
+}
+
+// publishAPIEndpoint makes apiProxy the kubernetes Service's endpoint. The
+// API server runs with --endpoint-reconciler-type=none (it listens on
+// 127.0.0.1, which no Pod can reach), so the slice is the node tier's.
+func (n *Node) publishAPIEndpoint(ctx context.Context, c kubernetes.Interface) error {
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      "kubernetes",
+			Namespace: metav1.NamespaceDefault,
+			Labels: map[string]string{
+				discoveryv1.LabelServiceName: "kubernetes",
+				discoveryv1.LabelManagedBy:   "irsa-e2e-node",
+			},
+		},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints: []discoveryv1.Endpoint{{
+			Addresses:  []string{n.Net.HostIP.String()},
+			Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)},
+		}},
+		Ports: []discoveryv1.EndpointPort{{
+			Name: ptr.To("https"), Protocol: ptr.To(corev1.ProtocolTCP), Port: ptr.To[int32](apiEndpointPort),
+		}},
+	}
+	if _, err := c.DiscoveryV1().EndpointSlices(metav1.NamespaceDefault).Create(ctx, slice, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("endpoint slice of the kubernetes Service: %w", err)
+	}
+	return nil
 }
 
 // importImages imports this run's pause, s3get and (when built) webhook
@@ -226,6 +282,12 @@ func (n *Node) Processes() []*Process {
 	if n.Kubelet != nil {
 		ps = append(ps, n.Kubelet.Process)
 	}
+	if n.KubeProxy != nil {
+		ps = append(ps, n.KubeProxy.Process)
+	}
+	if n.DNS != nil {
+		ps = append(ps, n.DNS.Process)
+	}
 	return ps
 }
 
@@ -236,7 +298,8 @@ const podsGoneTimeout = 60 * time.Second
 // controllers first (so that nothing makes new Pods), then every Pod
 // through the kubelet (which stops the containers, tears down their
 // networks and unmounts their volumes), then the kubelet and containerd,
-// and whatever shim or container outlived them.
+// and whatever shim or container outlived them, and last kube-proxy, whose
+// rules --cleanup removes.
 func (n *Node) stop(ctx context.Context, c kubernetes.Interface) error {
 	var errs []error
 	var controllers []*Process
@@ -269,6 +332,19 @@ func (n *Node) stop(ctx context.Context, c kubernetes.Interface) error {
 			errs = append(errs, err)
 		}
 		n.Containerd.killShims()
+	}
+	if n.DNS != nil {
+		if err := n.DNS.Stop(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if n.KubeProxy != nil {
+		if err := n.KubeProxy.Stop(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := n.KubeProxy.Cleanup(ctx); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	for _, p := range []**tcpProxy{&n.proxy, &n.apiProxy} {
 		if *p != nil {

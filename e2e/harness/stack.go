@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -148,6 +149,9 @@ func (s *Stack) start(ctx context.Context, o Options) (err error) {
 	}
 	if s.Node != nil {
 		apiCfg.ServiceCIDR = s.Node.Net.ServiceCIDR()
+		// In-cluster clients verify the API server at the kubernetes
+		// Service's ClusterIP.
+		apiCfg.ExtraIPs = append(slices.Clone(nodeIPs), s.Node.Net.APIServiceIP())
 	}
 	if o.WebhookClientAuth {
 		if apiCfg.AdmissionConfigFile, err = s.prepareWebhookClientAuth(o); err != nil {

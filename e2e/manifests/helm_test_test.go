@@ -1,6 +1,7 @@
 package manifests_test
 
 import (
+	"path"
 	"slices"
 	"strings"
 	"testing"
@@ -41,6 +42,30 @@ func TestHelmTestRunsDoctor(t *testing.T) {
 			parseArgs(t, c, []string{"doctor"}, fs)
 			if err := cfg.Validate(); err != nil {
 				t.Errorf("doctor args %v: %v", c.Args, err)
+			}
+
+			// A private CA for the issuer: in the hook's ConfigMap, mounted
+			// where --ca-file points.
+			wantCA := slices.ContainsFunc(v.set, func(s string) bool { return strings.HasPrefix(s, "tests.caBundle=") })
+			if (cfg.CAFile != "") != wantCA {
+				t.Errorf("doctor --ca-file %q with tests.caBundle set %v", cfg.CAFile, wantCA)
+			}
+			if wantCA {
+				cm := get[*corev1.ConfigMap](t, objs, pod.Namespace+"/irsa-webhook-test-ca")
+				if cm.Annotations["helm.sh/hook"] != "test" || !strings.Contains(cm.Data[path.Base(cfg.CAFile)], "-----BEGIN CERTIFICATE-----") {
+					t.Errorf("CA ConfigMap: hook %q, data %v; want a test hook holding %s", cm.Annotations["helm.sh/hook"], cm.Data, path.Base(cfg.CAFile))
+				}
+				mounted := false
+				for _, m := range c.VolumeMounts {
+					for _, vol := range pod.Spec.Volumes {
+						if vol.Name == m.Name && vol.ConfigMap != nil && vol.ConfigMap.Name == cm.Name && m.MountPath == path.Dir(cfg.CAFile) {
+							mounted = true
+						}
+					}
+				}
+				if !mounted {
+					t.Errorf("--ca-file %s is not the ConfigMap %s mounted: mounts %+v, volumes %+v", cfg.CAFile, cm.Name, c.VolumeMounts, pod.Spec.Volumes)
+				}
 			}
 
 			// The same image and the webhook's settings.
