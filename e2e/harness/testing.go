@@ -53,15 +53,22 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// BuildTimeout bounds a test package's build of its binaries. It only stops
+// a hung build: a cold build of every part takes 20 minutes on a quiet
+// 2-core machine and an hour when every e2e package's TestMain builds at
+// once beside other work (docs/e2e.md), and a package waiting on another's
+// build lock spends its own bound waiting; make e2e's go test -timeout is
+// the bound of the whole run.
+const BuildTimeout = 60 * time.Minute
+
 // BuildForPackage builds the binaries for one test package's TestMain into
-// a temporary directory (bounded at 45 minutes: a cold build takes about 20
-// on 2 cores; the bound only stops a hung build). Call cleanup after m.Run.
+// a temporary directory (bounded by BuildTimeout). Call cleanup after m.Run.
 func BuildForPackage(name string) (bins *Binaries, cleanup func(), err error) {
 	out, err := os.MkdirTemp("", "irsa-"+name+"-bin-")
 	if err != nil {
 		return nil, nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), BuildTimeout)
 	defer cancel()
 	bins, err = Build(ctx, BuildOptions{OutDir: out, Progress: os.Stderr})
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"os"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/irsa-webhook/irsa-webhook/e2e/harness"
 )
@@ -26,8 +25,7 @@ func binaries(t *testing.T) *harness.Binaries {
 		if binDir, buildErr = os.MkdirTemp("", "irsa-manifests-bin-"); buildErr != nil {
 			return
 		}
-		// A cold build of kube-apiserver takes up to ~10 minutes on 2 cores.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), harness.BuildTimeout)
 		defer cancel()
 		bins, buildErr = harness.Build(ctx, harness.BuildOptions{OutDir: binDir, Progress: os.Stderr})
 	})

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/irsa-webhook/irsa-webhook/e2e/harness"
 	"github.com/irsa-webhook/irsa-webhook/e2e/images"
@@ -33,9 +32,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(out)
-	// A cold build of the node's parts on top of the control plane's takes
-	// tens of minutes on 2 shared cores; the bound only stops a hung build.
-	ctx, cancel := contextWithTimeout(60 * time.Minute)
+	ctx, cancel := contextWithTimeout(harness.BuildTimeout)
 	defer cancel()
 	if bins, err = harness.Build(ctx, harness.BuildOptions{OutDir: out, Progress: os.Stderr, Node: true, NodeImages: nodeImages}); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e/node:", err)
