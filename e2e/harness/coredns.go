@@ -40,7 +40,7 @@ type CoreDNS struct {
 	hosts map[string]net.IP
 }
 
-// corednsUser is who CoreDNS is to the API server; corednsRBAC gives it
+// corednsUser is who CoreDNS is to the API server; grantRead gives it
 // what its kubernetes plugin reads.
 const corednsUser = "irsa-e2e:coredns"
 
