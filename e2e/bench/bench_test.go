@@ -8,12 +8,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/irsa-webhook/irsa-webhook/pkg/metacache"
 	"github.com/irsa-webhook/irsa-webhook/pkg/webhook"
@@ -185,5 +187,73 @@ func TestSeriesValue(t *testing.T) {
 		if got != tc.want || ok != tc.ok {
 			t.Errorf("%s: %v %t, want %v %t", tc.line, got, ok, tc.want, tc.ok)
 		}
+	}
+}
+
+// TestMutatingFloorHandler: the mutating floor learns irsa-webhook's patch
+// from the first review only, answers every review with it, the generated
+// token volume's name replaced by each review's, and refuses a review the
+// learned patch does not fit.
+func TestMutatingFloorHandler(t *testing.T) {
+	withVolume := func(name string) []byte {
+		pod := TypicalPod("bench", "app")
+		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: name})
+		body, err := ReviewBody(pod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return body
+	}
+	// The patch a whole-spec webhook would give: it names the volume.
+	learned := `[{"op":"add","path":"/spec/volumes/3","value":{"name":"kube-api-access-aaaaa"}}]`
+	var asked atomic.Int64
+	irsa := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		var review admissionv1.AdmissionReview
+		if err := json.NewDecoder(r.Body).Decode(&review); err != nil {
+			t.Errorf("learn request: %v", err)
+		}
+		_ = json.NewEncoder(w).Encode(admissionv1.AdmissionReview{Response: &admissionv1.AdmissionResponse{
+			UID: review.Request.UID, Allowed: true, Patch: []byte(learned),
+		}})
+	}))
+	defer irsa.Close()
+	var calls atomic.Int64
+	h := MutatingFloorHandler(irsa.URL, irsa.Client(), &calls)
+	answer := func(body []byte) (int, *admissionv1.AdmissionResponse) {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, MutatingFloorPath, bytes.NewReader(body)))
+		var got admissionv1.AdmissionReview
+		if w.Code == http.StatusOK {
+			if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return w.Code, got.Response
+	}
+	for _, tc := range []struct {
+		name      string
+		body      []byte
+		wantCode  int
+		wantPatch string
+	}{
+		{"first review, learned from", withVolume("kube-api-access-aaaaa"), http.StatusOK, learned},
+		{"another Pod's volume", withVolume("kube-api-access-b7x2q"), http.StatusOK, strings.ReplaceAll(learned, "aaaaa", "b7x2q")},
+		{"no generated volume", withVolume("data"), http.StatusInternalServerError, ""},
+		{"not a review", []byte("{"), http.StatusBadRequest, ""},
+	} {
+		code, resp := answer(tc.body)
+		if code != tc.wantCode {
+			t.Fatalf("%s: code %d, want %d", tc.name, code, tc.wantCode)
+		}
+		if tc.wantCode != http.StatusOK {
+			continue
+		}
+		if !resp.Allowed || string(resp.Patch) != tc.wantPatch || resp.PatchType == nil || *resp.PatchType != admissionv1.PatchTypeJSONPatch {
+			t.Errorf("%s: answer %+v, want allowed with patch %s", tc.name, resp, tc.wantPatch)
+		}
+	}
+	if asked.Load() != 1 || calls.Load() != 2 {
+		t.Errorf("irsa-webhook asked %d times (want 1), answers counted %d (want 2)", asked.Load(), calls.Load())
 	}
 }

@@ -1,25 +1,35 @@
 package bench
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/irsa-webhook/irsa-webhook/e2e/harness"
 )
 
-// What the API server calls for each Pod create in a Pod step.
+// What the API server calls for each Pod create in a Pod step: nothing,
+// the floor (FloorHandler), the mutating floor (MutatingFloorHandler) or
+// irsa-webhook.
 const (
-	PodsNoWebhook = "no webhook"
-	PodsFloor     = "floor"
-	PodsWebhook   = "irsa-webhook"
+	PodsNoWebhook     = "no webhook"
+	PodsFloor         = "floor"
+	PodsMutatingFloor = "mutating floor"
+	PodsWebhook       = "irsa-webhook"
 )
+
+// FloorCalls is how many admissions each of the floor process's webhooks
+// has answered.
+type FloorCalls struct{ Floor, Mutating int64 }
 
 // The protocols the API server speaks to a webhook. It speaks HTTP/1.1 to
 // every webhook behind a Service, and to a URL unless its host is a
@@ -133,12 +143,13 @@ func (p *PodCreates) summarize() {
 }
 
 // WaitPodsReach waits until a dry-run Pod in namespace shows that the API
-// server calls what mode names: injected for irsa-webhook; not injected,
-// with the floor's count of admissions (floorCalls) going up for the floor
-// and not moving for no webhook. The API server picks up registrations
-// from a watch, moments after they change.
-func WaitPodsReach(ctx context.Context, c kubernetes.Interface, namespace, serviceAccount, mode string, floorCalls func(context.Context) (int64, error)) error {
-	return harness.WaitFor(ctx, 60*time.Second, "pods admitted by "+mode, func(ctx context.Context) error {
+// server calls what mode names, and nothing else: irsa-webhook injects and
+// neither floor is called; the floor is called and nothing injects; the
+// mutating floor is called and injects; with no webhook, nothing injects
+// and neither floor is called. The API server picks up registrations from
+// a watch, moments after they change.
+func WaitPodsReach(ctx context.Context, c kubernetes.Interface, namespace, serviceAccount, mode string, floorCalls func(context.Context) (FloorCalls, error)) error {
+	return harness.WaitFor(ctx, 60*time.Second, "pods in "+namespace+" admitted by "+mode, func(ctx context.Context) error {
 		before, err := floorCalls(ctx)
 		if err != nil {
 			return err
@@ -151,13 +162,53 @@ func WaitPodsReach(ctx context.Context, c kubernetes.Interface, namespace, servi
 		if err != nil {
 			return err
 		}
-		injected, floorCalled := harness.HasTokenVolume(got), after > before
-		switch {
-		case mode == PodsWebhook && !injected,
-			mode == PodsFloor && (injected || !floorCalled),
-			mode == PodsNoWebhook && (injected || floorCalled):
-			return fmt.Errorf("dry-run pod injected = %t, floor called = %t", injected, floorCalled)
+		injected := harness.HasTokenVolume(got)
+		floor, mutating := after.Floor > before.Floor, after.Mutating > before.Mutating
+		want := map[string][3]bool{
+			PodsNoWebhook:     {false, false, false},
+			PodsFloor:         {false, true, false},
+			PodsMutatingFloor: {true, false, true},
+			PodsWebhook:       {true, false, false},
+		}[mode]
+		if [3]bool{injected, floor, mutating} != want {
+			return fmt.Errorf("dry-run pod injected = %t, floor called = %t, mutating floor called = %t", injected, floor, mutating)
 		}
 		return nil
 	})
+}
+
+// SameChange checks that the mutating floor, registered in floorNamespace,
+// makes the change irsa-webhook makes in webhookNamespace: dry-run Pods
+// created in each come back with the same spec and annotations, but for
+// the name of the token volume the API server generates for each Pod.
+func SameChange(ctx context.Context, c kubernetes.Interface, floorNamespace, webhookNamespace, serviceAccount string) error {
+	spec := func(namespace string) (string, error) {
+		got, err := c.CoreV1().Pods(namespace).Create(ctx, TypicalPod(namespace, serviceAccount), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if err != nil {
+			return "", err
+		}
+		b, err := json.Marshal(struct {
+			Annotations map[string]string
+			Spec        corev1.PodSpec
+		}{got.Annotations, got.Spec})
+		if err != nil {
+			return "", err
+		}
+		if v := generatedVolume(b); v != nil {
+			b = bytes.ReplaceAll(b, v, []byte(`"kube-api-access-?????"`))
+		}
+		return string(b), nil
+	}
+	floor, err := spec(floorNamespace)
+	if err != nil {
+		return err
+	}
+	irsa, err := spec(webhookNamespace)
+	if err != nil {
+		return err
+	}
+	if floor != irsa {
+		return fmt.Errorf("the mutating floor does not make irsa-webhook's change:\nmutating floor: %s\nirsa-webhook:   %s", floor, irsa)
+	}
+	return nil
 }

@@ -74,8 +74,15 @@ func (s *Stack) setUpRBAC(ctx context.Context) error {
 // a Service reference: Pod CREATE, failurePolicy Fail, reinvocationPolicy
 // IfNeeded, the opt-out label excluded by objectSelector.
 func RegisterWebhook(ctx context.Context, c kubernetes.Interface, url string, caBundle []byte) error {
+	return ApplyWebhookConfiguration(ctx, c, WebhookConfiguration(url, caBundle))
+}
+
+// WebhookConfiguration is the configuration RegisterWebhook registers, for a
+// caller that registers another webhook the same way (the benchmark's
+// floors) or narrows where it applies.
+func WebhookConfiguration(url string, caBundle []byte) *admissionregistrationv1.MutatingWebhookConfiguration {
 	optOut := identity.Keys{Prefix: identity.DefaultPrefix}.Key(identity.SkipPodIdentityWebhook)
-	cfg := &admissionregistrationv1.MutatingWebhookConfiguration{
+	return &admissionregistrationv1.MutatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: WebhookConfigurationName},
 		Webhooks: []admissionregistrationv1.MutatingWebhook{{
 			Name:         WebhookName,
@@ -109,6 +116,11 @@ func RegisterWebhook(ctx context.Context, c kubernetes.Interface, url string, ca
 			}},
 		}},
 	}
+}
+
+// ApplyWebhookConfiguration creates cfg, or replaces the configuration of
+// its name.
+func ApplyWebhookConfiguration(ctx context.Context, c kubernetes.Interface, cfg *admissionregistrationv1.MutatingWebhookConfiguration) error {
 	existing, err := c.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, cfg.Name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):

@@ -10,8 +10,10 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"os/signal"
 	"slices"
@@ -26,7 +28,7 @@ import (
 )
 
 const usage = `Usage: bench [flags]
-       bench floor --addr 127.0.0.1:PORT --cert-dir DIR
+       bench floor --addr 127.0.0.1:PORT --cert-dir DIR [--learn-from URL --ca-file FILE]
 
 Measure the admission path and write docs/benchmarks.md (run from inside the
 checkout; make bench passes the knobs).
@@ -40,6 +42,11 @@ Examples:
 
   # The floor webhook alone (what the load test starts as a process):
   go run ./cmd/bench floor --addr 127.0.0.1:8443 --cert-dir ./certs
+
+  # With the mutating floor too, which answers every review with the patch
+  # irsa-webhook (here on :9443) gave the first:
+  go run ./cmd/bench floor --addr 127.0.0.1:8443 --cert-dir ./certs \
+    --learn-from https://127.0.0.1:9443/mutate --ca-file ./certs/ca.crt
 
 Flags:
 `
@@ -61,6 +68,7 @@ type Config struct {
 	SACounts      []int
 	CreateWorkers int
 	Pods          int
+	PodRound      int
 	PodWorkers    int
 	Note          string
 	// VariantEnv is the whole environment of a second irsa-webhook serve
@@ -88,7 +96,8 @@ func NewConfig() *Config {
 		MaxConns:      64,
 		SACounts:      []int{1000, 10000, 100000},
 		CreateWorkers: 32,
-		Pods:          1000,
+		Pods:          3000,
+		PodRound:      200,
 		PodWorkers:    16,
 		// serve's GOGC before its default became 100, and GOMEMLIMIT as the
 		// install sets it from the container's memory limit (256Mi).
@@ -113,7 +122,8 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.MaxConns, "max-connections", c.MaxConns, "connections of a keep-alive step, as a client's pool bounds them (0: no bound)")
 	fs.IntSliceVar(&c.SACounts, "sa-counts", c.SACounts, "ServiceAccount counts of the cache scale test, ascending")
 	fs.IntVar(&c.CreateWorkers, "create-workers", c.CreateWorkers, "concurrent ServiceAccount creates")
-	fs.IntVar(&c.Pods, "pods", c.Pods, "Pods created through the API server with each registration (none, the floor, irsa-webhook) and each number of creators")
+	fs.IntVar(&c.Pods, "pods", c.Pods, "Pods created through the API server with each registration (none, the floor, the mutating floor, irsa-webhook), each protocol and each number of creators")
+	fs.IntVar(&c.PodRound, "pod-round", c.PodRound, "Pods created with one registration before the next takes its turn")
 	fs.IntVar(&c.PodWorkers, "pod-workers", c.PodWorkers, "concurrent Pod creators of the concurrent Pod step (the other has one)")
 	fs.StringSliceVar(&c.VariantEnv, "variant-env", c.VariantEnv, "whole environment of a second irsa-webhook serve measured in the load part beside the first (empty: none)")
 	fs.StringSliceVar(&c.FloorProtocols, "floor-protocols", c.FloorProtocols, "application protocols the floor offers (h2, http/1.1), as irsa-webhook serve does")
@@ -168,6 +178,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Pods < 1 || c.Pods > 100_000 {
 		bad("pods", "%d is outside [1, 100000]", c.Pods)
+	}
+	if c.PodRound < 1 {
+		bad("pod-round", "%d is not a positive number of Pods", c.PodRound)
 	}
 	if c.PodWorkers < 2 || c.PodWorkers > 256 {
 		bad("pod-workers", "%d is outside [2, 256]", c.PodWorkers)
@@ -226,8 +239,24 @@ func runFloor(ctx context.Context, args []string) error {
 	addr := fs.String("addr", "", "host:port to serve on (127.0.0.1)")
 	certDir := fs.String("cert-dir", "", "directory holding tls.crt and tls.key")
 	protos := fs.StringSlice("protocols", []string{"h2", "http/1.1"}, "application protocols offered in TLS (ALPN), in order of preference, as irsa-webhook serve offers them")
+	learnFrom := fs.String("learn-from", "", "irsa-webhook's URL on 127.0.0.1: serve the mutating floor at "+bench.MutatingFloorPath+", answering with the patch irsa-webhook gives the first review")
+	caFile := fs.String("ca-file", "", "PEM CA bundle to trust at --learn-from")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var roots *x509.CertPool
+	if *learnFrom != "" {
+		u, err := url.Parse(*learnFrom)
+		if err != nil || u.Scheme != "https" || u.Hostname() != "127.0.0.1" {
+			return fmt.Errorf("--learn-from %q: want an https URL on 127.0.0.1", *learnFrom)
+		}
+		pem, err := os.ReadFile(*caFile)
+		if err != nil {
+			return fmt.Errorf("--ca-file: %w", err)
+		}
+		if roots = x509.NewCertPool(); !roots.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("--ca-file %s: no PEM certificate", *caFile)
+		}
 	}
 	if *addr == "" || *certDir == "" {
 		return errors.New("--addr and --cert-dir are required")
@@ -240,7 +269,7 @@ func runFloor(ctx context.Context, args []string) error {
 			return fmt.Errorf("--protocols: %q is not h2 or http/1.1", p)
 		}
 	}
-	return bench.ServeFloor(ctx, *addr, *certDir, *protos)
+	return bench.ServeFloor(ctx, *addr, *certDir, *protos, *learnFrom, roots)
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }

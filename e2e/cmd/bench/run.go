@@ -309,32 +309,39 @@ func getOK(ctx context.Context, c *http.Client, url string) error {
 
 type floorProcess struct {
 	*harness.Process
-	url    string
-	client *http.Client
-	base   string
+	url         string // the floor
+	mutatingURL string // the mutating floor
+	client      *http.Client
+	base        string
 }
 
-// calls is how many admissions the floor has answered.
-func (f *floorProcess) calls(ctx context.Context) (int64, error) {
+// calls is how many admissions the floor and the mutating floor have
+// answered.
+func (f *floorProcess) calls(ctx context.Context) (bench.FloorCalls, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.base+bench.FloorCallsPath, nil)
 	if err != nil {
-		return 0, err
+		return bench.FloorCalls{}, err
 	}
 	resp, err := f.client.Do(req)
 	if err != nil {
-		return 0, err
+		return bench.FloorCalls{}, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64))
 	if err != nil {
-		return 0, err
+		return bench.FloorCalls{}, err
 	}
-	return strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	var c bench.FloorCalls
+	if _, err := fmt.Sscan(string(b), &c.Floor, &c.Mutating); err != nil {
+		return c, fmt.Errorf("read the floor's calls %q: %w", b, err)
+	}
+	return c, nil
 }
 
 // startFloor runs this binary's floor subcommand as its own process, with
 // the webhook's serving certificate and the application protocols
-// irsa-webhook serve offers, and waits until it answers.
+// irsa-webhook serve offers, the mutating floor learning from irsa-webhook,
+// and waits until it answers.
 func startFloor(ctx context.Context, s *harness.Stack, protocols []string) (*floorProcess, error) {
 	self, err := os.Executable()
 	if err != nil {
@@ -349,11 +356,13 @@ func startFloor(ctx context.Context, s *harness.Stack, protocols []string) (*flo
 		Process: &harness.Process{
 			Name:    "floor",
 			Path:    self,
-			Args:    []string{"floor", "--addr", addr, "--cert-dir", s.WebhookCertDir, "--protocols", strings.Join(protocols, ",")},
+			Args: []string{"floor", "--addr", addr, "--cert-dir", s.WebhookCertDir, "--protocols", strings.Join(protocols, ","),
+				"--learn-from", s.Webhook.URL, "--ca-file", s.PKI.CAFile},
 			LogPath: filepath.Join(s.LogDir, "floor.log"),
 		},
-		url:    "https://" + addr + "/mutate",
-		base:   "https://" + addr,
+		url:         "https://" + addr + bench.FloorPath,
+		mutatingURL: "https://" + addr + bench.MutatingFloorPath,
+		base:        "https://" + addr,
 		client: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.PKI.CertPool()}}},
 	}
 	if err := f.Start(); err != nil {
@@ -369,12 +378,21 @@ func startFloor(ctx context.Context, s *harness.Stack, protocols []string) (*flo
 	return f, nil
 }
 
-// podsNamespace is where the Pod part creates its Pods, whatever is
-// registered.
-const podsNamespace = "pods"
+// The Pod part's registrations, each in a namespace of its own: all are
+// registered at once, each webhook's configuration narrowed to its
+// namespace, so the part changes registration by creating in another
+// namespace, and the registrations can take turns every few hundred
+// creates without the API server reloading anything.
+var podRegistrations = []podMode{
+	{bench.PodsNoWebhook, "pods-none", ""},
+	{bench.PodsFloor, "pods-floor", "floor.bench.irsa-webhook.io"},
+	{bench.PodsMutatingFloor, "pods-mutating-floor", "mutating-floor.bench.irsa-webhook.io"},
+	{bench.PodsWebhook, "pods-irsa", harness.WebhookName},
+}
 
-// podMode is one registration of the Pod part.
-type podMode struct{ mode, proto string }
+// podMode is one registration of the Pod part: where its Pods are created
+// and the name of its webhook ("" for none).
+type podMode struct{ mode, namespace, webhook string }
 
 // speak makes kube-apiserver speak proto to webhooks. For a URL on a
 // loopback address it offers HTTP/2, which both webhooks accept; for a
@@ -397,56 +415,77 @@ func speak(ctx context.Context, s *harness.Stack, c kubernetes.Interface, proto 
 	}
 	// The bench's client finds its connections closed once, then redials.
 	return harness.WaitFor(ctx, 30*time.Second, "kube-apiserver answering the bench after its restart", func(ctx context.Context) error {
-		_, err := c.CoreV1().Namespaces().Get(ctx, podsNamespace, metav1.GetOptions{})
+		_, err := c.CoreV1().Namespaces().Get(ctx, podRegistrations[0].namespace, metav1.GetOptions{})
 		return err
 	})
 }
 
-// runPods creates Pods through the API server with no webhook, with the
-// floor and with irsa-webhook registered the same way (the harness's
-// registration, only the URL differs), over HTTP/1.1 and then over HTTP/2,
-// with one creator and with cfg.PodWorkers. Each load runs in rounds, the
-// registrations taking turns in an order that turns each round.
-func runPods(ctx context.Context, cfg *Config, s *harness.Stack, c kubernetes.Interface, floor *floorProcess, annotations map[string]string) ([]bench.PodCreates, error) {
-	if err := harness.EnsureNamespace(ctx, c, podsNamespace); err != nil {
-		return nil, err
+// registerPodModes registers the floor, the mutating floor and
+// irsa-webhook, each with the harness's configuration (only the URL, the
+// webhook's name and one more namespace requirement differ), and waits
+// until the API server calls each registration's webhook, and only it, in
+// its namespace.
+func registerPodModes(ctx context.Context, s *harness.Stack, c kubernetes.Interface, floor *floorProcess) error {
+	urls := map[string]string{bench.PodsFloor: floor.url, bench.PodsMutatingFloor: floor.mutatingURL, bench.PodsWebhook: s.Webhook.URL}
+	for _, m := range podRegistrations[1:] {
+		cfg := harness.WebhookConfiguration(urls[m.mode], s.PKI.CAPEM)
+		if m.mode != bench.PodsWebhook {
+			cfg.Name = m.webhook
+		}
+		w := &cfg.Webhooks[0]
+		w.Name = m.webhook
+		w.NamespaceSelector.MatchExpressions = append(w.NamespaceSelector.MatchExpressions, metav1.LabelSelectorRequirement{
+			Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpIn, Values: []string{m.namespace},
+		})
+		if err := harness.ApplyWebhookConfiguration(ctx, c, cfg); err != nil {
+			return err
+		}
 	}
-	if err := harness.CreateServiceAccount(ctx, c, podsNamespace, serviceAccount, annotations); err != nil {
-		return nil, err
+	for _, m := range podRegistrations {
+		if err := bench.WaitPodsReach(ctx, c, m.namespace, serviceAccount, m.mode, floor.calls); err != nil {
+			return err
+		}
 	}
-	wait := func(mode string) error {
-		return bench.WaitPodsReach(ctx, c, podsNamespace, serviceAccount, mode, floor.calls)
-	}
-	// register makes m the registration, through no webhook first, so that
-	// a registration is never measured before the API server uses it.
-	register := func(m podMode) error {
-		err := c.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(ctx, harness.WebhookConfigurationName, metav1.DeleteOptions{})
+	return bench.SameChange(ctx, c, podRegistrations[2].namespace, podRegistrations[3].namespace, serviceAccount)
+}
+
+// unregisterPodModes puts back the harness's registration, which the rest
+// of the run expects.
+func unregisterPodModes(ctx context.Context, s *harness.Stack, c kubernetes.Interface) error {
+	for _, m := range podRegistrations[1:3] {
+		err := c.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(ctx, m.webhook, metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("unregister the webhook: %w", err)
+			return fmt.Errorf("unregister %s: %w", m.webhook, err)
 		}
-		if err := wait(bench.PodsNoWebhook); err != nil || m.mode == bench.PodsNoWebhook {
-			return err
-		}
-		url := s.Webhook.URL
-		if m.mode == bench.PodsFloor {
-			url = floor.url
-		}
-		if err := harness.RegisterWebhook(ctx, c, url, s.PKI.CAPEM); err != nil {
-			return err
-		}
-		return wait(m.mode)
 	}
-	// The harness's registration and API server are what the rest of the
-	// run expects.
-	defer func() {
-		if err := speak(ctx, s, c, bench.HTTP2); err != nil {
-			logf("%v", err)
+	return harness.RegisterWebhook(ctx, c, s.Webhook.URL, s.PKI.CAPEM)
+}
+
+// runPods creates Pods through the API server with no webhook, with the
+// floor, the mutating floor and irsa-webhook, over HTTP/1.1 and then over
+// HTTP/2, with one creator and with cfg.PodWorkers.
+func runPods(ctx context.Context, cfg *Config, s *harness.Stack, c kubernetes.Interface, floor *floorProcess, annotations map[string]string) (_ []bench.PodCreates, err error) {
+	for _, m := range podRegistrations {
+		if err := harness.EnsureNamespace(ctx, c, m.namespace); err != nil {
+			return nil, err
 		}
-		if err := harness.RegisterWebhook(ctx, c, s.Webhook.URL, s.PKI.CAPEM); err == nil {
-			_ = wait(bench.PodsWebhook)
+		// Annotated everywhere, so that the mutating floor's review is one
+		// irsa-webhook changes when the floor learns from it.
+		if err := harness.CreateServiceAccount(ctx, c, m.namespace, serviceAccount, annotations); err != nil {
+			return nil, err
+		}
+	}
+	if err := registerPodModes(ctx, s, c, floor); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if stopErr := errors.Join(speak(ctx, s, c, bench.HTTP2), unregisterPodModes(ctx, s, c)); stopErr != nil {
+			logf("%v", stopErr)
+			if err == nil {
+				err = stopErr
+			}
 		}
 	}()
-
 	// The webhook's live lookups would put the API server in the path of
 	// every admission; the log says how many there were.
 	defer func() {
@@ -456,66 +495,76 @@ func runPods(ctx context.Context, cfg *Config, s *harness.Stack, c kubernetes.In
 			}
 		}
 	}()
-	perRound := max(cfg.Pods/cfg.Rounds, 1)
 	var out []bench.PodCreates
 	for _, proto := range []string{bench.HTTP1, bench.HTTP2} {
 		if err := speak(ctx, s, c, proto); err != nil {
 			return nil, err
 		}
-		ps, err := podRounds(ctx, cfg, c, register, perRound, proto)
-		if err != nil {
-			return nil, err
+		for _, workers := range []int{1, cfg.PodWorkers} {
+			ps, err := podRounds(ctx, cfg, c, proto, workers)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, ps...)
 		}
-		out = append(out, ps...)
 	}
 	return out, nil
 }
 
-// podRounds runs the Pod steps of one protocol.
-func podRounds(ctx context.Context, cfg *Config, c kubernetes.Interface, register func(podMode) error, perRound int, proto string) ([]bench.PodCreates, error) {
-	modes := []podMode{{bench.PodsNoWebhook, proto}, {bench.PodsFloor, proto}, {bench.PodsWebhook, proto}}
-	var out []bench.PodCreates
-	for _, workers := range []int{1, cfg.PodWorkers} {
-		rounds := make([][]bench.PodCreates, len(modes))
-		for r := range cfg.Rounds {
-			for k := range modes {
-				i := (k + r) % len(modes)
-				m := modes[i]
-				if err := register(m); err != nil {
-					return nil, err
-				}
-				// Unmeasured: connections to the webhook are opened, as
-				// they are long before a burst in a running cluster.
-				if _, err := bench.CreatePods(ctx, c, podsNamespace, serviceAccount, 2*workers, workers, m.mode, m.proto); err != nil {
-					return nil, err
-				}
-				before, err := bench.ReadAdmissionTimes(ctx, c)
-				if err != nil {
-					return nil, err
-				}
-				p, err := bench.CreatePods(ctx, c, podsNamespace, serviceAccount, perRound, workers, m.mode, m.proto)
-				if err != nil {
-					return nil, err
-				}
-				after, err := bench.ReadAdmissionTimes(ctx, c)
-				if err != nil {
-					return nil, err
-				}
-				p.API = after.Sub(before)
-				rounds[i] = append(rounds[i], p)
-			}
+// podRounds runs one load (a protocol and a number of creators) in rounds
+// of cfg.PodRound creates per registration, the registrations taking turns
+// in an order that turns each round, so that whatever else the machine
+// does in a moment falls on all of them alike. Kube-apiserver's admission
+// metrics are read between turns.
+func podRounds(ctx context.Context, cfg *Config, c kubernetes.Interface, proto string, workers int) ([]bench.PodCreates, error) {
+	// Unmeasured: the API server's connections to each webhook are opened,
+	// as they are long before a burst in a running cluster.
+	for _, m := range podRegistrations {
+		if _, err := bench.CreatePods(ctx, c, m.namespace, serviceAccount, 2*workers, workers, m.mode, proto); err != nil {
+			return nil, err
 		}
-		for i, m := range modes {
-			p := bench.MergePods(rounds[i])
-			logf("pods %-12s %-8s creators=%-3d p50=%s p99=%s throughput=%.0f/s injected=%d/%d api: webhook call %s (%.0f), mutating admission %s (%.0f)", m.mode, m.proto, workers, p.P50, p.P99, p.Throughput, p.Injected, p.Count, p.API.MeanCall(), p.API.Calls, p.API.MeanStep(), p.API.Steps)
-			want := 0
-			if m.mode == bench.PodsWebhook {
-				want = p.Count
+	}
+	rounds := make([][]bench.PodCreates, len(podRegistrations))
+	left := cfg.Pods
+	before, err := bench.ReadAdmissionTimes(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	for r := 0; left > 0; r++ {
+		n := min(cfg.PodRound, left)
+		left -= n
+		for k := range podRegistrations {
+			i := (k + r) % len(podRegistrations)
+			m := podRegistrations[i]
+			p, err := bench.CreatePods(ctx, c, m.namespace, serviceAccount, n, workers, m.mode, proto)
+			if err != nil {
+				return nil, err
 			}
-			if p.Injected != want {
-				return nil, fmt.Errorf("pods %s %s: %d of %d injected, want %d; the run did not measure what it claims", m.mode, m.proto, p.Injected, p.Count, want)
+			after, err := bench.ReadAdmissionTimes(ctx, c)
+			if err != nil {
+				return nil, err
 			}
-			out = append(out, p)
+			p.API, before = after.Sub(before), after
+			rounds[i] = append(rounds[i], p)
+		}
+	}
+	var out []bench.PodCreates
+	for i, m := range podRegistrations {
+		p := bench.MergePods(rounds[i])
+		logf("pods %-14s %-8s creators=%-3d p50=%s p99=%s throughput=%.0f/s injected=%d/%d api: webhook call %s (%.0f), mutating admission %s (%.0f)", m.mode, proto, workers, p.P50, p.P99, p.Throughput, p.Injected, p.Count, p.API.MeanCall(), p.API.Calls, p.API.MeanStep(), p.API.Steps)
+		want := 0
+		if m.mode == bench.PodsWebhook || m.mode == bench.PodsMutatingFloor {
+			want = p.Count
+		}
+		if p.Injected != want {
+			return nil, fmt.Errorf("pods %s %s: %d of %d injected, want %d; the run did not measure what it claims", m.mode, proto, p.Injected, p.Count, want)
+		}
+		out = append(out, p)
+	}
+	// The created Pods go, so that every load starts from the same store.
+	for _, m := range podRegistrations {
+		if err := c.CoreV1().Pods(m.namespace).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
+			return nil, fmt.Errorf("delete the pods of %s: %w", m.namespace, err)
 		}
 	}
 	return out, nil
