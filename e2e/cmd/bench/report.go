@@ -399,7 +399,9 @@ func podWorkers(pods []bench.PodCreates) []int {
 // podSet is one load's Pod steps, a registration each.
 type podSet struct{ none, floor, mutating, irsa bench.PodCreates }
 
-func (m podSet) all() []bench.PodCreates { return []bench.PodCreates{m.none, m.floor, m.mutating, m.irsa} }
+func (m podSet) all() []bench.PodCreates {
+	return []bench.PodCreates{m.none, m.floor, m.mutating, m.irsa}
+}
 
 func podModes(pods []bench.PodCreates, workers int, proto string) (podSet, bool) {
 	var m podSet

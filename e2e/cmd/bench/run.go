@@ -354,8 +354,8 @@ func startFloor(ctx context.Context, s *harness.Stack, protocols []string) (*flo
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	f := &floorProcess{
 		Process: &harness.Process{
-			Name:    "floor",
-			Path:    self,
+			Name: "floor",
+			Path: self,
 			Args: []string{"floor", "--addr", addr, "--cert-dir", s.WebhookCertDir, "--protocols", strings.Join(protocols, ","),
 				"--learn-from", s.Webhook.URL, "--ca-file", s.PKI.CAFile},
 			LogPath: filepath.Join(s.LogDir, "floor.log"),
@@ -363,7 +363,7 @@ func startFloor(ctx context.Context, s *harness.Stack, protocols []string) (*flo
 		url:         "https://" + addr + bench.FloorPath,
 		mutatingURL: "https://" + addr + bench.MutatingFloorPath,
 		base:        "https://" + addr,
-		client: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.PKI.CertPool()}}},
+		client:      &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.PKI.CertPool()}}},
 	}
 	if err := f.Start(); err != nil {
 		return nil, err
