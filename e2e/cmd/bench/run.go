@@ -446,13 +446,26 @@ func registerPodModes(ctx context.Context, s *harness.Stack, c kubernetes.Interf
 			return err
 		}
 	}
-	return bench.SameChange(ctx, c, podRegistrations[2].namespace, podRegistrations[3].namespace, serviceAccount)
+	return bench.SameChange(ctx, c, namespaceOf(bench.PodsMutatingFloor), namespaceOf(bench.PodsWebhook), serviceAccount)
+}
+
+// namespaceOf is where mode's Pods are created.
+func namespaceOf(mode string) string {
+	for _, m := range podRegistrations {
+		if m.mode == mode {
+			return m.namespace
+		}
+	}
+	panic("bench: no registration " + mode)
 }
 
 // unregisterPodModes puts back the harness's registration, which the rest
 // of the run expects.
 func unregisterPodModes(ctx context.Context, s *harness.Stack, c kubernetes.Interface) error {
-	for _, m := range podRegistrations[1:3] {
+	for _, m := range podRegistrations {
+		if m.mode != bench.PodsFloor && m.mode != bench.PodsMutatingFloor {
+			continue
+		}
 		err := c.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(ctx, m.webhook, metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("unregister %s: %w", m.webhook, err)
