@@ -1,6 +1,8 @@
 package admissionjson
 
 import (
+	"bytes"
+
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 	corev1 "k8s.io/api/core/v1"
@@ -26,19 +28,26 @@ type admittedPod struct {
 		Labels       map[string]string `json:"labels"`
 		Annotations  map[string]string `json:"annotations"`
 	} `json:"metadata"`
-	Spec struct {
-		ServiceAccountName string            `json:"serviceAccountName"`
-		NodeSelector       map[string]string `json:"nodeSelector"`
-		Affinity           *struct {
-			NodeAffinity *corev1.NodeAffinity `json:"nodeAffinity"`
-		} `json:"affinity"`
-		OS             *corev1.PodOS       `json:"os"`
-		InitContainers []admittedContainer `json:"initContainers"`
-		Containers     []admittedContainer `json:"containers"`
-		Volumes        []struct {
-			Name string `json:"name"`
-		} `json:"volumes"`
-	} `json:"spec"`
+	Spec admittedSpec `json:"spec"`
+}
+
+// admittedSpec is what admittedPod reads of the spec, and where the spec's
+// value is in the decoder's input, so that the patch can be spliced into
+// the bytes the API server sent (specSpan).
+type admittedSpec struct {
+	ServiceAccountName string            `json:"serviceAccountName"`
+	NodeSelector       map[string]string `json:"nodeSelector"`
+	Affinity           *struct {
+		NodeAffinity *corev1.NodeAffinity `json:"nodeAffinity"`
+	} `json:"affinity"`
+	OS             *corev1.PodOS       `json:"os"`
+	InitContainers []admittedContainer `json:"initContainers"`
+	Containers     []admittedContainer `json:"containers"`
+	Volumes        []struct {
+		Name string `json:"name"`
+	} `json:"volumes"`
+
+	at specSpan
 }
 
 type admittedContainer struct {
@@ -51,11 +60,53 @@ type admittedContainer struct {
 // DecodePod decodes raw, a Pod as JSON, into a typed Pod that holds only
 // what admittedPod reads, with the API machinery's case-sensitive decoder.
 func DecodePod(raw []byte) (*corev1.Pod, error) {
+	o := DecodePodObject(raw)
+	return o.Pod, o.Err
+}
+
+// DecodePodObject is DecodePod as a PodObject, for a request whose object
+// is already on its own (Handle's): its Spec is a part of raw.
+func DecodePodObject(raw []byte) PodObject {
 	var p admittedPod
 	if err := unmarshal(raw, &p); err != nil {
-		return nil, err
+		return PodObject{Present: true, Err: err}
 	}
-	return p.pod(), nil
+	return PodObject{Present: true, Pod: p.pod(), Spec: p.Spec.at.of(raw)}
+}
+
+// specSpan is where a spec's value is in the decoder's input: from the end
+// of its name to the end of its value. decodes counts the spec's members:
+// a repeated one, which the decoder merges into the first, leaves no bytes
+// to splice into.
+type specSpan struct {
+	from, to int64
+	decodes  int
+}
+
+// UnmarshalJSONFrom decodes the spec as the plain struct, noting where its
+// value is. Reading the offsets costs nothing next to capturing the
+// value's bytes and decoding them again.
+func (s *admittedSpec) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	type plain admittedSpec // without this method
+	at := s.at              // a null spec clears the struct
+	from, object := dec.InputOffset(), dec.PeekKind() == '{'
+	if err := jsonv2.UnmarshalDecode(dec, (*plain)(s)); err != nil {
+		return err
+	}
+	s.at = specSpan{decodes: at.decodes + 1}
+	if object {
+		s.at.from, s.at.to = from, dec.InputOffset()
+	}
+	return nil
+}
+
+// of is the spec's value in input, or nil when the spec was not one object.
+func (s specSpan) of(input []byte) []byte {
+	if s.decodes != 1 || s.to <= s.from || s.to > int64(len(input)) {
+		return nil
+	}
+	// Between the name and the value: the colon and whitespace.
+	return bytes.TrimLeft(input[s.from:s.to], " \t\r\n:")
 }
 
 // PodObject is an AdmissionRequest's object, decoded as a Pod where it
@@ -72,6 +123,12 @@ type PodObject struct {
 	// Pod is what DecodePod would return, or Err why it could not.
 	Pod *corev1.Pod
 	Err error
+	// Spec is the Pod's spec as the request holds it, every field the
+	// compiled API does not know included, for Patch to splice into; nil
+	// when the spec is not one JSON object.
+	Spec []byte
+
+	specAt specSpan // Spec's place in the review, until ReadReview copies it
 }
 
 // UnmarshalJSONFrom decodes the object as a Pod, keeping a Pod that does
@@ -87,7 +144,7 @@ func (o *PodObject) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	var p admittedPod
 	err := jsonv2.UnmarshalDecode(dec, &p)
 	if err == nil {
-		o.Pod = p.pod()
+		o.Pod, o.specAt = p.pod(), p.Spec.at
 		return nil
 	}
 	// The decode stops at the first error. After one in valid JSON, read
@@ -137,4 +194,12 @@ func containers(in []admittedContainer) []corev1.Container {
 		out[i] = corev1.Container{Name: c.Name, RestartPolicy: c.RestartPolicy, Env: c.Env, VolumeMounts: c.VolumeMounts}
 	}
 	return out
+}
+
+// keepSpec copies Spec out of input, the buffer the review was decoded
+// from, which goes back to the pool.
+func (o *PodObject) keepSpec(input []byte) {
+	if raw := o.specAt.of(input); raw != nil {
+		o.Spec = bytes.Clone(raw)
+	}
 }

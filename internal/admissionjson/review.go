@@ -98,8 +98,8 @@ func ReadReview(r *http.Request) (*Review, int32, error) {
 		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request entity is too large; limit is %d bytes", MaxRequestBytes)
 	}
 
-	// The decoded review shares no memory with data (strings are copied),
-	// so the buffer can go back to the pool.
+	// The decoded review shares no memory with data (strings are copied,
+	// and so is the Pod's spec), so the buffer can go back to the pool.
 	review := &Review{}
 	if err := unmarshal(data, review); err != nil {
 		return nil, http.StatusBadRequest, fmt.Errorf("decode admission review: %w", err)
@@ -111,6 +111,7 @@ func ReadReview(r *http.Request) (*Review, int32, error) {
 	if review.Request == nil {
 		return nil, http.StatusBadRequest, errors.New("admission review has no request")
 	}
+	review.Request.Object.keepSpec(data)
 	return review, 0, nil
 }
 
