@@ -205,14 +205,15 @@ func creatorFields(tb testing.TB, pod *corev1.Pod, tokenVolume string) []byte {
 }
 
 // shapeCase is one Pod as kube-apiserver encodes it for the patch, its
-// mutation under harnessPlan, and the current patch and its result.
+// mutation under harnessPlan, and the operation patch and its result.
 type shapeCase struct {
-	name    string
-	pod     *corev1.Pod // as the dispatcher holds it
-	objJS   []byte      // pod as the dispatcher encodes it
-	current []byte      // Patch's patch
-	patched []byte      // objJS with current applied
-	wantPod *corev1.Pod // patched, decoded
+	name       string
+	pod        *corev1.Pod // as the dispatcher holds it
+	objJS      []byte      // pod as the dispatcher encodes it
+	current    []byte      // Patch's patch: the spec set whole, spliced
+	operations []byte      // operationsPatch's patch: one add per element
+	patched    []byte      // objJS with operations applied
+	wantPod    *corev1.Pod // patched, decoded
 }
 
 func newShapeCase(tb testing.TB, name string, pod *corev1.Pod) shapeCase {
@@ -222,20 +223,25 @@ func newShapeCase(tb testing.TB, name string, pod *corev1.Pod) shapeCase {
 		tb.Fatal(err)
 	}
 	// The webhook reads the Pod from the review, encoded alike.
-	original, err := DecodePod(objJS)
-	if err != nil {
-		tb.Fatal(err)
+	obj := DecodePodObject(objJS)
+	if obj.Err != nil {
+		tb.Fatal(obj.Err)
 	}
-	mutated, _ := mutate.Apply(original, harnessPlan)
-	current, err := Patch(original, mutated)
-	if err != nil || current == nil {
+	mutated, _ := mutate.Apply(obj.Pod, harnessPlan)
+	operations, err := operationsPatch(obj.Pod, mutated)
+	if err != nil || operations == nil {
 		tb.Fatalf("no patch: %v", err)
 	}
-	patched, err := applyOps(objJS, current)
+	current, err := Patch(obj.Spec, obj.Pod, mutated)
+	if err != nil || !bytes.HasPrefix(current, []byte(`[{"op":"add","path":"/spec",`)) {
+		tb.Fatalf("Patch did not splice the spec (%v): %.200s", err, current)
+	}
+	patched, err := applyOps(objJS, operations)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return shapeCase{name: name, pod: pod, objJS: objJS, current: current, patched: patched, wantPod: decodeHeld(tb, patched)}
+	return shapeCase{name: name, pod: pod, objJS: objJS, current: current, operations: operations, patched: patched,
+		wantPod: decodeHeld(tb, patched)}
 }
 
 func decodeHeld(tb testing.TB, raw []byte) *corev1.Pod {
@@ -264,28 +270,34 @@ func shapeCases(tb testing.TB) []shapeCase {
 	}
 }
 
-// A patchShape is another patch that gives the same Pod as the current
-// one: built here from the current patch and its result, to measure what
-// kube-apiserver pays for it before deciding whether Patch should write it.
+// A patchShape is a patch that gives the same Pod as the operation patch:
+// what Patch writes, the operation patch itself (what it wrote before, and
+// writes when the spec cannot be spliced), and others built here from the
+// operation patch and its result, to measure what kube-apiserver pays for
+// each.
 type patchShape struct {
 	name string
 	ops  func(tb testing.TB, c shapeCase) []byte
 }
 
 var patchShapes = []patchShape{
+	// /spec set whole, from the request's bytes with the additions
+	// spliced in, and the annotations' operations: what Patch writes.
 	{"current", func(_ testing.TB, c shapeCase) []byte { return c.current }},
+	// One add per added element.
+	{"operations", func(_ testing.TB, c shapeCase) []byte { return c.operations }},
 	// The same adds, appending with "-" rather than naming the index: v4
 	// appends in place for "-" and copies the list for an index.
 	{"dash-index", dashIndex},
-	// Each list the current patch appends to, set whole: one operation a
+	// Each list the operation patch appends to, set whole: one operation a
 	// list, one level shallower. It carries the list's existing elements.
 	{"whole-lists", func(tb testing.TB, c shapeCase) []byte { return wholeAt(tb, c, 4) }},
-	// Each container the current patch touches, set whole.
+	// Each container the operation patch touches, set whole.
 	{"whole-containers", func(tb testing.TB, c shapeCase) []byte { return wholeAt(tb, c, 3) }},
 	// /spec/containers, /spec/initContainers and /spec/volumes, set whole.
 	{"whole-spec-lists", func(tb testing.TB, c shapeCase) []byte { return wholeAt(tb, c, 2) }},
-	// /spec set whole: the shallowest a patch can be (v4 cannot replace
-	// the root).
+	// /spec set whole, re-encoded from the patched Pod: the shallowest a
+	// patch can be (v4 cannot replace the root).
 	{"whole-spec", func(tb testing.TB, c shapeCase) []byte { return wholeAt(tb, c, 1) }},
 }
 
@@ -321,10 +333,10 @@ func opPaths(tb testing.TB, patch []byte) []string {
 	return paths
 }
 
-// dashIndex is the current patch with each append to an existing list
+// dashIndex is the operation patch with each append to an existing list
 // written as an add at "-".
 func dashIndex(tb testing.TB, c shapeCase) []byte {
-	ops := decodeOps(tb, c.current)
+	ops := decodeOps(tb, c.operations)
 	for i, o := range ops {
 		parent, last, _ := cutLast(o.Path)
 		if n, err := strconv.Atoi(last); err == nil {
@@ -336,11 +348,11 @@ func dashIndex(tb testing.TB, c shapeCase) []byte {
 	return encodeOps(tb, ops)
 }
 
-// wholeAt replaces every operation of the current patch by one that sets
+// wholeAt replaces every operation of the operation patch by one that sets
 // its path's first depth tokens whole, to their value in the patched Pod.
 func wholeAt(tb testing.TB, c shapeCase, depth int) []byte {
 	var targets []string
-	for _, p := range opPaths(tb, c.current) {
+	for _, p := range opPaths(tb, c.operations) {
 		tokens := strings.Split(p, "/")[1:]
 		if len(tokens) > depth {
 			p = "/" + strings.Join(tokens[:depth], "/")
@@ -440,8 +452,8 @@ func apiserverSteps(body []byte, pod *corev1.Pod) (*corev1.Pod, error) {
 }
 
 // TestPatchShapesGiveTheSamePod: every shape BenchmarkAPIServerPatch
-// compares gives, through kube-apiserver's steps, the Pod the current patch
-// gives, so the benchmark compares equals.
+// compares gives, through kube-apiserver's steps, the Pod the operation
+// patch gives, so the benchmark compares equals.
 func TestPatchShapesGiveTheSamePod(t *testing.T) {
 	for _, c := range shapeCases(t) {
 		for _, s := range patchShapes {
@@ -451,7 +463,7 @@ func TestPatchShapesGiveTheSamePod(t *testing.T) {
 					t.Fatal(err)
 				}
 				if !apiequality.Semantic.DeepEqual(c.wantPod, got) {
-					t.Errorf("shape %s gives another Pod than the current patch", s.name)
+					t.Errorf("shape %s gives another Pod than the operation patch", s.name)
 				}
 			})
 		}

@@ -33,8 +33,9 @@ func readFile(t *testing.T, name string) []byte {
 	return b
 }
 
-// TestFuzzCorpus keeps FuzzDecode's seeds the handler's FuzzReview seeds:
-// -update copies them, otherwise each must be here with the same content.
+// TestFuzzCorpus keeps FuzzDecode's seeds the handler's FuzzReview seeds,
+// and FuzzSplice's those spliceSeeds lists: -update writes them, otherwise
+// each must be here with the same content.
 func TestFuzzCorpus(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(webhookTestdata, "fuzz", "FuzzReview", "*"))
 	if err != nil || len(files) == 0 {
@@ -45,6 +46,7 @@ func TestFuzzCorpus(t *testing.T) {
 		seeds[filepath.Base(f)] = readFile(t, f)
 	}
 	testcorpus.Check(t, "FuzzDecode", seeds, *update)
+	testcorpus.Check(t, "FuzzSplice", spliceSeeds(), *update)
 }
 
 // applyOps applies a JSON patch as the API server does.

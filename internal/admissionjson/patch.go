@@ -12,16 +12,44 @@ import (
 )
 
 // Patch returns the JSON patch that turns original into mutated, where
-// mutated is mutate.Apply's result. Apply only adds: it adds annotations,
-// appends to each container's and init container's env and volumeMounts and
-// to the Pod's volumes, and inserts the SPIFFE token helper as the first
-// init container. So the patch adds the new annotations and the appended
-// elements at their indices, or the whole map or list where the original
-// had none (absent, null or empty: "add" sets a member whatever it held),
-// and the helper at /spec/initContainers/0 before anything else, which
-// shifts the init containers the later operations name by their new
-// indices. Applied to the raw object the API server sent, it touches
-// nothing else, not even fields the compiled API does not know.
+// mutated is mutate.Apply's result and spec is the original's spec as the
+// request sent it (PodObject.Spec). It sets /spec whole, in one add, to
+// spec with what Apply added spliced into its bytes (splice.go), followed
+// by the annotation operations of operationsPatch. Every field of the
+// spec the API server sent is kept as it sent it, even fields the compiled
+// API does not know. One shallow operation rather than one per added
+// element is what kube-apiserver applies fastest: gopkg.in/evanphx/json-patch.v4
+// decodes and re-encodes every level an operation goes through
+// (BenchmarkAPIServerPatch, docs/benchmarks.md). The price is in the API
+// server's audit log: its patch.webhook.admission.k8s.io annotation now
+// holds the whole spec rather than the few added elements.
+//
+// Where spec cannot be spliced exactly (see splicedPatch), the answer is
+// operationsPatch's, which gives the same Pod. What Apply changed other
+// than by adding is refused with an error either way. An empty patch is
+// nil.
+func Patch(spec []byte, original, mutated *corev1.Pod) ([]byte, error) {
+	a, err := findAdditions(original, mutated)
+	if err != nil {
+		return nil, err
+	}
+	if patch, ok := a.splicedPatch(spec); ok {
+		return patch, nil
+	}
+	return a.operations(), nil
+}
+
+// operationsPatch is the patch of one operation per addition. Apply only
+// adds: it adds annotations, appends to each container's and init
+// container's env and volumeMounts and to the Pod's volumes, and inserts
+// the SPIFFE token helper as the first init container. So the patch adds
+// the new annotations and the appended elements at their indices, or the
+// whole map or list where the original had none (absent, null or empty:
+// "add" sets a member whatever it held), and the helper at
+// /spec/initContainers/0 before anything else, which shifts the init
+// containers the later operations name by their new indices. Applied to
+// the raw object the API server sent, it touches nothing else, not even
+// fields the compiled API does not know.
 //
 // It is the patch the JSON patch diff of the two whole Pods gives, or, with
 // the helper inserted, that one add followed by the diff from the original
@@ -31,7 +59,55 @@ import (
 // reordering, a field or an element edited in place) is refused with an
 // error rather than left out of the patch (see unchanged.go). An empty
 // patch is nil.
-func Patch(original, mutated *corev1.Pod) ([]byte, error) {
+func operationsPatch(original, mutated *corev1.Pod) ([]byte, error) {
+	a, err := findAdditions(original, mutated)
+	if err != nil {
+		return nil, err
+	}
+	return a.operations(), nil
+}
+
+// additions are what Apply added to a Pod, checked to be nothing but
+// additions and encoded once, for either shape of patch to write.
+// Encoding a slice of operations with interface values took a fifth of the
+// handler's time, most of it in reflection over the few small types Apply
+// appends; those are written directly (appendEnvVar, appendVolumeMount),
+// and anything else is left to encoding/json.
+type additions struct {
+	original, mutated *corev1.Pod
+	// values holds every added element's JSON, one after another; ends[i]
+	// is where element i ends.
+	values []byte
+	ends   []int
+	// helper is whether element 0 is the SPIFFE token helper, inserted as
+	// the first init container.
+	helper bool
+	lists  []listAddition
+	err    error
+}
+
+// listAddition is what was appended to one list of the spec.
+type listAddition struct {
+	// path is the list's JSON pointer in the patched Pod.
+	path string
+	// list is the spec's member holding it ("initContainers",
+	// "containers" or "volumes"); of a container's env or volumeMounts,
+	// container is the container's index in the original list and field
+	// the member's name; container is -1 for the list itself.
+	list      string
+	container int
+	field     string
+	// from is the original's length, where the appended elements start: 0
+	// sets the whole list. The elements are first to last-1 of values.
+	from        int
+	first, last int
+}
+
+// findAdditions finds and encodes what mutated adds to original, in the
+// order of the operations: the helper, the env and volume mounts of the
+// init containers and of the containers, the appended init containers,
+// the volumes.
+func findAdditions(original, mutated *corev1.Pod) (*additions, error) {
 	if len(mutated.Spec.Containers) != len(original.Spec.Containers) {
 		return nil, fmt.Errorf("mutation changed the number of containers from %d to %d; only additions can be patched",
 			len(original.Spec.Containers), len(mutated.Spec.Containers))
@@ -45,16 +121,16 @@ func Patch(original, mutated *corev1.Pod) ([]byte, error) {
 	if err := unchangedPrefix(original.Spec.Volumes, mutated.Spec.Volumes); err != nil {
 		return nil, err.at("/spec/volumes")
 	}
-	// About 150 bytes an operation, a few operations a container.
-	p := patchBuilder{buf: make([]byte, 0, 512*(1+len(mutated.Spec.InitContainers)+len(mutated.Spec.Containers)))}
+	// About 100 bytes an element, a few elements a container.
+	n := 1 + len(mutated.Spec.InitContainers) + len(mutated.Spec.Containers)
+	a := &additions{original: original, mutated: mutated, values: make([]byte, 0, 400*n), ends: make([]int, 0, 4*n),
+		lists: make([]listAddition, 0, 2*n+2)}
 	init, shift := mutated.Spec.InitContainers, 0
 	if prepended(original.Spec.InitContainers, init) {
-		p.op("/spec/initContainers", 0)
-		p.buf, p.err = appendJSON(p.buf, &init[0])
-		if p.err != nil {
-			return nil, fmt.Errorf("encode the patch of /spec/initContainers/0: %w", p.err)
+		if encode(a, appendJSON, &init[0]); a.err != nil {
+			return nil, fmt.Errorf("encode the patch of /spec/initContainers/0: %w", a.err)
 		}
-		p.buf = append(p.buf, '}')
+		a.helper = true
 		init, shift = init[1:], 1
 	}
 	if len(init) < len(original.Spec.InitContainers) {
@@ -66,28 +142,43 @@ func Patch(original, mutated *corev1.Pod) ([]byte, error) {
 				init[i].Name, original.Spec.InitContainers[i].Name)
 		}
 	}
-	p.containers("/spec/initContainers/", shift, original.Spec.InitContainers, init)
-	p.containers("/spec/containers/", 0, original.Spec.Containers, mutated.Spec.Containers)
-	appended(&p, "/spec/initContainers", original.Spec.InitContainers, init, appendJSON)
-	appended(&p, "/spec/volumes", original.Spec.Volumes, mutated.Spec.Volumes, appendJSON)
-	if p.err == nil {
-		p.annotations(original.Annotations, mutated.Annotations)
+	a.containers("initContainers", shift, original.Spec.InitContainers, init)
+	a.containers("containers", 0, original.Spec.Containers, mutated.Spec.Containers)
+	appended(a, listAddition{path: "/spec/initContainers", list: "initContainers", container: -1}, original.Spec.InitContainers, init, appendJSON)
+	appended(a, listAddition{path: "/spec/volumes", list: "volumes", container: -1}, original.Spec.Volumes, mutated.Spec.Volumes, appendJSON)
+	if a.err != nil {
+		return nil, a.err
 	}
-	if p.err != nil || len(p.buf) == 0 {
-		return nil, p.err
-	}
-	return append(p.buf, ']'), nil
+	return a, nil
 }
 
-// patchBuilder writes the patch as it goes: each operation is
-// {"op":"add","path":...,"value":...}. Encoding a slice of operations with
-// interface values took a fifth of the handler's time, most of it in
-// reflection over the few small types Apply appends; those are written
-// directly (appendEnvVar, appendVolumeMount), and anything else is left to
-// encoding/json.
-type patchBuilder struct {
-	buf []byte
-	err error
+// encode appends v's JSON, written by enc, as the next element.
+func encode[T any](a *additions, enc func([]byte, *T) ([]byte, error), v *T) {
+	if a.err != nil {
+		return
+	}
+	a.values, a.err = enc(a.values, v)
+	a.ends = append(a.ends, len(a.values))
+}
+
+// element is element i's JSON.
+func (a *additions) element(i int) []byte {
+	from := 0
+	if i > 0 {
+		from = a.ends[i-1]
+	}
+	return a.values[from:a.ends[i]]
+}
+
+// appendElements appends the elements of l separated by commas.
+func (a *additions) appendElements(dst []byte, l *listAddition) []byte {
+	for i := l.first; i < l.last; i++ {
+		if i > l.first {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, a.element(i)...)
+	}
+	return dst
 }
 
 // prepended reports whether mutated is original with the SPIFFE token
@@ -98,25 +189,91 @@ func prepended(original, mutated []corev1.Container) bool {
 		mutated[0].Name == mutate.SVIDHelperName && original[0].Name != mutate.SVIDHelperName
 }
 
-// containers adds what was appended to the env and volumeMounts of the
-// containers both lists have, container i being at index shift+i in the
-// patched Pod; prefix ends in "/".
-func (p *patchBuilder) containers(prefix string, shift int, original, mutated []corev1.Container) {
+// containers finds what was appended to the env and volumeMounts of the
+// containers both lists have, container i being at index shift+i of the
+// spec's member list in the patched Pod.
+func (a *additions) containers(list string, shift int, original, mutated []corev1.Container) {
+	prefix := "/spec/" + list + "/"
 	for i := range min(len(original), len(mutated)) {
-		if p.err != nil {
+		if a.err != nil {
 			return
 		}
 		o, m := &original[i], &mutated[i]
-		if p.err = unchangedContainer(func() string { return prefix + strconv.Itoa(shift+i) }, o, m); p.err != nil {
+		if a.err = unchangedContainer(func() string { return prefix + strconv.Itoa(shift+i) }, o, m); a.err != nil {
 			return
 		}
 		if len(m.Env) == len(o.Env) && len(m.VolumeMounts) == len(o.VolumeMounts) {
 			continue
 		}
 		path := prefix + strconv.Itoa(shift+i)
-		appended(p, path+"/env", o.Env, m.Env, appendEnvVar)
-		appended(p, path+"/volumeMounts", o.VolumeMounts, m.VolumeMounts, appendVolumeMount)
+		appended(a, listAddition{path: path + "/env", list: list, container: i, field: "env"}, o.Env, m.Env, appendEnvVar)
+		appended(a, listAddition{path: path + "/volumeMounts", list: list, container: i, field: "volumeMounts"},
+			o.VolumeMounts, m.VolumeMounts, appendVolumeMount)
 	}
+}
+
+// appended adds l, the elements of mutated past the length of original,
+// each written by enc. A shorter list is a removal, which is not ours to
+// make.
+func appended[T any](a *additions, l listAddition, original, mutated []T, enc func([]byte, *T) ([]byte, error)) {
+	if a.err != nil || len(mutated) == len(original) {
+		return
+	}
+	if len(mutated) < len(original) {
+		a.err = fmt.Errorf("mutation removed elements of %s; only additions can be patched", l.path)
+		return
+	}
+	l.from, l.first = len(original), len(a.ends)
+	for i := len(original); i < len(mutated); i++ {
+		encode(a, enc, &mutated[i])
+	}
+	if a.err != nil {
+		a.err = fmt.Errorf("encode the patch of %s: %w", l.path, a.err)
+		return
+	}
+	l.last = len(a.ends)
+	a.lists = append(a.lists, l)
+}
+
+// operations writes one add per added element, or per list where the
+// original had none ("add" sets the member whatever it held: absent, null
+// or empty), then the annotations.
+func (a *additions) operations() []byte {
+	// About 50 bytes of operation an element.
+	p := patchBuilder{buf: make([]byte, 0, len(a.values)+64*len(a.ends)+512)}
+	if a.helper {
+		p.op("/spec/initContainers", 0)
+		p.buf = append(append(p.buf, a.element(0)...), '}')
+	}
+	for i := range a.lists {
+		l := &a.lists[i]
+		if l.from == 0 {
+			p.op(l.path, -1)
+			p.buf = append(a.appendElements(append(p.buf, '['), l), "]}"...)
+			continue
+		}
+		for e := l.first; e < l.last; e++ {
+			p.op(l.path, l.from+e-l.first)
+			p.buf = append(append(p.buf, a.element(e)...), '}')
+		}
+	}
+	return p.finish(a.original.Annotations, a.mutated.Annotations)
+}
+
+// patchBuilder writes a patch as it goes: each operation is
+// {"op":"add","path":...,"value":...}.
+type patchBuilder struct {
+	buf []byte
+}
+
+// finish adds the annotations' operations and closes the patch, or
+// returns nil if it has none.
+func (p *patchBuilder) finish(original, mutated map[string]string) []byte {
+	p.annotations(original, mutated)
+	if len(p.buf) == 0 {
+		return nil
+	}
+	return append(p.buf, ']')
 }
 
 // annotations adds the annotations mutated has and original does not:
@@ -155,42 +312,6 @@ func (p *patchBuilder) annotations(original, mutated map[string]string) {
 // escapePointer escapes a member name for a JSON pointer (RFC 6901).
 func escapePointer(s string) string {
 	return strings.NewReplacer("~", "~0", "/", "~1").Replace(s)
-}
-
-// appended adds the elements of mutated past the length of original, the
-// list at path, each written by enc. A shorter list is a removal, which is
-// not ours to make.
-func appended[T any](p *patchBuilder, path string, original, mutated []T, enc func([]byte, *T) ([]byte, error)) {
-	if p.err != nil {
-		return
-	}
-	var err error
-	switch {
-	case len(mutated) < len(original):
-		p.err = fmt.Errorf("mutation removed elements of %s; only additions can be patched", path)
-		return
-	case len(mutated) == len(original):
-	case len(original) == 0:
-		// "add" sets the member whatever it held: absent, null or empty.
-		p.op(path, -1)
-		p.buf = append(p.buf, '[')
-		for i := 0; i < len(mutated) && err == nil; i++ {
-			if i > 0 {
-				p.buf = append(p.buf, ',')
-			}
-			p.buf, err = enc(p.buf, &mutated[i])
-		}
-		p.buf = append(p.buf, "]}"...)
-	default:
-		for i := len(original); i < len(mutated) && err == nil; i++ {
-			p.op(path, i)
-			p.buf, err = enc(p.buf, &mutated[i])
-			p.buf = append(p.buf, '}')
-		}
-	}
-	if err != nil {
-		p.err = fmt.Errorf("encode the patch of %s: %w", path, err)
-	}
 }
 
 // op starts an add operation at path, or at path/index when index is not

@@ -92,8 +92,26 @@ func mutationCases(t *testing.T) map[string]struct {
 	for _, dir := range dirs {
 		pods[filepath.Base(dir)] = readFile(t, filepath.Join(dir, "pod.json"))
 	}
+	plans := mutationPlans()
+	cases := map[string]struct {
+		raw  []byte
+		plan identity.Plan
+	}{}
+	for name, raw := range pods {
+		for planName, plan := range plans {
+			cases[name+"/"+planName] = struct {
+				raw  []byte
+				plan identity.Plan
+			}{raw, plan}
+		}
+	}
+	return cases
+}
+
+// mutationPlans are every kind of plan the patch tests mutate Pods with.
+func mutationPlans() map[string]identity.Plan {
 	const mountPath = "/var/run/secrets/eks.amazonaws.com/serviceaccount"
-	plans := map[string]identity.Plan{
+	return map[string]identity.Plan{
 		"all containers": {RoleARN: testARN, Audience: "sts.amazonaws.com", ExpirationSeconds: 86400,
 			Region: "us-east-1", RegionalSTS: true, MountPath: mountPath},
 		"one skipped": {RoleARN: testARN, Audience: "sts.amazonaws.com", ExpirationSeconds: 3600,
@@ -111,19 +129,6 @@ func mutationCases(t *testing.T) map[string]struct {
 		"spiffe host path": {RoleARN: testARN, Audience: "sts.amazonaws.com", MountPath: mountPath, TokenSource: identity.TokenSourceSPIFFE,
 			SPIFFE: identity.SPIFFE{HelperImage: "helper:1", SocketName: "agent.sock", SocketHostPath: "/run/spire/sockets"}},
 	}
-	cases := map[string]struct {
-		raw  []byte
-		plan identity.Plan
-	}{}
-	for name, raw := range pods {
-		for planName, plan := range plans {
-			cases[name+"/"+planName] = struct {
-				raw  []byte
-				plan identity.Plan
-			}{raw, plan}
-		}
-	}
-	return cases
 }
 
 // TestPatchEqualsWholeDiff: the patch of what mutate.Apply added is the
@@ -139,7 +144,7 @@ func TestPatchEqualsWholeDiff(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			original := decodeWholePod(t, tc.raw)
 			mutated, _ := mutate.Apply(original, tc.plan)
-			ops, err := Patch(original, mutated)
+			ops, err := operationsPatch(original, mutated)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -230,11 +235,11 @@ func TestAdmittedPodCoversApply(t *testing.T) {
 			}
 			wantPod, wantWarnings := mutate.Apply(whole, tc.plan)
 			gotPod, gotWarnings := mutate.Apply(partial, tc.plan)
-			want, err := Patch(whole, wantPod)
+			want, err := operationsPatch(whole, wantPod)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := Patch(partial, gotPod)
+			got, err := operationsPatch(partial, gotPod)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -256,47 +261,12 @@ func TestAdmittedPodCoversApply(t *testing.T) {
 // TestPatchRefusesRemovals: what an append-only patch cannot say is an
 // error, not a patch that leaves it out.
 func TestPatchRefusesRemovals(t *testing.T) {
-	for name, change := range map[string]func(*corev1.Pod){
-		"container removed":      func(p *corev1.Pod) { p.Spec.Containers = p.Spec.Containers[1:] },
-		"container added":        func(p *corev1.Pod) { p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: "new"}) },
-		"init container removed": func(p *corev1.Pod) { p.Spec.InitContainers = nil },
-		"env removed":            func(p *corev1.Pod) { p.Spec.Containers[1].Env = p.Spec.Containers[1].Env[1:] },
-		"mount removed":          func(p *corev1.Pod) { p.Spec.InitContainers[0].VolumeMounts = nil },
-		"volume removed":         func(p *corev1.Pod) { p.Spec.Volumes = p.Spec.Volumes[:1] },
-		"init containers reordered": func(p *corev1.Pod) {
-			p.Spec.InitContainers = append(p.Spec.InitContainers, corev1.Container{Name: "second"})
-			p.Spec.InitContainers[0], p.Spec.InitContainers[1] = p.Spec.InitContainers[1], p.Spec.InitContainers[0]
-		},
-		"a container inserted first that is not the helper": func(p *corev1.Pod) {
-			p.Spec.InitContainers = append([]corev1.Container{{Name: "other"}}, p.Spec.InitContainers...)
-		},
-		// In-place edits: the lists keep their lengths, or only grow.
-		"env value edited": func(p *corev1.Pod) { p.Spec.Containers[0].Env[0].Value = "other" },
-		"env edited and appended": func(p *corev1.Pod) {
-			p.Spec.Containers[0].Env[1].Name = "X"
-			p.Spec.Containers[0].Env = append(p.Spec.Containers[0].Env, corev1.EnvVar{Name: "Y"})
-		},
-		"env value from a field": func(p *corev1.Pod) {
-			p.Spec.Containers[1].Env[0].ValueFrom = &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}
-		},
-		"mount made read-only":     func(p *corev1.Pod) { p.Spec.InitContainers[0].VolumeMounts[0].ReadOnly = true },
-		"image changed":            func(p *corev1.Pod) { p.Spec.Containers[1].Image = "other:2" },
-		"init container resources": func(p *corev1.Pod) { p.Spec.InitContainers[0].Resources.Limits = corev1.ResourceList{} },
-		"volume source changed":    func(p *corev1.Pod) { p.Spec.Volumes[1].EmptyDir.Medium = corev1.StorageMediumMemory },
-		"volume renamed":           func(p *corev1.Pod) { p.Spec.Volumes[0].Name = "renamed" },
-		"label added":              func(p *corev1.Pod) { p.Labels = map[string]string{"app": "web", "new": "x"} },
-		"name changed":             func(p *corev1.Pod) { p.Name = "other" },
-		"node selector set":        func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{"a": "b"} },
-		"annotation edited": func(p *corev1.Pod) {
-			p.Annotations = map[string]string{"example.com/a": "changed"}
-		},
-		"annotation removed": func(p *corev1.Pod) { p.Annotations = map[string]string{"example.com/b": "2"} },
-	} {
+	for name, change := range refusedChanges {
 		t.Run(name, func(t *testing.T) {
 			original := decodeWholePod(t, typicalPod(`,"annotations":{"example.com/a":"1"}`))
 			mutated := original.DeepCopy()
 			change(mutated)
-			ops, err := Patch(original, mutated)
+			ops, err := operationsPatch(original, mutated)
 			if err == nil {
 				t.Fatalf("patch(%s) = %v, want an error", name, ops)
 			}
@@ -308,16 +278,55 @@ func TestPatchRefusesRemovals(t *testing.T) {
 	}
 }
 
+// refusedChanges are changes to the typical Pod (with an annotation) that
+// are not additions.
+var refusedChanges = map[string]func(*corev1.Pod){
+	"container removed":      func(p *corev1.Pod) { p.Spec.Containers = p.Spec.Containers[1:] },
+	"container added":        func(p *corev1.Pod) { p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: "new"}) },
+	"init container removed": func(p *corev1.Pod) { p.Spec.InitContainers = nil },
+	"env removed":            func(p *corev1.Pod) { p.Spec.Containers[1].Env = p.Spec.Containers[1].Env[1:] },
+	"mount removed":          func(p *corev1.Pod) { p.Spec.InitContainers[0].VolumeMounts = nil },
+	"volume removed":         func(p *corev1.Pod) { p.Spec.Volumes = p.Spec.Volumes[:1] },
+	"init containers reordered": func(p *corev1.Pod) {
+		p.Spec.InitContainers = append(p.Spec.InitContainers, corev1.Container{Name: "second"})
+		p.Spec.InitContainers[0], p.Spec.InitContainers[1] = p.Spec.InitContainers[1], p.Spec.InitContainers[0]
+	},
+	"a container inserted first that is not the helper": func(p *corev1.Pod) {
+		p.Spec.InitContainers = append([]corev1.Container{{Name: "other"}}, p.Spec.InitContainers...)
+	},
+	// In-place edits: the lists keep their lengths, or only grow.
+	"env value edited": func(p *corev1.Pod) { p.Spec.Containers[0].Env[0].Value = "other" },
+	"env edited and appended": func(p *corev1.Pod) {
+		p.Spec.Containers[0].Env[1].Name = "X"
+		p.Spec.Containers[0].Env = append(p.Spec.Containers[0].Env, corev1.EnvVar{Name: "Y"})
+	},
+	"env value from a field": func(p *corev1.Pod) {
+		p.Spec.Containers[1].Env[0].ValueFrom = &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}
+	},
+	"mount made read-only":     func(p *corev1.Pod) { p.Spec.InitContainers[0].VolumeMounts[0].ReadOnly = true },
+	"image changed":            func(p *corev1.Pod) { p.Spec.Containers[1].Image = "other:2" },
+	"init container resources": func(p *corev1.Pod) { p.Spec.InitContainers[0].Resources.Limits = corev1.ResourceList{} },
+	"volume source changed":    func(p *corev1.Pod) { p.Spec.Volumes[1].EmptyDir.Medium = corev1.StorageMediumMemory },
+	"volume renamed":           func(p *corev1.Pod) { p.Spec.Volumes[0].Name = "renamed" },
+	"label added":              func(p *corev1.Pod) { p.Labels = map[string]string{"app": "web", "new": "x"} },
+	"name changed":             func(p *corev1.Pod) { p.Name = "other" },
+	"node selector set":        func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{"a": "b"} },
+	"annotation edited": func(p *corev1.Pod) {
+		p.Annotations = map[string]string{"example.com/a": "changed"}
+	},
+	"annotation removed": func(p *corev1.Pod) { p.Annotations = map[string]string{"example.com/b": "2"} },
+}
+
 // TestPatchAcceptsEqualCopies: a deep copy that changed nothing is no
 // change, whatever memory it holds; one that only added is the additions.
 func TestPatchAcceptsEqualCopies(t *testing.T) {
 	original := decodeWholePod(t, typicalPod(""))
-	if ops, err := Patch(original, original.DeepCopy()); err != nil || ops != nil {
+	if ops, err := operationsPatch(original, original.DeepCopy()); err != nil || ops != nil {
 		t.Fatalf("Patch of an equal deep copy = %s, %v; want no patch", ops, err)
 	}
 	mutated := original.DeepCopy()
 	mutated.Spec.Containers[0].Env = append(mutated.Spec.Containers[0].Env, corev1.EnvVar{Name: "ADDED", Value: "1"})
-	ops, err := Patch(original, mutated)
+	ops, err := operationsPatch(original, mutated)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,7 +359,7 @@ func TestPatchAddsAnnotations(t *testing.T) {
 				mutated.Annotations = map[string]string{}
 			}
 			maps.Copy(mutated.Annotations, added)
-			ops, err := Patch(original, &mutated)
+			ops, err := operationsPatch(original, &mutated)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -55,8 +55,7 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.R
 	start := time.Now()
 	r := &admissionjson.Request{UID: req.UID, Resource: req.Resource, SubResource: req.SubResource, Namespace: req.Namespace, Operation: req.Operation}
 	if len(req.Object.Raw) > 0 {
-		r.Object.Present = true
-		r.Object.Pod, r.Object.Err = admissionjson.DecodePod(req.Object.Raw)
+		r.Object = admissionjson.DecodePodObject(req.Object.Raw)
 	}
 	return h.handle(ctx, r, start)
 }
@@ -139,7 +138,7 @@ func (h *Handler) decide(ctx context.Context, req *admissionjson.Request) result
 		apply = mutate.Apply
 	}
 	mutated, warnings := apply(pod, *d.Plan)
-	ops, err := admissionjson.Patch(pod, mutated)
+	ops, err := admissionjson.Patch(req.Object.Spec, pod, mutated)
 	if err != nil {
 		// Our own fault: a patch that left the change out would admit a
 		// Pod other than the one the mutation meant.
