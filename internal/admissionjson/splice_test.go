@@ -312,6 +312,14 @@ func FuzzSplice(f *testing.F) {
 		if !isSpliced(t, spliced) {
 			t.Fatalf("Patch is neither spliced nor the operation patch:\n%s\n%s", spliced, operations)
 		}
+		// A Pod kube-apiserver would not send (no metadata, say) may take
+		// neither patch; then the spliced one must fail too.
+		if _, err := applyOps(raw, operations); err != nil {
+			if got, err := applyOps(raw, spliced); err == nil {
+				t.Fatalf("the spliced patch applies where the operation patch does not (%v): %s", err, got)
+			}
+			return
+		}
 		sameResult(t, raw, spliced, operations)
 	})
 }
@@ -334,6 +342,7 @@ func spliceSeeds() map[string][]byte {
 		"whitespace":       " {\"metadata\" : {\"name\":\"a\"} ,\n\t\"spec\" : { \"containers\" : [ { \"name\" : \"app\" , \"env\" : [ ] } ] , \"volumes\" : [\r\n] } }\n",
 		"repeated-spec":    `{"metadata":{"name":"a"},"spec":{"containers":[{"name":"app"}]},"spec":{"volumes":[]}}`,
 		"repeated-in-spec": `{"metadata":{"name":"a"},"spec":{"containers":[{"name":"app","env":[]}],"containers":[{"name":"b"}]}}`,
+		"no-metadata":      `{"spec":{"containers":[{}]}}`,
 		"repeated-env":     `{"metadata":{"name":"a"},"spec":{"containers":[{"name":"app","env":[{"name":"A"}],"env":null}]}}`,
 	}
 	seeds := map[string][]byte{}
