@@ -84,8 +84,8 @@ type specSpan struct {
 }
 
 // UnmarshalJSONFrom decodes the spec as the plain struct, noting where its
-// value is. Reading the offsets costs nothing next to capturing the
-// value's bytes and decoding them again.
+// value is: reading two offsets around the one decode, rather than
+// capturing the value's bytes and decoding them again.
 func (s *admittedSpec) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	type plain admittedSpec // without this method
 	at := s.at              // a null spec clears the struct
