@@ -616,7 +616,7 @@ func writeCosts(w writer) {
 	w("costs the webhook a few microseconds per admission (`BenchmarkPatch` `spliced` against `appended`, section 1)\n")
 	w("and saves kube-apiserver about a quarter of a millisecond of CPU per create. The price is in the API server's\n")
 	w("audit log: the `patch.webhook.admission.k8s.io` annotation holds the whole spec rather than the few added\n")
-	w("elements.\n\n")
+	w("elements (it is logged only at audit level `Request` and above, which log the request's Pod, spec and all).\n\n")
 }
 
 func writeMethod(w writer, cfg *Config) {
