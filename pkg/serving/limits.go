@@ -83,5 +83,8 @@ func (l Limits) http2Config() *http.HTTP2Config {
 		// server's few headers need.
 		MaxDecoderHeaderTableSize: 4 << 10,
 		MaxEncoderHeaderTableSize: 4 << 10,
+		// A client that reads no byte of what is written to it: per
+		// stream, the write deadline is writeTimeout's.
+		WriteByteTimeout: l.WriteTimeout,
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -227,6 +228,91 @@ func TestBodiesBeyondBudgetAreRefused(t *testing.T) {
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusOK || string(b) != strconv.Itoa(32<<10) {
 				t.Errorf("after release: HTTP %d %q, want 200 %d", resp.StatusCode, b, 32<<10)
+			}
+		})
+	}
+}
+
+// The HTTP/2 write timeout, now kept on the pause clock by writeTimeout,
+// still bounds a stream: a handler that outlasts it, and an answer a
+// client holds up by announcing a zero flow-control window, each end in
+// RST_STREAM, and the handler returns.
+func TestHTTP2WriteTimeoutResetsTheStream(t *testing.T) {
+	l := DefaultLimits()
+	l.WriteTimeout = 300 * time.Millisecond
+	release := make(chan struct{})
+	defer close(release)
+	returned := make(chan string, 2)
+	ts := start(t, &Server{Limits: l, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/slow":
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		case "/big":
+			// Under x/net's 4 KiB buffer: the write returns, and the
+			// bytes wait for the flush after the handler.
+			_, _ = w.Write(bytes.Repeat([]byte("b"), 2<<10))
+		}
+		returned <- r.URL.Path
+	})}, false)
+
+	for _, tc := range []struct {
+		path   string
+		window uint32
+	}{{"/slow", 65535}, {"/big", 0}} {
+		t.Run(strings.TrimPrefix(tc.path, "/"), func(t *testing.T) {
+			c, err := tls.Dial("tcp", ts.addr, &tls.Config{RootCAs: ts.pool, NextProtos: []string{"h2"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
+				t.Fatal(err)
+			}
+			fr := http2.NewFramer(c, c)
+			fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+			if err := fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: tc.window}); err != nil {
+				t.Fatal(err)
+			}
+			var hb bytes.Buffer
+			enc := hpack.NewEncoder(&hb)
+			for _, f := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "webhook"}, {":path", tc.path}} {
+				_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+			}
+			if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndStream: true, EndHeaders: true}); err != nil {
+				t.Fatal(err)
+			}
+			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			for {
+				f, err := fr.ReadFrame()
+				if err != nil {
+					t.Fatalf("no RST_STREAM within 10 s of a %s write timeout: %v", l.WriteTimeout, err)
+				}
+				switch f := f.(type) {
+				case *http2.SettingsFrame:
+					if !f.IsAck() {
+						_ = fr.WriteSettingsAck()
+					}
+				case *http2.DataFrame:
+					if f.StreamEnded() {
+						t.Fatal("the stream was answered in full")
+					}
+				case *http2.RSTStreamFrame:
+					if f.StreamID != 1 {
+						t.Fatalf("RST_STREAM of stream %d", f.StreamID)
+					}
+					select {
+					case p := <-returned:
+						if p != tc.path {
+							t.Fatalf("handler of %s returned", p)
+						}
+					case <-time.After(10 * time.Second):
+						t.Fatal("the handler did not return after the reset")
+					}
+					return
+				}
 			}
 		})
 	}

@@ -44,12 +44,12 @@ func TestMain(m *testing.M) {
 
 // runChild serves a Server on 127.0.0.1:0 with a fresh certificate,
 // prints its address and CA, and serves until stdin closes. The limits
-// come from the environment: SERVING_READ_HEADER_TIMEOUT and
-// SERVING_READ_TIMEOUT (durations), SERVING_PAUSE_AWARE (0 turns the
+// come from the environment: SERVING_READ_HEADER_TIMEOUT,
+// SERVING_READ_TIMEOUT and SERVING_WRITE_TIMEOUT (durations), SERVING_PAUSE_AWARE (0 turns the
 // pause-aware deadlines off, to show what they prevent).
 func runChild() error {
 	l := DefaultLimits()
-	for env, d := range map[string]*time.Duration{"SERVING_READ_HEADER_TIMEOUT": &l.ReadHeaderTimeout, "SERVING_READ_TIMEOUT": &l.ReadTimeout} {
+	for env, d := range map[string]*time.Duration{"SERVING_READ_HEADER_TIMEOUT": &l.ReadHeaderTimeout, "SERVING_READ_TIMEOUT": &l.ReadTimeout, "SERVING_WRITE_TIMEOUT": &l.WriteTimeout} {
 		if v := os.Getenv(env); v != "" {
 			var err error
 			if *d, err = time.ParseDuration(v); err != nil {
@@ -315,7 +315,7 @@ func TestNoRequestLost(t *testing.T) {
 			t.Fatalf("NO_REQUEST_LOST_REQUESTS: %v", err)
 		}
 	}
-	// The timeouts are scaled down (from 5 s and 15 s) so that a pause of
+	// The timeouts are scaled down (from 5 s, 15 s and 35 s) so that a pause of
 	// 4 s outlasts them, as the bench's pauses outlast the production ones;
 	// not further, or a busy machine's scheduling delays alone time out.
 	// NO_REQUEST_LOST_PAUSE and the child's variables may override them.
@@ -326,8 +326,8 @@ func TestNoRequestLost(t *testing.T) {
 			t.Fatalf("NO_REQUEST_LOST_PAUSE: %v", err)
 		}
 	}
-	env := []string{"SERVING_READ_HEADER_TIMEOUT=1s", "SERVING_READ_TIMEOUT=3s"}
-	for _, k := range []string{"SERVING_PAUSE_AWARE", "SERVING_LEGACY", "SERVING_READ_HEADER_TIMEOUT", "SERVING_READ_TIMEOUT"} {
+	env := []string{"SERVING_READ_HEADER_TIMEOUT=1s", "SERVING_READ_TIMEOUT=3s", "SERVING_WRITE_TIMEOUT=3s"}
+	for _, k := range []string{"SERVING_PAUSE_AWARE", "SERVING_LEGACY", "SERVING_READ_HEADER_TIMEOUT", "SERVING_READ_TIMEOUT", "SERVING_WRITE_TIMEOUT"} {
 		if v := os.Getenv(k); v != "" {
 			env = append(env, k+"="+v)
 		}

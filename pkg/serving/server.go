@@ -186,11 +186,12 @@ func (s *Server) Start(ctx context.Context) error {
 func serveHTTP2(base context.Context, hs *http.Server, tc *tls.Conn, h http.Handler) {
 	c := connOf(tc)
 	one := &http.Server{
-		// ReadTimeout is applied per request by bodyTimeout, on the pause
-		// clock: x/net's own per-stream timer fired across a pause and
-		// failed requests whose body had arrived during it.
+		// ReadTimeout and WriteTimeout are applied per request by
+		// bodyTimeout and writeTimeout, on the pause clock: x/net's own
+		// per-stream timers fire across a pause and failed requests whose
+		// body had arrived, or whose answer was ready, during it.
 		ReadTimeout:    0,
-		WriteTimeout:   hs.WriteTimeout,
+		WriteTimeout:   0,
 		IdleTimeout:    hs.IdleTimeout,
 		MaxHeaderBytes: hs.MaxHeaderBytes,
 		HTTP2:          hs.HTTP2,
@@ -216,7 +217,7 @@ func serveHTTP2(base context.Context, hs *http.Server, tc *tls.Conn, h http.Hand
 		}
 		c.table.mu.Unlock()
 	}
-	h2.ServeConn(tc, &http2.ServeConnOpts{Context: ctx, BaseConfig: one, Handler: bodyTimeout(hs.ReadTimeout, h)})
+	h2.ServeConn(tc, &http2.ServeConnOpts{Context: ctx, BaseConfig: one, Handler: writeTimeout(hs.WriteTimeout, bodyTimeout(hs.ReadTimeout, h))})
 }
 
 // bodyTimeout bounds reading each request body to d, as ReadTimeout does
@@ -241,6 +242,64 @@ func bodyTimeout(d time.Duration, h http.Handler) http.Handler {
 		r.Body = b
 		h.ServeHTTP(w, r)
 	})
+}
+
+// writeTimeout bounds each HTTP/2 request's handler and response to d,
+// as WriteTimeout does, less the pauses of the process meanwhile. When it
+// expires the stream is reset, as x/net does at its own deadline. What
+// the handler left buffered is flushed before the deadline ends, so a
+// client announcing a zero window cannot hold the stream for ever; only
+// the closing empty frame is left to x/net, and a client that reads no
+// byte at all is WriteByteTimeout's (Limits.http2Config).
+func writeTimeout(d time.Duration, h http.Handler) http.Handler {
+	if d <= 0 {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		s := &timedStream{rc: rc, metrics: metricsOf(r.Context())}
+		now := time.Now()
+		s.mu.Lock()
+		s.dl = deadline{t: now.Add(d), set: now, paused: pauses.total()}
+		s.timer = time.AfterFunc(d, s.fire)
+		s.mu.Unlock()
+		defer s.stop()
+		h.ServeHTTP(w, r)
+		_ = rc.Flush()
+	})
+}
+
+// timedStream is the write deadline of one HTTP/2 request.
+type timedStream struct {
+	rc      *http.ResponseController
+	metrics *serverMetrics
+	mu      sync.Mutex
+	dl      deadline
+	timer   *time.Timer
+	done    bool
+}
+
+func (s *timedStream) fire() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return
+	}
+	if s.dl.extend() {
+		s.metrics.extended()
+		s.timer.Reset(time.Until(s.dl.t))
+		return
+	}
+	s.done = true
+	// A deadline in the past resets the stream at once.
+	_ = s.rc.SetWriteDeadline(time.Now().Add(-time.Second))
+}
+
+func (s *timedStream) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.done = true
+	s.timer.Stop()
 }
 
 type timedBody struct {
