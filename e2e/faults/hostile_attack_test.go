@@ -381,9 +381,12 @@ func (b *bigBodies) start(ctx context.Context) {
 // idleConns opens n keep-alive connections that each send one request and
 // then stay idle, sending another every refresh (under the server's idle
 // timeout) so that the server has no timeout to close them by. A
-// connection the server closes is opened again after a second.
+// connection the server closes is opened again after a second. They come
+// from their own address (from, on loopback), as a Pod's would: not the
+// API server's.
 type idleConns struct {
 	addr    string
+	from    net.IP
 	n       int
 	refresh time.Duration
 	request func(ctx context.Context) (*http.Request, error)
@@ -392,6 +395,7 @@ type idleConns struct {
 	c     *tally
 	held  atomic.Int64 // idle connections held now
 	first atomic.Int64 // attackers whose first request was answered
+	tried atomic.Int64 // attackers whose first connection was answered or ended
 	wg    sync.WaitGroup
 }
 
@@ -401,9 +405,11 @@ func (a *idleConns) describe() string {
 
 func (a *idleConns) counts() *tally { return a.c }
 
+// inPlace: every attacker has tried once. Past the server's connection
+// limit the ones it refuses keep trying, as a hoarder would.
 func (a *idleConns) inPlace() error {
-	if n := a.first.Load(); n < int64(a.n) {
-		return fmt.Errorf("%d of %d connections answered their first request (%d held)", n, a.n, a.held.Load())
+	if n := a.tried.Load(); n < int64(a.n) {
+		return fmt.Errorf("%d of %d connections tried (%d answered their first request, %d held)", n, a.n, a.first.Load(), a.held.Load())
 	}
 	return nil
 }
@@ -416,9 +422,10 @@ func (a *idleConns) start(ctx context.Context) {
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
-			first := true
+			first, tried := true, false
 			for ctx.Err() == nil {
-				err := a.hold(ctx, &first)
+				err := a.hold(ctx, &first, &tried)
+				a.try(&tried)
 				if ctx.Err() != nil {
 					return
 				}
@@ -429,10 +436,18 @@ func (a *idleConns) start(ctx context.Context) {
 	}
 }
 
-func (a *idleConns) hold(ctx context.Context, first *bool) error {
+// try counts the attacker of tried as having tried, once.
+func (a *idleConns) try(tried *bool) {
+	if !*tried {
+		*tried = true
+		a.tried.Add(1)
+	}
+}
+
+func (a *idleConns) hold(ctx context.Context, first, tried *bool) error {
 	cfg := a.tls.Clone()
 	cfg.NextProtos = []string{"http/1.1"}
-	d := &tls.Dialer{Config: cfg}
+	d := &tls.Dialer{Config: cfg, NetDialer: &net.Dialer{LocalAddr: &net.TCPAddr{IP: a.from}}}
 	nc, err := d.DialContext(ctx, "tcp", a.addr)
 	if err != nil {
 		return err
@@ -448,6 +463,7 @@ func (a *idleConns) hold(ctx context.Context, first *bool) error {
 		*first = false
 		a.first.Add(1)
 	}
+	a.try(tried)
 	a.held.Add(1)
 	defer a.held.Add(-1)
 	for {

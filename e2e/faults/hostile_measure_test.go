@@ -344,7 +344,7 @@ func (r *attackResult) log(t *testing.T) {
 	t.Helper()
 	t.Logf("%s/%s (%s, held %.0fs): RSS %.1f MiB before, peak %.1f MiB (VmHWM %.1f; Go heap in use at most %.1f), limit %.0f MiB, aborted %t",
 		r.Server, r.Pattern, r.Attack, r.HoldSeconds, r.BaselineRSSMiB, r.PeakRSSMiB, r.HWMMiB, r.PeakHeapInuseMiB, r.LimitMiB, r.Aborted)
-	t.Logf("%s/%s: %d well-behaved requests on fresh connections, %d failed, p50 %.1f ms, p99 %.1f ms, max %.1f ms, %d over 1s%s",
+	t.Logf("%s/%s: %d well-behaved requests (half on fresh connections), %d failed, p50 %.1f ms, p99 %.1f ms, max %.1f ms, %d over 1s%s",
 		r.Server, r.Pattern, r.Probes, r.ProbeFailures, r.P50Ms, r.P99Ms, r.MaxMs, r.OverOneSecond, exampleSuffix(r.ProbeFailure))
 	t.Logf("%s/%s: readiness %d checks, %d failed, longest failing run %d; attack counts %v",
 		r.Server, r.Pattern, r.ReadyChecks, r.ReadyFailures, r.ReadyWorstRun, r.Counts)

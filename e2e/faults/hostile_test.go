@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -35,6 +36,11 @@ const (
 
 	hostileNS = "team-hostile"
 )
+
+// attackerAddr is where the idle connections come from: a loopback address
+// of their own, as an attacking Pod's IP is not the API server's (whose
+// requests the probes play, from 127.0.0.1).
+var attackerAddr = net.IPv4(127, 0, 0, 2)
 
 // Base numbers of each pattern; IRSA_FAULTS_ATTACK_SCALE multiplies them.
 const (
@@ -71,9 +77,11 @@ type target struct {
 //   - idle connections: 1,100 keep-alive connections that each send one
 //     request and then stay idle.
 //
-// Meanwhile well-behaved requests go out on fresh connections (a review of
-// a Pod whose ServiceAccount is cached; a JWKS GET) and readiness is probed
-// as the kubelet does. Each pattern must keep the process's peak RSS under
+// Meanwhile well-behaved requests go out from 127.0.0.1 (a review of a
+// Pod whose ServiceAccount is cached; a JWKS GET), half on fresh
+// connections and half on a pooled one, as the API server sends them, and
+// readiness is probed as the kubelet does. The idle connections come from
+// 127.0.0.2, as a Pod's address is not the API server's. Each pattern must keep the process's peak RSS under
 // its Deployment's memory limit (run with the Deployment's GOMEMLIMIT) and
 // answer every well-behaved request within its 10 s timeout; under idle
 // connections the server must also stay ready. Every number goes to the log
@@ -185,14 +193,24 @@ func webhookTarget(t *testing.T, ctx context.Context, s *harness.Stack) *target 
 		t.Fatal(err)
 	}
 	tlsCfg := &tls.Config{RootCAs: s.PKI.CertPool(), MinVersion: tls.VersionTLS12}
-	rc := s.ReviewClient(false)
-	rc.Client.Timeout = probeTimeout
+	// Odd probes reuse a pooled connection, as the API server does; even
+	// ones open a fresh one, as it does when its pool is busy.
+	rc, pooled := s.ReviewClient(false), s.ReviewClient(true)
+	rc.Client.Timeout, pooled.Client.Timeout = probeTimeout, probeTimeout
 	tg := &target{
-		name: "webhook", proc: s.Webhook.Process, restart: s.Webhook.Restart,
+		name: "webhook", proc: s.Webhook.Process,
+		restart: func(ctx context.Context) error {
+			pooled.Client.CloseIdleConnections()
+			return s.Webhook.Restart(ctx)
+		},
 		addr: u.Host, tls: tlsCfg, limit: dep.LimitBytes, readyURL: s.Webhook.HealthURL + "/readyz", metric: s.Webhook.Metric,
 		probe: func(ctx context.Context, seq int) error {
 			pod := appPod(fmt.Sprintf("probe-%d", seq), fmt.Sprintf("cached-%d", max(seq, 0)%cachedSAs))
-			res := rc.Send(ctx, hostileNS, pod)
+			c := rc
+			if seq%2 == 1 {
+				c = pooled
+			}
+			res := c.Send(ctx, hostileNS, pod)
 			if v, why := harness.Judge(pod, hostileNS, res, harness.ExampleRoleARN); v != harness.Injected {
 				return fmt.Errorf("%s: %s", v, why)
 			}
@@ -210,7 +228,7 @@ func webhookTarget(t *testing.T, ctx context.Context, s *harness.Stack) *target 
 			return &bigBodies{url: s.Webhook.URL, method: http.MethodPost, contentType: "application/json",
 				body: reviewBody(t, "big", bigBodyBytes), clients: bigClients * attackScale, tls: tlsCfg}, nil
 		case patternIdle:
-			return &idleConns{addr: u.Host, n: idleConnections * attackScale, refresh: idleRefresh, tls: tlsCfg,
+			return &idleConns{addr: u.Host, from: attackerAddr, n: idleConnections * attackScale, refresh: idleRefresh, tls: tlsCfg,
 				request: func(ctx context.Context) (*http.Request, error) {
 					req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.Webhook.URL, bytes.NewReader(small))
 					if err == nil {
@@ -259,13 +277,23 @@ func discoveryTarget(t *testing.T, ctx context.Context, s *harness.Stack) *targe
 		t.Fatal(err)
 	}
 	tlsCfg := &tls.Config{RootCAs: s.PKI.CertPool(), MinVersion: tls.VersionTLS12}
+	// Odd probes reuse a pooled connection, even ones open a fresh one.
 	fresh := &http.Client{Timeout: probeTimeout, Transport: &http.Transport{TLSClientConfig: tlsCfg.Clone(), DisableKeepAlives: true}}
+	pooled := &http.Client{Timeout: probeTimeout, Transport: &http.Transport{TLSClientConfig: tlsCfg.Clone()}}
 	tg := &target{
-		name: "discovery", proc: s.Discovery.Process, restart: s.Discovery.Restart,
+		name: "discovery", proc: s.Discovery.Process,
+		restart: func(ctx context.Context) error {
+			pooled.CloseIdleConnections()
+			return s.Discovery.Restart(ctx)
+		},
 		addr: u.Host, tls: tlsCfg, limit: dep.LimitBytes, readyURL: s.Discovery.HealthURL + "/readyz", metric: s.Discovery.Metric,
-		probe: func(ctx context.Context, _ int) error {
+		probe: func(ctx context.Context, seq int) error {
+			c := fresh
+			if seq%2 == 1 {
+				c = pooled
+			}
 			var keys harness.JWKS
-			if err := getJSONWith(ctx, fresh, doc.JWKSURI, &keys); err != nil {
+			if err := getJSONWith(ctx, c, doc.JWKSURI, &keys); err != nil {
 				return err
 			}
 			if len(keys.Keys) == 0 {
@@ -284,7 +312,7 @@ func discoveryTarget(t *testing.T, ctx context.Context, s *harness.Stack) *targe
 			return &bigBodies{url: doc.JWKSURI, method: http.MethodGet, contentType: "application/octet-stream",
 				body: bytes.Repeat([]byte("x"), bigBodyBytes), clients: bigClients * attackScale, tls: tlsCfg}, nil
 		case patternIdle:
-			return &idleConns{addr: u.Host, n: idleConnections * attackScale, refresh: idleRefresh, tls: tlsCfg,
+			return &idleConns{addr: u.Host, from: attackerAddr, n: idleConnections * attackScale, refresh: idleRefresh, tls: tlsCfg,
 				request: func(ctx context.Context) (*http.Request, error) {
 					return http.NewRequestWithContext(ctx, http.MethodGet, doc.JWKSURI, nil)
 				}}, nil

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +20,7 @@ type conn struct {
 	net.Conn
 	table  *connTable
 	opened time.Time
+	src    *source // the client's address; nil when it has none (a pipe)
 
 	// gotBytes is set by Read when bytes arrive and cleared when a handler
 	// returns: an HTTP/1.1 client sends its next request only once it has
@@ -27,6 +29,9 @@ type conn struct {
 	gotBytes atomic.Bool
 	// helloSeen is set when the TLS ClientHello has arrived.
 	helloSeen atomic.Bool
+	// handshaking holds a slot of the table's handshake gate: from the
+	// ClientHello to the server's first write (or the close).
+	handshaking atomic.Bool
 
 	dmu sync.Mutex
 	rd  deadline
@@ -121,6 +126,7 @@ func (c *conn) Read(p []byte) (int, error) {
 }
 
 func (c *conn) Write(p []byte) (int, error) {
+	c.leaveHandshake()
 	written := 0
 	for {
 		n, err := c.Conn.Write(p[written:])
@@ -141,6 +147,39 @@ func (c *conn) Write(p []byte) (int, error) {
 	}
 }
 
+func (c *conn) Close() error {
+	c.leaveHandshake()
+	return c.Conn.Close()
+}
+
+// enterHandshake waits for a slot of the handshake gate, if there is one;
+// the slot is given back by the server's first write on c (its whole
+// first flight, after the signature: crypto/tls buffers it) or by the
+// close of c, whichever comes first.
+func (c *conn) enterHandshake(ctx context.Context) {
+	gate := c.table.handshakes
+	if gate == nil {
+		return
+	}
+	select {
+	case gate <- struct{}{}:
+	default:
+		c.table.metrics.handshakeWaited()
+		select {
+		case gate <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+	}
+	c.handshaking.Store(true)
+}
+
+func (c *conn) leaveHandshake() {
+	if c.handshaking.Load() && c.handshaking.CompareAndSwap(true, false) {
+		<-c.table.handshakes
+	}
+}
+
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
@@ -156,6 +195,9 @@ type connTable struct {
 	newGrace time.Duration
 
 	metrics *serverMetrics // nil: not counted
+	// handshakes is the gate of TLS handshakes computing at once
+	// (Limits.MaxHandshakes); nil: none.
+	handshakes chan struct{}
 
 	mu    sync.Mutex
 	conns map[*conn]struct{}
@@ -167,29 +209,102 @@ type connTable struct {
 	idle, fresh list.List
 	going       int          // connections going away
 	closed      atomic.Int64 // connections the policy closed, for tests and logs
+
+	// sources counts the staying connections of each client address;
+	// holding[n] is how many addresses hold n, and most the largest n.
+	// Past max, a new connection from an address that holds half of max
+	// or more, while other addresses hold some, is refused at once, and eviction takes from the largest
+	// holder first: a client hoarding connections then gets no more, at
+	// the cost of an accept and a close, instead of making the server
+	// handshake with its reconnects and close everybody else's. The API
+	// server multiplexes its calls over a few connections (HTTP/2), or
+	// opens one per call in flight (HTTP/1.1): half of max is 512 calls
+	// in flight to one replica.
+	sources map[string]*source
+	holding map[int]int
+	most    int
+}
+
+// source is one client address of a connTable.
+type source struct {
+	addr string
+	n    int // staying connections
+}
+
+// sourceLocked returns the source of addr, creating it.
+func (t *connTable) sourceLocked(addr string) *source {
+	s := t.sources[addr]
+	if s == nil {
+		s = &source{addr: addr}
+		t.sources[addr] = s
+	}
+	return s
+}
+
+// countLocked moves s's count by d (+1 or -1), keeping holding and most.
+func (t *connTable) countLocked(s *source, d int) {
+	if s == nil {
+		return
+	}
+	if s.n > 0 {
+		t.holding[s.n]--
+	}
+	s.n += d
+	if s.n > 0 {
+		t.holding[s.n]++
+	} else {
+		delete(t.sources, s.addr)
+	}
+	switch {
+	case s.n > t.most:
+		t.most = s.n
+	case t.holding[t.most] == 0 && t.most > 0:
+		delete(t.holding, t.most)
+		t.most-- // s now holds most-1
+	}
+}
+
+// hoardingLocked says whether s holds half of max or more while another
+// address holds connections too: a new connection from it past max is
+// refused. An address alone is served as before (its idlest go): nobody
+// else's connections are at stake.
+func (t *connTable) hoardingLocked(s *source) bool {
+	return s != nil && s.n > 0 && 2*s.n >= t.max && len(t.sources) > 1
 }
 
 func newConnTable(max int, tls bool) *connTable {
 	pauses.start()
-	return &connTable{max: max, tls: tls, newGrace: time.Second, conns: map[*conn]struct{}{}}
+	return &connTable{max: max, tls: tls, newGrace: time.Second, conns: map[*conn]struct{}{},
+		sources: map[string]*source{}, holding: map[int]int{}}
+}
+
+// setHandshakes gates TLS handshakes to n at once (0: twice GOMAXPROCS).
+func (t *connTable) setHandshakes(n int) {
+	if n <= 0 {
+		n = 2 * runtime.GOMAXPROCS(0)
+	}
+	t.handshakes = make(chan struct{}, n)
 }
 
 // stalled says whether c, not yet past its first request, has asked
-// nothing for newGrace: no ClientHello (TLS), or no byte (plain HTTP).
-// A slow request after that is ReadHeaderTimeout's business.
+// nothing for newGrace: no ClientHello (TLS), or no byte (plain HTTP),
+// read or waiting in the receive queue. A server starved of CPU may not
+// have read a ClientHello that came at once; a slow request after it is
+// ReadHeaderTimeout's business.
 func (t *connTable) stalled(c *conn, now time.Time) bool {
 	if now.Sub(c.opened) <= t.newGrace {
 		return false
 	}
-	if t.tls {
-		return !c.helloSeen.Load()
+	if (t.tls && c.helloSeen.Load()) || (!t.tls && c.gotBytes.Load()) {
+		return false
 	}
-	return !c.gotBytes.Load()
+	return !pendingInput(c.Conn)
 }
 
 // listener wraps accepted connections in conn and applies the policy: a
-// new connection is always accepted (up to twice MaxConnections), and
-// past MaxConnections it makes the idlest connections close.
+// new connection is accepted (up to twice MaxConnections, unless its
+// address hoards), and past MaxConnections it makes the idlest
+// connections close.
 type listener struct {
 	net.Listener
 	table *connTable
@@ -202,7 +317,7 @@ func (l *listener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		c := &conn{Conn: raw, table: l.table, opened: time.Now(), state: http.StateNew}
-		if l.table.add(c) {
+		if l.table.add(c, sourceAddr(raw)) {
 			return c, nil
 		}
 		l.table.metrics.connRefused()
@@ -210,19 +325,44 @@ func (l *listener) Accept() (net.Conn, error) {
 	}
 }
 
-// add registers c, evicting connections past max; it refuses c when even
-// that leaves twice max open and not going away.
-func (t *connTable) add(c *conn) bool {
+// sourceAddr is the client's IP address of c; "" when it has none.
+func sourceAddr(c net.Conn) string {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return a.IP.String()
+	}
+	return ""
+}
+
+// add registers c, from client address addr ("" for none), evicting
+// connections past max; it refuses c past max when its address holds half
+// of max or more (see sources), or when even eviction leaves twice max
+// open and not going away.
+func (t *connTable) add(c *conn, addr string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	var src *source
+	if addr != "" {
+		src = t.sourceLocked(addr)
+	}
 	// Connections going away are about to close; only the others count,
 	// or each accept would close as many more as are still closing.
 	if over := t.stayingLocked() + 1 - t.max; over > 0 {
+		if t.hoardingLocked(src) {
+			if src.n == 0 {
+				delete(t.sources, addr)
+			}
+			return false
+		}
 		t.evictLocked(over)
 	}
 	if t.stayingLocked() >= 2*t.max {
+		if src != nil && src.n == 0 {
+			delete(t.sources, addr)
+		}
 		return false
 	}
+	c.src = src
+	t.countLocked(src, +1)
 	t.conns[c] = struct{}{}
 	t.placeLocked(c, false)
 	return true
@@ -235,6 +375,8 @@ func (t *connTable) remove(c *conn) {
 	if _, ok := t.conns[c]; ok {
 		if c.goingAway {
 			t.going--
+		} else {
+			t.countLocked(c.src, -1)
 		}
 		c.goingAway = true // no list takes it back
 		t.placeLocked(c, false)
@@ -274,6 +416,7 @@ func (t *connTable) goAwayLocked(c *conn) {
 	if !c.goingAway {
 		c.goingAway = true
 		t.going++
+		t.countLocked(c.src, -1)
 	}
 	t.placeLocked(c, false)
 }
@@ -300,7 +443,7 @@ func (t *connTable) goAwayLocked(c *conn) {
 func (t *connTable) evictLocked(n int) int {
 	done := 0
 	for done < n && t.idle.Len() > 0 {
-		t.evictOneLocked(t.idle.Front().Value.(*conn))
+		t.evictOneLocked(t.idlestOfMostLocked())
 		done++
 	}
 	now := time.Now()
@@ -319,6 +462,27 @@ func (t *connTable) evictLocked(n int) int {
 		e = next
 	}
 	return done
+}
+
+// hoardScan bounds how far idlestOfMostLocked looks down the idle list.
+const hoardScan = 64
+
+// idlestOfMostLocked picks the idle connection to evict: the longest idle
+// of an address holding the most connections among the first hoardScan,
+// else the longest idle. A hoarder's connections fill the idle list, so
+// one is near its front; the scan stays bounded whatever the list holds.
+func (t *connTable) idlestOfMostLocked() *conn {
+	front := t.idle.Front().Value.(*conn)
+	if len(t.sources) < 2 {
+		return front
+	}
+	e := t.idle.Front()
+	for i := 0; e != nil && i < hoardScan; i, e = i+1, e.Next() {
+		if c := e.Value.(*conn); c.src != nil && c.src.n == t.most {
+			return c
+		}
+	}
+	return front
 }
 
 // evictOneLocked makes c go, by the rules of evictLocked.
@@ -492,13 +656,14 @@ func (w *markingWriter) Write(p []byte) (int, error) {
 func (w *markingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // notingHello wraps cfg so that the table learns which connections have
-// sent their ClientHello.
+// sent their ClientHello, and gates the handshakes' computing from there.
 func notingHello(cfg *tls.Config) *tls.Config {
 	cfg = cfg.Clone()
 	prev := cfg.GetConfigForClient
 	cfg.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 		if c, ok := hello.Conn.(*conn); ok {
 			c.helloSeen.Store(true)
+			c.enterHandshake(hello.Context())
 		}
 		if prev != nil {
 			return prev(hello)

@@ -11,10 +11,12 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/net/http2"
 )
 
@@ -321,7 +323,7 @@ func TestEvictionTakesLongestIdleFirst(t *testing.T) {
 	var cs []*conn
 	for range 4 {
 		c := pipeConn(t, tb)
-		if !tb.add(c) {
+		if !tb.add(c, "") {
 			t.Fatal("refused below the cap")
 		}
 		tb.connState(c, http.StateActive)
@@ -331,7 +333,7 @@ func TestEvictionTakesLongestIdleFirst(t *testing.T) {
 	// cs[0] serves another request: now cs[1] has been idle longest.
 	tb.connState(cs[0], http.StateActive)
 	tb.connState(cs[0], http.StateIdle)
-	if !tb.add(pipeConn(t, tb)) {
+	if !tb.add(pipeConn(t, tb), "") {
 		t.Fatal("a fresh connection was refused while idle ones could close")
 	}
 	tb.mu.Lock()
@@ -371,7 +373,7 @@ func BenchmarkAcceptPastCap(b *testing.B) {
 			tb := newConnTable(n, false)
 			accept := func() *conn {
 				c := &conn{Conn: nopConn{}, table: tb, opened: time.Now(), state: http.StateNew}
-				tb.add(c)
+				tb.add(c, "")
 				tb.connState(c, http.StateActive)
 				tb.connState(c, http.StateIdle)
 				return c
@@ -392,5 +394,203 @@ func BenchmarkAcceptPastCap(b *testing.B) {
 				b.Fatalf("%d connections in the table, want %d", tb.count(), n)
 			}
 		})
+	}
+}
+
+// A connection past its grace whose ClientHello waits unread in the
+// receive queue (a server starved of CPU has not read it yet) has asked:
+// it is not stalled, and not closed as one. A connection that sent
+// nothing is.
+func TestStalledCountsUnreadClientHello(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	tb := newConnTable(4, true)
+	accept := func(send []byte) *conn {
+		t.Helper()
+		cc, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cc.Close() })
+		raw, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { raw.Close() })
+		if len(send) > 0 {
+			if _, err := cc.Write(send); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 10*time.Second, "the bytes to arrive", func() bool { return pendingInput(raw) })
+		}
+		return &conn{Conn: raw, table: tb, opened: time.Now().Add(-2 * tb.newGrace), state: http.StateNew}
+	}
+	// The first bytes of a TLS record carrying a ClientHello.
+	waiting, silent := accept([]byte{0x16, 0x03, 0x01, 0x02, 0x00, 0x01}), accept(nil)
+	now := time.Now()
+	if tb.stalled(waiting, now) {
+		t.Error("a connection whose ClientHello waits in the receive queue counts as stalled")
+	}
+	if !tb.stalled(silent, now) {
+		t.Error("a connection that sent nothing past its grace does not count as stalled")
+	}
+	fresh := accept(nil)
+	fresh.opened = time.Now()
+	if tb.stalled(fresh, time.Now()) {
+		t.Error("a connection within its grace counts as stalled")
+	}
+}
+
+// At most MaxHandshakes TLS handshakes compute at once (GetCertificate
+// runs inside the gate, after the ClientHello); the others wait and then
+// complete, in full, and a client that leaves in the middle gives its slot
+// back.
+func TestHandshakesAreGated(t *testing.T) {
+	const gate, clients = 2, 12
+	var inside, most atomic.Int32
+	cert, pool := serverCert(t)
+	l := DefaultLimits()
+	l.MaxHandshakes = gate
+	cfg, err := TLSConfig(TLSOptions{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		n := inside.Add(1)
+		defer inside.Add(-1)
+		for {
+			m := most.Load()
+			if n <= m || most.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond) // the computing a handshake does
+		return &cert, nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewMetrics(prometheus.NewRegistry())
+	// plain: start leaves the TLS configuration given here alone.
+	ts := start(t, &Server{Limits: l, Metrics: m, TLS: cfg, Handler: okHandler()}, true)
+
+	// One client sends its ClientHello and leaves before the answer.
+	raw, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := tls.Client(raw, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+	go func() { _ = hc.Handshake() }()
+	eventually(t, 10*time.Second, "the ClientHello to be read", func() bool { return inside.Load() > 0 })
+	raw.Close()
+
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := tls.Dial("tcp", ts.addr, &tls.Config{RootCAs: pool})
+			if err == nil {
+				c.Close()
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("handshake behind the gate: %v", err)
+		}
+	}
+	if got := most.Load(); got > gate {
+		t.Errorf("%d handshakes computed at once, the gate is %d", got, gate)
+	}
+	if got := testutil.ToFloat64(m.handshakeWaits.WithLabelValues("test")); got == 0 {
+		t.Error("no handshake counted as waiting, with 12 clients behind a gate of 2")
+	}
+}
+
+// Past the cap, an address holding half of it or more gets no new
+// connection: it is refused at once, without making another go; another
+// address's new connection evicts the hoarder's idlest, not the idlest of
+// anyone's.
+func TestHoarderGetsNoMoreConnections(t *testing.T) {
+	tb := newConnTable(4, false)
+	idle := func(c *conn) {
+		tb.connState(c, http.StateActive)
+		tb.connState(c, http.StateIdle)
+	}
+	api := pipeConn(t, tb)
+	if !tb.add(api, "10.0.0.1") {
+		t.Fatal("refused below the cap")
+	}
+	idle(api) // the longest idle of all
+	var hoard []*conn
+	for range 3 {
+		c := pipeConn(t, tb)
+		if !tb.add(c, "10.0.0.2") {
+			t.Fatal("refused below the cap")
+		}
+		idle(c)
+		hoard = append(hoard, c)
+	}
+	if tb.add(pipeConn(t, tb), "10.0.0.2") {
+		t.Fatal("a new connection of the address holding the most was accepted past the cap")
+	}
+	if api.goingAway || hoard[0].goingAway {
+		t.Fatal("a refused connection made another go")
+	}
+	if !tb.add(pipeConn(t, tb), "10.0.0.3") {
+		t.Fatal("a new connection of another address was refused past the cap")
+	}
+	if api.goingAway {
+		t.Error("the other address's longest-idle connection was evicted, not the hoarder's")
+	}
+	if !hoard[0].goingAway {
+		t.Error("the hoarder's longest-idle connection was not evicted")
+	}
+	tb.mu.Lock()
+	if got := tb.sources["10.0.0.2"].n; got != 2 || tb.most != 2 {
+		t.Errorf("hoarder holds %d, most %d; want 2, 2", got, tb.most)
+	}
+	tb.mu.Unlock()
+	for _, c := range append(hoard, api) {
+		tb.connState(c, http.StateClosed)
+	}
+	tb.mu.Lock()
+	if len(tb.sources) != 1 || tb.most != 1 {
+		t.Errorf("after the closes: %d addresses, most %d; want 1 (10.0.0.3), 1", len(tb.sources), tb.most)
+	}
+	tb.mu.Unlock()
+
+	// An address under half the cap is served past it as before: the
+	// idlest goes. Holding half, it is refused while another holds some;
+	// alone, it is served, evicting its own.
+	one := newConnTable(4, false)
+	var conns []*conn
+	for _, addr := range []string{"10.0.0.2", "10.0.0.2", "10.0.0.1", "10.0.0.3"} {
+		c := pipeConn(t, one)
+		one.add(c, addr)
+		one.connState(c, http.StateActive)
+		one.connState(c, http.StateIdle)
+		conns = append(conns, c)
+	}
+	if !one.add(pipeConn(t, one), "10.0.0.1") {
+		t.Fatal("an address holding a quarter of the cap was refused past it")
+	}
+	if !conns[0].goingAway {
+		t.Error("the hoarder's longest-idle connection was not evicted")
+	}
+	if one.add(pipeConn(t, one), "10.0.0.1") {
+		t.Error("an address holding half the cap got a connection past it while another holds some")
+	}
+	one.connState(conns[1], http.StateClosed) // 10.0.0.2's last
+	one.connState(conns[3], http.StateClosed) // 10.0.0.3's
+	for range 2 {
+		one.add(pipeConn(t, one), "10.0.0.1") // up to the cap
+	}
+	if !one.add(pipeConn(t, one), "10.0.0.1") {
+		t.Error("an address alone was refused past the cap")
 	}
 }

@@ -10,10 +10,12 @@
 //   - Budget: request bodies are counted as they arrive against a share of
 //     the memory limit; a request that finds no room is answered 503 with
 //     Retry-After, unread.
-//   - Connections: a new connection is always accepted; past
-//     MaxConnections the idlest ones are made to go without losing a
-//     request (GOAWAY for HTTP/2, "Connection: close" on a response, or a
-//     close of an HTTP/1.1 connection idle with nothing arriving).
+//   - Connections: past MaxConnections a new connection makes the idlest
+//     ones go without losing a request (GOAWAY for HTTP/2, "Connection:
+//     close" on a response, or a close of an HTTP/1.1 connection idle
+//     with nothing arriving), the largest holder's first; an address that
+//     holds half of MaxConnections gets no new one past it while others
+//     hold some. TLS handshakes compute MaxHandshakes at a time.
 //   - Deadlines survive pauses of the process (SIGSTOP, CPU throttling):
 //     a pause does not turn into a closed connection under a request.
 //   - Drain on shutdown, and net/http's error log as structured entries.

@@ -26,8 +26,15 @@ type Limits struct {
 	// new connection makes the server close the idlest ones (see
 	// connTable.evict), so that it is served instead of waiting. Twice as
 	// many at most are open at any moment; beyond that a new connection is
-	// closed at once.
+	// closed at once, as is one past it from an address that holds half of
+	// it while others hold some (see connTable.sources).
 	MaxConnections int
+	// MaxHandshakes bounds the TLS handshakes computing at once (key
+	// exchange and signature, between the ClientHello and the server's
+	// answer); the others wait, parked, in arrival order. A flood of
+	// reconnects then cannot fill the run queue ahead of the requests and
+	// readiness checks of connections already open. 0: twice GOMAXPROCS.
+	MaxHandshakes int
 	// MaxConcurrentStreams bounds the requests in flight on one HTTP/2
 	// connection.
 	MaxConcurrentStreams int

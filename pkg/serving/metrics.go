@@ -17,6 +17,7 @@ type Metrics struct {
 	evictions      *prometheus.CounterVec
 	refusedConns   *prometheus.CounterVec
 	extensions     *prometheus.CounterVec
+	handshakeWaits *prometheus.CounterVec
 }
 
 // How the connection policy made a connection go (the "how" label of
@@ -55,6 +56,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			"New connections closed at once because twice the connection limit were open and none could be made to go, by server."),
 		extensions: vec("deadline_extensions_total",
 			"Deadlines (connection reads and writes, request bodies, the budget wait) moved by a pause of the process that fell inside them, by server."),
+		handshakeWaits: vec("handshakes_waited_total",
+			"TLS handshakes that waited for a slot because the most allowed were computing at once, by server."),
 	}
 }
 
@@ -64,6 +67,7 @@ type serverMetrics struct {
 	evictions      map[string]prometheus.Counter
 	refusedConns   prometheus.Counter
 	extensions     prometheus.Counter
+	handshakeWaits prometheus.Counter
 }
 
 // forServer returns the counters of server name; nil for a nil m.
@@ -76,6 +80,7 @@ func (m *Metrics) forServer(name string) *serverMetrics {
 		evictions:      map[string]prometheus.Counter{},
 		refusedConns:   m.refusedConns.WithLabelValues(name),
 		extensions:     m.extensions.WithLabelValues(name),
+		handshakeWaits: m.handshakeWaits.WithLabelValues(name),
 	}
 	for _, how := range []string{evictGoAway, evictConnectionClose, evictClosedIdle, evictClosedUnused} {
 		sm.evictions[how] = m.evictions.WithLabelValues(name, how)
@@ -104,6 +109,12 @@ func (m *serverMetrics) connRefused() {
 func (m *serverMetrics) extended() {
 	if m != nil {
 		m.extensions.Inc()
+	}
+}
+
+func (m *serverMetrics) handshakeWaited() {
+	if m != nil {
+		m.handshakeWaits.Inc()
 	}
 }
 

@@ -56,6 +56,7 @@ func TestServingMetricNamesAreStable(t *testing.T) {
 		"irsa_webhook_server_connections_evicted_total",
 		"irsa_webhook_server_connections_refused_total",
 		"irsa_webhook_server_deadline_extensions_total",
+		"irsa_webhook_server_handshakes_waited_total",
 	}
 	if !slices.Equal(names, want) {
 		t.Errorf("metric names %v, want %v", names, want)

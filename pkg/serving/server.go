@@ -111,6 +111,9 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}
 	table := newConnTable(limits.MaxConnections, s.TLS != nil)
+	if s.TLS != nil {
+		table.setHandshakes(limits.MaxHandshakes)
+	}
 	table.metrics = s.Metrics.forServer(s.Name)
 	var served net.Listener = &listener{Listener: ln, table: table}
 	if s.TLS != nil {
