@@ -235,12 +235,8 @@ func bodyTimeout(d time.Duration, h http.Handler) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
-		b := &timedBody{ReadCloser: r.Body, metrics: metricsOf(r.Context())}
-		now := time.Now()
-		b.mu.Lock()
-		b.dl = deadline{t: now.Add(d), set: now, paused: pauses.total()}
-		b.timer = time.AfterFunc(d, b.fire)
-		b.mu.Unlock()
+		b := &timedBody{ReadCloser: r.Body}
+		b.pauseTimer = startPauseTimer(d, metricsOf(r.Context()), func() { _ = b.ReadCloser.Close() })
 		defer b.stop()
 		r.Body = b
 		h.ServeHTTP(w, r)
@@ -260,73 +256,66 @@ func writeTimeout(d time.Duration, h http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := http.NewResponseController(w)
-		s := &timedStream{rc: rc, metrics: metricsOf(r.Context())}
-		now := time.Now()
-		s.mu.Lock()
-		s.dl = deadline{t: now.Add(d), set: now, paused: pauses.total()}
-		s.timer = time.AfterFunc(d, s.fire)
-		s.mu.Unlock()
-		defer s.stop()
+		t := startPauseTimer(d, metricsOf(r.Context()), func() {
+			// A deadline in the past resets the stream at once.
+			_ = rc.SetWriteDeadline(time.Now().Add(-time.Second))
+		})
+		defer t.stop()
 		h.ServeHTTP(w, r)
 		_ = rc.Flush()
 	})
 }
 
-// timedStream is the write deadline of one HTTP/2 request.
-type timedStream struct {
-	rc      *http.ResponseController
+// pauseTimer runs expire once d has passed while the process ran: a timer
+// that fires during or just after a pause is put off by the pause's
+// length (deadline.extend), as the connections' deadlines are. stop
+// cancels it; expire never runs after stop returns.
+type pauseTimer struct {
 	metrics *serverMetrics
+	expire  func()
 	mu      sync.Mutex
 	dl      deadline
 	timer   *time.Timer
 	done    bool
 }
 
-func (s *timedStream) fire() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.done {
-		return
-	}
-	if s.dl.extend() {
-		s.metrics.extended()
-		s.timer.Reset(time.Until(s.dl.t))
-		return
-	}
-	s.done = true
-	// A deadline in the past resets the stream at once.
-	_ = s.rc.SetWriteDeadline(time.Now().Add(-time.Second))
+func startPauseTimer(d time.Duration, m *serverMetrics, expire func()) *pauseTimer {
+	t := &pauseTimer{metrics: m, expire: expire}
+	now := time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.dl = deadline{t: now.Add(d), set: now, paused: pauses.total()}
+	t.timer = time.AfterFunc(d, t.fire)
+	return t
 }
 
-func (s *timedStream) stop() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.done = true
-	s.timer.Stop()
+func (t *pauseTimer) fire() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.done {
+		return
+	}
+	if t.dl.extend() {
+		t.metrics.extended()
+		t.timer.Reset(time.Until(t.dl.t))
+		return
+	}
+	t.done = true
+	t.expire()
 }
 
+func (t *pauseTimer) stop() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.done = true
+	t.timer.Stop()
+}
+
+// timedBody is a request body whose reading ends at its pauseTimer: it
+// is closed then. Reaching the end of the body stops the timer.
 type timedBody struct {
 	io.ReadCloser
-	metrics *serverMetrics
-	mu      sync.Mutex
-	dl      deadline
-	timer   *time.Timer
-	done    bool
-}
-
-func (b *timedBody) fire() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.done {
-		return
-	}
-	if b.dl.extend() {
-		b.metrics.extended()
-		b.timer.Reset(time.Until(b.dl.t))
-		return
-	}
-	b.done = true
-	_ = b.ReadCloser.Close()
+	*pauseTimer
 }
 
 func (b *timedBody) Read(p []byte) (int, error) {
@@ -335,13 +324,6 @@ func (b *timedBody) Read(p []byte) (int, error) {
 		b.stop()
 	}
 	return n, err
-}
-
-func (b *timedBody) stop() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.done = true
-	b.timer.Stop()
 }
 
 // drain closes the listener, sends GOAWAY on HTTP/2 connections, waits
