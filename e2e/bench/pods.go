@@ -55,6 +55,13 @@ type PodCreates struct {
 	// ran, summed over rounds.
 	Throughput float64
 	Rounds     int
+	// Paired is set when the creates went through every registration of
+	// the load interleaved one by one (CreatePodsPaired): Throughput and
+	// API are then not measured, as the creates shared the API server.
+	Paired bool
+	// HalfP99 is the p99 of each half of a paired step's creates, run one
+	// after the other, to show how far the p99 moves within a run.
+	HalfP99 [2]time.Duration
 	// API is what kube-apiserver's metrics summed of its admission of the
 	// measured creates.
 	API AdmissionTimes
@@ -103,6 +110,63 @@ func CreatePods(ctx context.Context, c kubernetes.Interface, namespace, serviceA
 	res.elapsed = time.Since(start)
 	res.latencies = lat
 	res.summarize()
+	return res, nil
+}
+
+// PodTarget is one registration of a paired Pod step: its Pods are created
+// in Namespace and admitted by what Mode names.
+type PodTarget struct{ Namespace, Mode string }
+
+// CreatePodsPaired creates n Pods through each of targets, the creates
+// interleaved one by one: with k targets, create i goes to target
+// (i%k + i/k) % k, so each takes every place in the cycle alike, and
+// workers concurrent creators take the next create in order. Whatever the
+// machine does at a moment (an etcd sync, a collection in the API server)
+// then falls on every target alike, where in turns of a few hundred
+// creates it falls on one, and moves that one's tail: the turns' added p99
+// ratios swung between 0.65× and 1.64× from run to run. It measures each
+// create's round trip per target; throughput is not measured, since the
+// targets' creates share the API server.
+func CreatePodsPaired(ctx context.Context, c kubernetes.Interface, targets []PodTarget, serviceAccount string, n, workers int, proto string) ([]PodCreates, error) {
+	k := len(targets)
+	res := make([]PodCreates, k)
+	for i, t := range targets {
+		res[i] = PodCreates{Mode: t.Mode, Proto: proto, Workers: workers, Count: n, Rounds: 1, Paired: true, latencies: make([]time.Duration, 0, n)}
+	}
+	var mu sync.Mutex
+	next := make(chan int, n*k)
+	for i := range n * k {
+		next <- (i%k + i/k) % k
+	}
+	close(next)
+	g, ctx := errgroup.WithContext(ctx)
+	for range workers {
+		g.Go(func() error {
+			for i := range next {
+				t := targets[i]
+				pod := TypicalPod(t.Namespace, serviceAccount)
+				t0 := time.Now()
+				got, err := c.CoreV1().Pods(t.Namespace).Create(ctx, pod, metav1.CreateOptions{})
+				d := time.Since(t0)
+				if err != nil {
+					return fmt.Errorf("create pod in %s: %w", t.Namespace, err)
+				}
+				mu.Lock()
+				res[i].latencies = append(res[i].latencies, d)
+				if harness.HasTokenVolume(got) {
+					res[i].Injected++
+				}
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	for i := range res {
+		res[i].summarize()
+	}
 	return res, nil
 }
 

@@ -574,11 +574,52 @@ func podRounds(ctx context.Context, cfg *Config, c kubernetes.Interface, proto s
 		}
 		out = append(out, p)
 	}
+	paired, err := podsPaired(ctx, cfg, c, proto, workers)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, paired...)
 	// The created Pods go, so that every load starts from the same store.
 	for _, m := range podRegistrations {
 		if err := c.CoreV1().Pods(m.namespace).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
 			return nil, fmt.Errorf("delete the pods of %s: %w", m.namespace, err)
 		}
+	}
+	return out, nil
+}
+
+// podsPaired runs one load again with the registrations' creates
+// interleaved one by one (bench.CreatePodsPaired), cfg.Pods each, in two
+// halves, and checks what each registration injected.
+func podsPaired(ctx context.Context, cfg *Config, c kubernetes.Interface, proto string, workers int) ([]bench.PodCreates, error) {
+	targets := make([]bench.PodTarget, len(podRegistrations))
+	for i, m := range podRegistrations {
+		targets[i] = bench.PodTarget{Namespace: m.namespace, Mode: m.mode}
+	}
+	var halves [2][]bench.PodCreates
+	for h := range halves {
+		n := cfg.Pods / 2
+		if h == 1 {
+			n = cfg.Pods - n
+		}
+		var err error
+		if halves[h], err = bench.CreatePodsPaired(ctx, c, targets, serviceAccount, max(n, 1), workers, proto); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]bench.PodCreates, len(targets))
+	for i, m := range podRegistrations {
+		p := bench.MergePods([]bench.PodCreates{halves[0][i], halves[1][i]})
+		p.HalfP99 = [2]time.Duration{halves[0][i].P99, halves[1][i].P99}
+		logf("pods paired %-14s %-8s creators=%-3d p50=%s p99=%s (halves %s, %s) injected=%d/%d", m.mode, proto, workers, p.P50, p.P99, p.HalfP99[0], p.HalfP99[1], p.Injected, p.Count)
+		want := 0
+		if m.mode == bench.PodsWebhook || m.mode == bench.PodsMutatingFloor {
+			want = p.Count
+		}
+		if p.Injected != want {
+			return nil, fmt.Errorf("pods paired %s %s: %d of %d injected, want %d; the run did not measure what it claims", m.mode, proto, p.Injected, p.Count, want)
+		}
+		out[i] = p
 	}
 	return out, nil
 }
