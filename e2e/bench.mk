@@ -15,7 +15,8 @@ BENCHSTAT ?= $(BENCH_BIN)/benchstat-$(BENCHSTAT_VERSION)
 # sizes, BENCH_PODS the Pods created with each registration (none, the
 # floor, the mutating floor, irsa-webhook) by one creator and by
 # BENCH_POD_WORKERS concurrent ones, the registrations taking turns every
-# BENCH_POD_ROUND Pods. BENCH_VARIANT_ENV is the whole environment of a second irsa-webhook
+# BENCH_POD_ROUND Pods, and then BENCH_PODS_PAIRED through each with their creates
+# interleaved one by one. BENCH_VARIANT_ENV is the whole environment of a second irsa-webhook
 # the load part measures beside it: the GOGC serve ran at before its default
 # became 100, with GOMEMLIMIT as the install sets it.
 BENCH_PARTS ?= micro,load,pods,scale
@@ -28,6 +29,7 @@ BENCH_SA_COUNTS ?= 1000,10000,100000,300000
 BENCH_CREATE_WORKERS ?= 32
 BENCH_PODS ?= 3000
 BENCH_POD_ROUND ?= 200
+BENCH_PODS_PAIRED ?= 6000
 BENCH_POD_WORKERS ?= 16
 BENCH_VARIANT_ENV ?= GOGC=400,GOMEMLIMIT=268435456
 BENCH_COUNT ?= 6
@@ -51,7 +53,7 @@ bench: $(BENCHSTAT) ## Micro-benchmarks, TLS load vs a floor webhook, cache scal
 	cd e2e && timeout $(BENCH_TIMEOUT) ../bin/bench --benchstat $(BENCHSTAT) \
 		--parts $(BENCH_PARTS) --duration $(BENCH_DURATION) --rounds $(BENCH_ROUNDS) --rates $(BENCH_RATES) \
 		--max-workers $(BENCH_MAX_WORKERS) --max-connections $(BENCH_MAX_CONNECTIONS) --sa-counts $(BENCH_SA_COUNTS) \
-		--create-workers $(BENCH_CREATE_WORKERS) --pods $(BENCH_PODS) --pod-round $(BENCH_POD_ROUND) --pod-workers $(BENCH_POD_WORKERS) \
+		--create-workers $(BENCH_CREATE_WORKERS) --pods $(BENCH_PODS) --pods-paired $(BENCH_PODS_PAIRED) --pod-round $(BENCH_POD_ROUND) --pod-workers $(BENCH_POD_WORKERS) \
 		--variant-env "$(BENCH_VARIANT_ENV)" \
 		--bench-count $(BENCH_COUNT) --bench-time $(BENCH_TIME) --note "$(BENCH_NOTE)"
 

@@ -134,9 +134,10 @@ func CreatePodsPaired(ctx context.Context, c kubernetes.Interface, targets []Pod
 		res[i] = PodCreates{Mode: t.Mode, Proto: proto, Workers: workers, Count: n, Rounds: 1, Paired: true, latencies: make([]time.Duration, 0, n)}
 	}
 	var mu sync.Mutex
-	next := make(chan int, n*k)
-	for i := range n * k {
-		next <- (i%k + i/k) % k
+	order := pairedOrder(n, k)
+	next := make(chan int, len(order))
+	for _, t := range order {
+		next <- t
 	}
 	close(next)
 	g, ctx := errgroup.WithContext(ctx)
@@ -168,6 +169,17 @@ func CreatePodsPaired(ctx context.Context, c kubernetes.Interface, targets []Pod
 		res[i].summarize()
 	}
 	return res, nil
+}
+
+// pairedOrder is the target of each of n*k paired creates through k
+// targets: every cycle of k holds each target once, and each target
+// takes each place in the cycle as often as the others.
+func pairedOrder(n, k int) []int {
+	order := make([]int, n*k)
+	for i := range order {
+		order[i] = (i%k + i/k) % k
+	}
+	return order
 }
 
 // MergePods combines rounds of one Pod step (same mode and workers), as

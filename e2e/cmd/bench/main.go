@@ -68,6 +68,7 @@ type Config struct {
 	SACounts      []int
 	CreateWorkers int
 	Pods          int
+	PodsPaired    int
 	PodRound      int
 	PodWorkers    int
 	Note          string
@@ -97,6 +98,7 @@ func NewConfig() *Config {
 		SACounts:      []int{1000, 10000, 100000},
 		CreateWorkers: 32,
 		Pods:          3000,
+		PodsPaired:    6000,
 		PodRound:      200,
 		PodWorkers:    16,
 		// serve's GOGC before its default became 100, and GOMEMLIMIT as the
@@ -123,6 +125,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.IntSliceVar(&c.SACounts, "sa-counts", c.SACounts, "ServiceAccount counts of the cache scale test, ascending")
 	fs.IntVar(&c.CreateWorkers, "create-workers", c.CreateWorkers, "concurrent ServiceAccount creates")
 	fs.IntVar(&c.Pods, "pods", c.Pods, "Pods created through the API server with each registration (none, the floor, the mutating floor, irsa-webhook), each protocol and each number of creators")
+	fs.IntVar(&c.PodsPaired, "pods-paired", c.PodsPaired, "Pods created through each registration when the registrations' creates are paired (interleaved one by one), each protocol and each number of creators; 0 skips the paired steps")
 	fs.IntVar(&c.PodRound, "pod-round", c.PodRound, "Pods created with one registration before the next takes its turn")
 	fs.IntVar(&c.PodWorkers, "pod-workers", c.PodWorkers, "concurrent Pod creators of the concurrent Pod step (the other has one)")
 	fs.StringSliceVar(&c.VariantEnv, "variant-env", c.VariantEnv, "whole environment of a second irsa-webhook serve measured in the load part beside the first (empty: none)")
@@ -178,6 +181,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Pods < 1 || c.Pods > 100_000 {
 		bad("pods", "%d is outside [1, 100000]", c.Pods)
+	}
+	if c.PodsPaired < 0 || c.PodsPaired > 100_000 {
+		bad("pods-paired", "%d is outside [0, 100000]", c.PodsPaired)
 	}
 	if c.PodRound < 1 {
 		bad("pod-round", "%d is not a positive number of Pods", c.PodRound)

@@ -574,11 +574,13 @@ func podRounds(ctx context.Context, cfg *Config, c kubernetes.Interface, proto s
 		}
 		out = append(out, p)
 	}
-	paired, err := podsPaired(ctx, cfg, c, proto, workers)
-	if err != nil {
-		return nil, err
+	if cfg.PodsPaired > 0 {
+		paired, err := podsPaired(ctx, cfg, c, proto, workers)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, paired...)
 	}
-	out = append(out, paired...)
 	// The created Pods go, so that every load starts from the same store.
 	for _, m := range podRegistrations {
 		if err := c.CoreV1().Pods(m.namespace).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
@@ -589,7 +591,7 @@ func podRounds(ctx context.Context, cfg *Config, c kubernetes.Interface, proto s
 }
 
 // podsPaired runs one load again with the registrations' creates
-// interleaved one by one (bench.CreatePodsPaired), cfg.Pods each, in two
+// interleaved one by one (bench.CreatePodsPaired), cfg.PodsPaired each, in two
 // halves, and checks what each registration injected.
 func podsPaired(ctx context.Context, cfg *Config, c kubernetes.Interface, proto string, workers int) ([]bench.PodCreates, error) {
 	targets := make([]bench.PodTarget, len(podRegistrations))
@@ -598,9 +600,9 @@ func podsPaired(ctx context.Context, cfg *Config, c kubernetes.Interface, proto 
 	}
 	var halves [2][]bench.PodCreates
 	for h := range halves {
-		n := cfg.Pods / 2
+		n := cfg.PodsPaired / 2
 		if h == 1 {
-			n = cfg.Pods - n
+			n = cfg.PodsPaired - n
 		}
 		var err error
 		if halves[h], err = bench.CreatePodsPaired(ctx, c, targets, serviceAccount, max(n, 1), workers, proto); err != nil {
