@@ -418,6 +418,22 @@ func (m podSet) all() []bench.PodCreates {
 	return []bench.PodCreates{m.none, m.floor, m.mutating, m.irsa}
 }
 
+// added is what p adds over no webhook at p50 and p99, and its added p99
+// as a ratio of the floor's and of the mutating floor's, where they apply
+// ("" where not).
+func (m podSet) added(p bench.PodCreates) (p50, p99, vsFloor, vsMutating string) {
+	if p.Mode != bench.PodsNoWebhook {
+		p50, p99 = ms(p.P50-m.none.P50), ms(p.P99-m.none.P99)
+	}
+	if p.Mode == bench.PodsWebhook || p.Mode == bench.PodsMutatingFloor {
+		vsFloor = addedRatio(p.P99, m.floor.P99, m.none.P99)
+	}
+	if p.Mode == bench.PodsWebhook {
+		vsMutating = addedRatio(p.P99, m.mutating.P99, m.none.P99)
+	}
+	return p50, p99, vsFloor, vsMutating
+}
+
 // podModes is the load's steps of workers creators over proto, in turns
 // or paired.
 func podModes(pods []bench.PodCreates, workers int, proto string, paired bool) (podSet, bool) {
@@ -517,16 +533,7 @@ func writePods(w writer, cfg *Config, pods []bench.PodCreates) {
 				continue
 			}
 			for _, p := range m.all() {
-				a50, a99, vsFloor, vsMutating := "", "", "", ""
-				if p.Mode != bench.PodsNoWebhook {
-					a50, a99 = ms(p.P50-m.none.P50), ms(p.P99-m.none.P99)
-				}
-				if p.Mode == bench.PodsWebhook || p.Mode == bench.PodsMutatingFloor {
-					vsFloor = addedRatio(p.P99, m.floor.P99, m.none.P99)
-				}
-				if p.Mode == bench.PodsWebhook {
-					vsMutating = addedRatio(p.P99, m.mutating.P99, m.none.P99)
-				}
+				a50, a99, vsFloor, vsMutating := m.added(p)
 				call := "—"
 				if p.API.Calls > 0 {
 					call = ms(p.API.MeanCall())
@@ -579,16 +586,7 @@ func writePodsPaired(w writer, cfg *Config, pods []bench.PodCreates) {
 				continue
 			}
 			for _, p := range m.all() {
-				a50, a99, vsFloor, vsMutating := "", "", "", ""
-				if p.Mode != bench.PodsNoWebhook {
-					a50, a99 = ms(p.P50-m.none.P50), ms(p.P99-m.none.P99)
-				}
-				if p.Mode == bench.PodsWebhook || p.Mode == bench.PodsMutatingFloor {
-					vsFloor = addedRatio(p.P99, m.floor.P99, m.none.P99)
-				}
-				if p.Mode == bench.PodsWebhook {
-					vsMutating = addedRatio(p.P99, m.mutating.P99, m.none.P99)
-				}
+				a50, a99, vsFloor, vsMutating := m.added(p)
 				w("| %s | %s | %s | %d | %s | %s | %s, %s | %s | %s | %s | %s | %s |\n", creators(workers), p.Mode, p.Proto, p.Count, ms(p.P50), ms(p.P99), ms(p.HalfP99[0]), ms(p.HalfP99[1]), ms(p.Mean), a50, a99, vsFloor, vsMutating)
 			}
 		}
