@@ -124,7 +124,7 @@ type PodTarget struct{ Namespace, Mode string }
 // machine does at a moment (an etcd sync, a collection in the API server)
 // then falls on every target alike, where in turns of a few hundred
 // creates it falls on one, and moves that one's tail: the turns' added p99
-// ratios swung between 0.65× and 1.64× from run to run. It measures each
+// ratios swung between 0.33× and 1.77× from run to run. It measures each
 // create's round trip per target; throughput is not measured, since the
 // targets' creates share the API server.
 func CreatePodsPaired(ctx context.Context, c kubernetes.Interface, targets []PodTarget, serviceAccount string, n, workers int, proto string) ([]PodCreates, error) {

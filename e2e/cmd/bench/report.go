@@ -573,7 +573,7 @@ func writePodsPaired(w writer, cfg *Config, pods []bench.PodCreates) {
 	w("to registration (*i* mod 4 + *i* div 4) mod 4, so that each takes every place in the cycle alike; the creators take\n")
 	w("the next create in order), %d through each registration, in two halves one after the other. In turns of\n", cfg.PodsPaired)
 	w("%d creates, a moment in which the API server or etcd stalls falls on one registration's turn and moves its\n", cfg.PodRound)
-	w("tail: the turns' added p99 of irsa-webhook against the mutating floor's came out between 0.65× and 1.64× from\n")
+	w("tail: the turns' added p99 of irsa-webhook against the mutating floor's came out between 0.33× and 1.77× from\n")
 	w("run to run on this machine, in either direction, for either protocol. Paired, every stall falls on all four\n")
 	w("alike, so the p99s differ by what each registration does; the goals are read from these. Throughput is not\n")
 	w("measured here (the registrations share the API server); the p99 of each half shows how far the p99 moves\n")
