@@ -74,43 +74,52 @@ type PodCreates struct {
 // workers concurrent creators (each create waits for its creator's last),
 // and measures each create's round trip.
 func CreatePods(ctx context.Context, c kubernetes.Interface, namespace, serviceAccount string, n, workers int, mode, proto string) (PodCreates, error) {
-	res := PodCreates{Mode: mode, Proto: proto, Workers: workers, Count: n, Rounds: 1}
+	res := []PodCreates{{Mode: mode, Proto: proto, Workers: workers, Count: n, Rounds: 1, latencies: make([]time.Duration, 0, n)}}
+	elapsed, err := createInOrder(ctx, c, []PodTarget{{Namespace: namespace, Mode: mode}}, make([]int, n), serviceAccount, workers, res)
+	if err != nil {
+		return res[0], err
+	}
+	res[0].elapsed = elapsed
+	res[0].summarize()
+	return res[0], nil
+}
+
+// createInOrder creates a Pod through targets[t] for each t of order, the
+// workers concurrent creators taking the next in order, and records each
+// create's round trip and whether it came back injected in res[t]. It
+// returns how long the creators ran.
+func createInOrder(ctx context.Context, c kubernetes.Interface, targets []PodTarget, order []int, serviceAccount string, workers int, res []PodCreates) (time.Duration, error) {
 	var mu sync.Mutex
-	lat := make([]time.Duration, 0, n)
-	next := make(chan struct{}, n)
-	for range n {
-		next <- struct{}{}
+	next := make(chan int, len(order))
+	for _, t := range order {
+		next <- t
 	}
 	close(next)
 	g, ctx := errgroup.WithContext(ctx)
 	start := time.Now()
 	for range workers {
 		g.Go(func() error {
-			for range next {
-				pod := TypicalPod(namespace, serviceAccount)
+			for i := range next {
+				t := targets[i]
+				pod := TypicalPod(t.Namespace, serviceAccount)
 				t0 := time.Now()
-				got, err := c.CoreV1().Pods(namespace).Create(ctx, pod, metav1.CreateOptions{})
+				got, err := c.CoreV1().Pods(t.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 				d := time.Since(t0)
 				if err != nil {
-					return fmt.Errorf("create pod in %s: %w", namespace, err)
+					return fmt.Errorf("create pod in %s: %w", t.Namespace, err)
 				}
 				mu.Lock()
-				lat = append(lat, d)
+				res[i].latencies = append(res[i].latencies, d)
 				if harness.HasTokenVolume(got) {
-					res.Injected++
+					res[i].Injected++
 				}
 				mu.Unlock()
 			}
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return res, err
-	}
-	res.elapsed = time.Since(start)
-	res.latencies = lat
-	res.summarize()
-	return res, nil
+	err := g.Wait()
+	return time.Since(start), err
 }
 
 // PodTarget is one registration of a paired Pod step: its Pods are created
@@ -133,36 +142,7 @@ func CreatePodsPaired(ctx context.Context, c kubernetes.Interface, targets []Pod
 	for i, t := range targets {
 		res[i] = PodCreates{Mode: t.Mode, Proto: proto, Workers: workers, Count: n, Rounds: 1, Paired: true, latencies: make([]time.Duration, 0, n)}
 	}
-	var mu sync.Mutex
-	order := pairedOrder(n, k)
-	next := make(chan int, len(order))
-	for _, t := range order {
-		next <- t
-	}
-	close(next)
-	g, ctx := errgroup.WithContext(ctx)
-	for range workers {
-		g.Go(func() error {
-			for i := range next {
-				t := targets[i]
-				pod := TypicalPod(t.Namespace, serviceAccount)
-				t0 := time.Now()
-				got, err := c.CoreV1().Pods(t.Namespace).Create(ctx, pod, metav1.CreateOptions{})
-				d := time.Since(t0)
-				if err != nil {
-					return fmt.Errorf("create pod in %s: %w", t.Namespace, err)
-				}
-				mu.Lock()
-				res[i].latencies = append(res[i].latencies, d)
-				if harness.HasTokenVolume(got) {
-					res[i].Injected++
-				}
-				mu.Unlock()
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+	if _, err := createInOrder(ctx, c, targets, pairedOrder(n, k), serviceAccount, workers, res); err != nil {
 		return nil, err
 	}
 	for i := range res {

@@ -565,12 +565,8 @@ func podRounds(ctx context.Context, cfg *Config, c kubernetes.Interface, proto s
 	for i, m := range podRegistrations {
 		p := bench.MergePods(rounds[i])
 		logf("pods %-14s %-8s creators=%-3d p50=%s p99=%s throughput=%.0f/s injected=%d/%d api: webhook call %s (%.0f), mutating admission %s (%.0f)", m.mode, proto, workers, p.P50, p.P99, p.Throughput, p.Injected, p.Count, p.API.MeanCall(), p.API.Calls, p.API.MeanStep(), p.API.Steps)
-		want := 0
-		if m.mode == bench.PodsWebhook || m.mode == bench.PodsMutatingFloor {
-			want = p.Count
-		}
-		if p.Injected != want {
-			return nil, fmt.Errorf("pods %s %s: %d of %d injected, want %d; the run did not measure what it claims", m.mode, proto, p.Injected, p.Count, want)
+		if err := injectedAsClaimed(p); err != nil {
+			return nil, err
 		}
 		out = append(out, p)
 	}
@@ -614,16 +610,29 @@ func podsPaired(ctx context.Context, cfg *Config, c kubernetes.Interface, proto 
 		p := bench.MergePods([]bench.PodCreates{halves[0][i], halves[1][i]})
 		p.HalfP99 = [2]time.Duration{halves[0][i].P99, halves[1][i].P99}
 		logf("pods paired %-14s %-8s creators=%-3d p50=%s p99=%s (halves %s, %s) injected=%d/%d", m.mode, proto, workers, p.P50, p.P99, p.HalfP99[0], p.HalfP99[1], p.Injected, p.Count)
-		want := 0
-		if m.mode == bench.PodsWebhook || m.mode == bench.PodsMutatingFloor {
-			want = p.Count
-		}
-		if p.Injected != want {
-			return nil, fmt.Errorf("pods paired %s %s: %d of %d injected, want %d; the run did not measure what it claims", m.mode, proto, p.Injected, p.Count, want)
+		if err := injectedAsClaimed(p); err != nil {
+			return nil, err
 		}
 		out[i] = p
 	}
 	return out, nil
+}
+
+// injectedAsClaimed fails unless every Pod p created through irsa-webhook
+// or the mutating floor came back injected, and none other did.
+func injectedAsClaimed(p bench.PodCreates) error {
+	want := 0
+	if p.Mode == bench.PodsWebhook || p.Mode == bench.PodsMutatingFloor {
+		want = p.Count
+	}
+	if p.Injected != want {
+		how := "in turns"
+		if p.Paired {
+			how = "paired"
+		}
+		return fmt.Errorf("pods %s %s %s: %d of %d injected, want %d; the run did not measure what it claims", p.Mode, p.Proto, how, p.Injected, p.Count, want)
+	}
+	return nil
 }
 
 func runScale(ctx context.Context, cfg *Config, s *harness.Stack, c kubernetes.Interface, annotations map[string]string) ([]bench.ScalePoint, error) {
