@@ -2,7 +2,6 @@ package admissionjson
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -101,7 +100,7 @@ func ReadReview(r *http.Request) (*Review, int32, error) {
 	// The decoded review shares no memory with data (strings are copied,
 	// and so is the Pod's spec), so the buffer can go back to the pool.
 	review := &Review{}
-	if err := unmarshal(data, review); err != nil {
+	if err := readReview(data, review); err != nil {
 		return nil, http.StatusBadRequest, fmt.Errorf("decode admission review: %w", err)
 	}
 	if review.APIVersion != metaTypeV1Review.APIVersion || review.Kind != metaTypeV1Review.Kind {
@@ -120,14 +119,15 @@ func ReadReview(r *http.Request) (*Review, int32, error) {
 func WriteResponse(w http.ResponseWriter, resp admission.Response) {
 	buf := getBuffer()
 	defer putBuffer(buf)
-	if err := json.NewEncoder(buf).Encode(admissionv1.AdmissionReview{TypeMeta: metaTypeV1Review, Response: &resp.AdmissionResponse}); err != nil {
+	b, err := appendReview(buf.AvailableBuffer(), &resp.AdmissionResponse)
+	if err != nil {
 		// Only a response that cannot be encoded gets here; say so in a
 		// review that can.
 		failed := admission.Errored(http.StatusInternalServerError, fmt.Errorf("encode admission response: %w", err))
 		failed.UID = resp.UID
-		buf.Reset()
-		_ = json.NewEncoder(buf).Encode(admissionv1.AdmissionReview{TypeMeta: metaTypeV1Review, Response: &failed.AdmissionResponse})
+		b, _ = appendReview(buf.AvailableBuffer(), &failed.AdmissionResponse)
 	}
+	buf.Write(b) // in place when it fitted the pooled buffer
 	// With its length known, net/http sends the answer in one piece: past
 	// 2 KiB it would otherwise switch to chunked encoding, which took two
 	// writes and two TLS records for a typical patch.
