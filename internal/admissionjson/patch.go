@@ -29,11 +29,16 @@ import (
 // than by adding is refused with an error either way. An empty patch is
 // nil.
 func Patch(spec []byte, original, mutated *corev1.Pod) ([]byte, error) {
+	return patch(spec, nil, original, mutated)
+}
+
+// patch is Patch with the spec's layout, if it is known; nil scans spec.
+func patch(spec []byte, layout *rawSpec, original, mutated *corev1.Pod) ([]byte, error) {
 	a, err := findAdditions(original, mutated)
 	if err != nil {
 		return nil, err
 	}
-	if patch, ok := a.splicedPatch(spec); ok {
+	if patch, ok := a.splicedPatch(spec, layout); ok {
 		return patch, nil
 	}
 	return a.operations(), nil

@@ -32,9 +32,19 @@ import (
 // member reads it again over the first, as the JSON v2 decoder with
 // AllowDuplicateNames does; an API server never sends one.
 type reader struct {
-	dec *jsontext.Decoder
-	// spec is where the last spec read is in the input (specSpan).
-	spec specSpan
+	dec   *jsontext.Decoder
+	input []byte
+	// spec is where the last spec read is in the input (specSpan), and
+	// layout where its lists are, in the input until the spec is read,
+	// then in the spec; nil when the splice has to scan the spec itself
+	// (see layoutOf).
+	spec   specSpan
+	layout *rawSpec
+	// names are the member names of the spec and of the container being
+	// read, to find a repeated one, as scanSpec does; repeated is whether
+	// the spec being read has one.
+	specNames, containerNames [][]byte
+	repeated                  bool
 	// name holds a member name that had to be unescaped.
 	name [64]byte
 	// short are strings read before, by this reader and for other
@@ -67,10 +77,13 @@ func readValue(data []byte, read func(*reader) error) error {
 	r := readers.Get().(*reader)
 	defer func() {
 		r.dec.Reset(&noInput, decodeOptions)
+		r.input, r.layout = nil, nil
+		clear(r.specNames)
+		clear(r.containerNames)
 		readers.Put(r)
 	}()
 	r.dec.Reset(bytes.NewBuffer(data), decodeOptions)
-	r.spec = specSpan{}
+	r.input, r.spec, r.layout = data, specSpan{}, nil
 	if err := read(r); err != nil {
 		return err
 	}
@@ -100,15 +113,17 @@ func readReview(data []byte, review *Review) error {
 	})
 }
 
-// readPod reads data, a Pod, into pod; the spec's place is r.spec.
-func readPod(data []byte, pod *corev1.Pod) (specSpan, error) {
+// readPod reads data, a Pod, into pod, and tells where its spec is and
+// where the spec's lists are (nil: unknown).
+func readPod(data []byte, pod *corev1.Pod) (specSpan, *rawSpec, error) {
 	var at specSpan
+	var layout *rawSpec
 	err := readValue(data, func(r *reader) error {
 		err := r.pod(pod)
-		at = r.spec
+		at, layout = r.spec, r.layout
 		return err
 	})
-	return at, err
+	return at, layout, err
 }
 
 func (r *reader) request(req **Request) error {
@@ -157,11 +172,11 @@ func (r *reader) podObject(o *PodObject) error {
 	}
 	*o = PodObject{Present: true} // a repeated object replaces the first
 	depth := r.dec.StackDepth()
-	r.spec = specSpan{}
+	r.spec, r.layout = specSpan{}, nil
 	pod := &corev1.Pod{}
 	err := r.pod(pod)
 	if err == nil {
-		o.Pod, o.specAt = pod, r.spec
+		o.Pod, o.specAt, o.layout = pod, r.spec, r.layout
 		return nil
 	}
 	// The read stops at the first error. After one in valid JSON, read
@@ -204,7 +219,10 @@ func (r *reader) pod(pod *corev1.Pod) error {
 
 func (r *reader) podSpec(s *corev1.PodSpec) error {
 	from, object := r.dec.InputOffset(), r.dec.PeekKind() == '{'
+	layout := &rawSpec{}
+	r.specNames, r.repeated = r.specNames[:0], false
 	err := r.object("a PodSpec object", func(name []byte) error {
+		r.repeated = r.seen(&r.specNames, name) || r.repeated
 		switch string(name) {
 		case "serviceAccountName":
 			return r.str(&s.ServiceAccountName)
@@ -215,11 +233,11 @@ func (r *reader) podSpec(s *corev1.PodSpec) error {
 		case "os":
 			return r.v2(&s.OS)
 		case "initContainers":
-			return r.containers(&s.InitContainers)
+			return r.containers(&s.InitContainers, &layout.initContainers, &layout.initElems)
 		case "containers":
-			return r.containers(&s.Containers)
+			return r.containers(&s.Containers, &layout.containers, &layout.containerElems)
 		case "volumes":
-			return r.volumes(&s.Volumes)
+			return array(r, &r.scratch.volumes, &s.Volumes, &layout.volumes, "an array of volumes", r.volume)
 		}
 		return r.dec.SkipValue()
 	})
@@ -227,10 +245,66 @@ func (r *reader) podSpec(s *corev1.PodSpec) error {
 		return err
 	}
 	r.spec = specSpan{decodes: r.spec.decodes + 1}
+	r.layout = nil
 	if object {
 		r.spec.from, r.spec.to = from, r.dec.InputOffset()
+		layout.end = int(r.spec.to) - 1
+		if !r.repeated {
+			r.layout = layout.in(r.spec.of(r.input))
+		}
 	}
 	return nil
+}
+
+// in is the layout recorded in the input made relative to spec, the
+// spec's bytes, which end where the layout's spec does; nil where the
+// splice's own scan would read the spec otherwise: invalid UTF-8 and
+// \u escapes, which its decoder rejects where they are not valid
+// Unicode, are left to it. TestReaderLayoutIsScanned holds the rest to
+// scanSpec.
+func (l *rawSpec) in(spec []byte) *rawSpec {
+	if spec == nil || !utf8.Valid(spec) || bytes.Contains(spec, []byte(`\u`)) {
+		return nil
+	}
+	base := l.end + 1 - len(spec)
+	l.end -= base
+	for _, list := range []*rawList{&l.volumes, &l.initContainers, &l.containers} {
+		list.move(base)
+	}
+	for _, elems := range [][]rawContainer{l.initElems, l.containerElems} {
+		for i := range elems {
+			c := &elems[i]
+			if c.object {
+				c.end -= base
+			}
+			c.env.move(base)
+			c.volumeMounts.move(base)
+		}
+	}
+	return l
+}
+
+// move makes a present list's place relative to base.
+func (l *rawList) move(base int) {
+	if l.present {
+		l.start -= base
+		l.end -= base
+	}
+}
+
+// seen adds name to names, reporting whether it was there already. A
+// name that had to be unescaped is copied: it is in the reader's scratch.
+func (r *reader) seen(names *[][]byte, name []byte) bool {
+	for _, n := range *names {
+		if bytes.Equal(n, name) {
+			return true
+		}
+	}
+	if len(name) > 0 && &name[0] == &r.name[0] {
+		name = bytes.Clone(name)
+	}
+	*names = append(*names, name)
+	return false
 }
 
 // affinity keeps only the node affinity, which the Windows check reads.
@@ -250,21 +324,31 @@ func (r *reader) affinity(a **corev1.Affinity) error {
 	})
 }
 
-func (r *reader) containers(list *[]corev1.Container) error {
-	return array(r, &r.scratch.containers, list, "an array of containers", func(c *corev1.Container) error {
-		return r.object("a Container object", func(name []byte) error {
+// containers reads a container list, noting where it is in at and where
+// each container's lists are in elems.
+func (r *reader) containers(list *[]corev1.Container, at *rawList, elems *[]rawContainer) error {
+	return array(r, &r.scratch.containers, list, at, "an array of containers", func(c *corev1.Container) error {
+		raw := rawContainer{object: r.dec.PeekKind() == '{'}
+		r.containerNames = r.containerNames[:0]
+		err := r.object("a Container object", func(name []byte) error {
+			r.repeated = r.seen(&r.containerNames, name) || r.repeated
 			switch string(name) {
 			case "name":
 				return r.str(&c.Name)
 			case "restartPolicy":
 				return r.v2(&c.RestartPolicy)
 			case "env":
-				return array(r, &r.scratch.env, &c.Env, "an array of env vars", r.envVar)
+				return array(r, &r.scratch.env, &c.Env, &raw.env, "an array of env vars", r.envVar)
 			case "volumeMounts":
-				return array(r, &r.scratch.mounts, &c.VolumeMounts, "an array of volume mounts", r.volumeMount)
+				return array(r, &r.scratch.mounts, &c.VolumeMounts, &raw.volumeMounts, "an array of volume mounts", r.volumeMount)
 			}
 			return r.dec.SkipValue()
 		})
+		if raw.object {
+			raw.end = int(r.dec.InputOffset()) - 1
+		}
+		*elems = append(*elems, raw)
+		return err
 	})
 }
 
@@ -306,27 +390,33 @@ func (r *reader) volumeMount(m *corev1.VolumeMount) error {
 	})
 }
 
-// volumes keeps each volume's name, which is all Apply reads of them.
-func (r *reader) volumes(list *[]corev1.Volume) error {
-	return array(r, &r.scratch.volumes, list, "an array of volumes", func(v *corev1.Volume) error {
-		return r.object("a Volume object", func(name []byte) error {
-			if string(name) == "name" {
-				return r.str(&v.Name)
-			}
-			return r.dec.SkipValue()
-		})
+// volume keeps a volume's name, which is all Apply reads of it.
+func (r *reader) volume(v *corev1.Volume) error {
+	return r.object("a Volume object", func(name []byte) error {
+		if string(name) == "name" {
+			return r.str(&v.Name)
+		}
+		return r.dec.SkipValue()
 	})
 }
 
 // array reads a list into *list, each element with elem: null sets it to
-// nil, [] to an empty list. The elements are read into scratch, which the
-// pooled reader keeps, and copied into a list of their number: appending
-// to a growing list allocated it three or four times.
-func array[T any](r *reader, scratch, list *[]T, want string, elem func(*T) error) error {
+// nil, [] to an empty list; at, if not nil, is where the list is. The
+// elements are read into scratch, which the pooled reader keeps, and
+// copied into a list of their number: appending to a growing list
+// allocated it three or four times.
+func array[T any](r *reader, scratch, list *[]T, at *rawList, want string, elem func(*T) error) error {
 	switch r.dec.PeekKind() {
 	case 'n':
 		*list = nil
-		return r.skip()
+		if err := r.skip(); err != nil {
+			return err
+		}
+		if at != nil {
+			end := int(r.dec.InputOffset())
+			*at = rawList{present: true, start: end - len("null"), end: end}
+		}
+		return nil
 	case '[':
 	default:
 		return r.typeError(want)
@@ -334,6 +424,7 @@ func array[T any](r *reader, scratch, list *[]T, want string, elem func(*T) erro
 	if _, err := r.dec.ReadToken(); err != nil {
 		return err
 	}
+	start := int(r.dec.InputOffset()) - 1
 	got := (*scratch)[:0]
 	defer func() {
 		clear(got) // hold no strings of this request
@@ -350,6 +441,9 @@ func array[T any](r *reader, scratch, list *[]T, want string, elem func(*T) erro
 		return err
 	}
 	*list = append(make([]T, 0, len(got)), got...)
+	if at != nil {
+		*at = rawList{present: true, array: true, start: start, end: int(r.dec.InputOffset()), count: len(got)}
+	}
 	return nil
 }
 

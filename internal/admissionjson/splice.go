@@ -301,16 +301,22 @@ const (
 )
 
 // splicedPatch is the one add of the whole spec, spliced, and the
-// annotations' operations; false if spec cannot be spliced exactly.
-func (a *additions) splicedPatch(spec []byte) ([]byte, bool) {
+// annotations' operations; false if spec cannot be spliced exactly. raw is
+// where spec's lists are, or nil to scan spec for them.
+func (a *additions) splicedPatch(spec []byte, raw *rawSpec) ([]byte, bool) {
 	if !a.helper && len(a.lists) == 0 {
 		return a.operations(), true // nothing added to the spec
 	}
 	if spec == nil {
 		return nil, false
 	}
-	raw, err := scanSpec(spec, &a.original.Spec)
-	if err != nil || !raw.holds(&a.original.Spec) {
+	if raw == nil {
+		var err error
+		if raw, err = scanSpec(spec, &a.original.Spec); err != nil {
+			return nil, false
+		}
+	}
+	if !raw.holds(&a.original.Spec) {
 		return nil, false
 	}
 	edits, ok := a.edits(raw)

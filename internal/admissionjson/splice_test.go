@@ -3,12 +3,15 @@ package admissionjson
 import (
 	"bytes"
 	"encoding/json"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/irsa-webhook/irsa-webhook/internal/testcorpus"
@@ -25,10 +28,65 @@ func bothPatches(t *testing.T, raw []byte, plan identity.Plan) (spliced, operati
 	if obj.Err != nil {
 		t.Fatalf("pod does not decode: %v", obj.Err)
 	}
+	compareLayout(t, obj)
 	mutated, _ := mutate.Apply(obj.Pod, plan)
-	spliced, splicedErr = Patch(obj.Spec, obj.Pod, mutated)
+	spliced, splicedErr = obj.Patch(mutated)
 	operations, operationsErr = operationsPatch(obj.Pod, mutated)
 	return spliced, operations, splicedErr, operationsErr
+}
+
+// compareLayout holds where the reader found the spec's lists to where
+// scanSpec finds them: where the reader gives a layout, the scan reads the
+// spec and finds the same.
+func compareLayout(t *testing.T, obj PodObject) {
+	t.Helper()
+	if obj.layout == nil {
+		return
+	}
+	scanned, err := scanSpec(obj.Spec, &obj.Pod.Spec)
+	if err != nil {
+		t.Fatalf("the reader found the spec's lists, the scan fails: %v\n%s", err, obj.Spec)
+	}
+	if diff := cmp.Diff(scanned, obj.layout, cmp.AllowUnexported(rawSpec{}, rawList{}, rawContainer{}), cmpopts.EquateEmpty()); diff != "" {
+		t.Fatalf("layout (-scanSpec +reader):\n%s\n%s", diff, obj.Spec)
+	}
+}
+
+// TestReaderLayoutIsScanned: for every splice seed and golden Pod, read
+// alone and in a review, the reader's layout is scanSpec's, and the reader
+// gives one wherever the spec is not one it leaves to the scan.
+func TestReaderLayoutIsScanned(t *testing.T) {
+	pods := spliceSeeds()
+	dirs, _ := filepath.Glob(filepath.Join(webhookTestdata, "golden", "*"))
+	for _, dir := range dirs {
+		pods["golden-"+filepath.Base(dir)] = readFile(t, filepath.Join(dir, "pod.json"))
+	}
+	pods["bench-typical"], pods["bench-large"] = typicalPod(""), largePod("")
+	for name, raw := range pods {
+		t.Run(name, func(t *testing.T) {
+			alone := DecodePodObject(raw)
+			if alone.Err != nil {
+				t.Skip("not a pod")
+			}
+			compareLayout(t, alone)
+			var review Review
+			if err := readReview(reviewAround(raw), &review); err != nil {
+				t.Fatal(err)
+			}
+			inReview := review.Request.Object
+			inReview.keepSpec(reviewAround(raw))
+			compareLayout(t, inReview)
+			if (alone.layout == nil) != (inReview.layout == nil) {
+				t.Fatalf("layout alone %v, in a review %v", alone.layout, inReview.layout)
+			}
+			spec := alone.Spec
+			_, scanErr := scanSpec(spec, &alone.Pod.Spec)
+			leftToScan := spec == nil || !utf8.Valid(spec) || bytes.Contains(spec, []byte(`\u`)) || hasDuplicateNames(raw)
+			if alone.layout == nil && scanErr == nil && !leftToScan {
+				t.Fatalf("the scan reads the spec, the reader gave no layout:\n%s", spec)
+			}
+		})
+	}
 }
 
 // genericJSON is raw as encoding/json reads it, for comparing JSON values.
@@ -254,7 +312,7 @@ func checkFallsBack(t *testing.T, spec []byte, pod *corev1.Pod, plan identity.Pl
 	if !a.helper && len(a.lists) == 0 {
 		t.Fatal("the case adds nothing to the spec: it cannot test the splice")
 	}
-	if patch, ok := a.splicedPatch(spec); ok {
+	if patch, ok := a.splicedPatch(spec, nil); ok {
 		t.Fatalf("spliced, want the fallback: %s", patch)
 	}
 	got, err1 := Patch(spec, pod, mutated)

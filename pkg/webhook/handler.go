@@ -138,7 +138,7 @@ func (h *Handler) decide(ctx context.Context, req *admissionjson.Request) result
 		apply = mutate.Apply
 	}
 	mutated, warnings := apply(pod, *d.Plan)
-	ops, err := admissionjson.Patch(req.Object.Spec, pod, mutated)
+	ops, err := req.Object.Patch(mutated)
 	if err != nil {
 		// Our own fault: a patch that left the change out would admit a
 		// Pod other than the one the mutation meant.
