@@ -78,4 +78,3 @@ func containers(in []admittedContainer) []corev1.Container {
 	}
 	return out
 }
-
