@@ -31,6 +31,9 @@ test: lint unit fuzz-smoke bench-smoke manifests-check build-static e2e ## Run e
 .PHONY: unit
 unit: ## Unit, golden and handler tests (no cluster needed).
 	$(GO) test -count=1 ./...
+	@# The handler pools its buffers between admissions: answered at once,
+	@# reviews must not share them, which the race detector sees first.
+	$(GO) test -count=1 -race -run 'Concurrent' ./pkg/webhook/
 
 .PHONY: golden
 golden: ## Regenerate the golden mutation files; review the diff like code.

@@ -18,7 +18,7 @@ BENCHSTAT ?= $(BENCH_BIN)/benchstat-$(BENCHSTAT_VERSION)
 # BENCH_POD_ROUND Pods, and then BENCH_PODS_PAIRED through each with their creates
 # interleaved one by one. BENCH_VARIANT_ENV is the whole environment of a second irsa-webhook
 # the load part measures beside it: the GOGC serve ran at before its default
-# became 100, with GOMEMLIMIT as the install sets it.
+# became 200, with GOMEMLIMIT as the install sets it.
 BENCH_PARTS ?= micro,load,pods,scale
 BENCH_DURATION ?= 5s
 BENCH_ROUNDS ?= 4

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -29,16 +30,18 @@ import (
 // than by adding is refused with an error either way. An empty patch is
 // nil.
 func Patch(spec []byte, original, mutated *corev1.Pod) ([]byte, error) {
-	return patch(spec, nil, original, mutated)
+	return patch(nil, spec, nil, original, mutated)
 }
 
-// patch is Patch with the spec's layout, if it is known; nil scans spec.
-func patch(spec []byte, layout *rawSpec, original, mutated *corev1.Pod) ([]byte, error) {
+// patch is Patch with the spec's layout, if it is known (nil scans spec),
+// written into dst's capacity when it fits.
+func patch(dst, spec []byte, layout *rawSpec, original, mutated *corev1.Pod) ([]byte, error) {
 	a, err := findAdditions(original, mutated)
 	if err != nil {
 		return nil, err
 	}
-	if patch, ok := a.splicedPatch(spec, layout); ok {
+	defer a.release() // the patch is written into buffers of its own
+	if patch, ok := a.splicedPatch(dst, spec, layout); ok {
 		return patch, nil
 	}
 	return a.operations(), nil
@@ -69,6 +72,7 @@ func operationsPatch(original, mutated *corev1.Pod) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer a.release()
 	return a.operations(), nil
 }
 
@@ -108,6 +112,20 @@ type listAddition struct {
 	first, last int
 }
 
+// additionsPool keeps additions between admissions: they are dead once
+// the patch is written from them, and were a tenth of the garbage of each.
+var additionsPool = sync.Pool{New: func() any { return new(additions) }}
+
+// release gives a back to the pool; nothing of it is to be used after.
+func (a *additions) release() {
+	if cap(a.values) > maxPooledBuffer {
+		return
+	}
+	clear(a.lists) // their paths are this admission's
+	*a = additions{values: a.values[:0], ends: a.ends[:0], lists: a.lists[:0]}
+	additionsPool.Put(a)
+}
+
 // findAdditions finds and encodes what mutated adds to original, in the
 // order of the operations: the helper, the env and volume mounts of the
 // init containers and of the containers, the appended init containers,
@@ -128,8 +146,9 @@ func findAdditions(original, mutated *corev1.Pod) (*additions, error) {
 	}
 	// About 100 bytes an element, a few elements a container.
 	n := 1 + len(mutated.Spec.InitContainers) + len(mutated.Spec.Containers)
-	a := &additions{original: original, mutated: mutated, values: make([]byte, 0, 400*n), ends: make([]int, 0, 4*n),
-		lists: make([]listAddition, 0, 2*n+2)}
+	a := additionsPool.Get().(*additions)
+	*a = additions{original: original, mutated: mutated, values: slices.Grow(a.values[:0], 400*n), ends: slices.Grow(a.ends[:0], 4*n),
+		lists: slices.Grow(a.lists[:0], 2*n+2)}
 	init, shift := mutated.Spec.InitContainers, 0
 	if prepended(original.Spec.InitContainers, init) {
 		if encode(a, appendJSON, &init[0]); a.err != nil {

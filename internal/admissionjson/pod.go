@@ -71,7 +71,10 @@ type PodObject struct {
 	// when the spec is not one JSON object.
 	Spec []byte
 
-	specAt specSpan // Spec's place in the review, until ReadReview copies it
+	specAt specSpan // Spec's place in the review
+	// patchBuf, when not nil, is where Patch writes the patch: the
+	// review's (Review.Release).
+	patchBuf *bytes.Buffer
 	// layout is where Spec's lists are, as the reader found them; nil when
 	// the splice is to scan Spec itself.
 	layout *rawSpec
@@ -82,13 +85,15 @@ type PodObject struct {
 // spec is not scanned again: that scan was a sixth of the handler's time
 // under load (docs/benchmarks.md).
 func (o *PodObject) Patch(mutated *corev1.Pod) ([]byte, error) {
-	return patch(o.Spec, o.layout, o.Pod, mutated)
+	var dst []byte
+	if o.patchBuf != nil {
+		dst = o.patchBuf.AvailableBuffer()
+	}
+	p, err := patch(dst, o.Spec, o.layout, o.Pod, mutated)
+	if o.patchBuf != nil && len(p) > 0 && cap(p) > o.patchBuf.Cap() {
+		o.patchBuf.Grow(cap(p)) // the next review's patch fits
+	}
+	return p, err
 }
 
-// keepSpec copies Spec out of input, the buffer the review was decoded
-// from, which goes back to the pool.
-func (o *PodObject) keepSpec(input []byte) {
-	if raw := o.specAt.of(input); raw != nil {
-		o.Spec = bytes.Clone(raw)
-	}
-}
+

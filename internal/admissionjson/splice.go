@@ -303,7 +303,7 @@ const (
 // splicedPatch is the one add of the whole spec, spliced, and the
 // annotations' operations; false if spec cannot be spliced exactly. raw is
 // where spec's lists are, or nil to scan spec for them.
-func (a *additions) splicedPatch(spec []byte, raw *rawSpec) ([]byte, bool) {
+func (a *additions) splicedPatch(dst, spec []byte, raw *rawSpec) ([]byte, bool) {
 	if !a.helper && len(a.lists) == 0 {
 		return a.operations(), true // nothing added to the spec
 	}
@@ -324,7 +324,7 @@ func (a *additions) splicedPatch(spec []byte, raw *rawSpec) ([]byte, bool) {
 		return nil, false
 	}
 	const prefix = `[{"op":"add","path":"/spec","value":`
-	p := patchBuilder{buf: make([]byte, 0, len(prefix)+len(spec)+len(a.values)+32*len(edits)+512)}
+	p := patchBuilder{buf: slices.Grow(dst[:0], len(prefix)+len(spec)+len(a.values)+32*len(edits)+512)}
 	p.buf = append(p.buf, prefix...)
 	at := 0
 	for _, e := range edits {

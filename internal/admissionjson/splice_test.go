@@ -74,7 +74,7 @@ func TestReaderLayoutIsScanned(t *testing.T) {
 				t.Fatal(err)
 			}
 			inReview := review.Request.Object
-			inReview.keepSpec(reviewAround(raw))
+			inReview.Spec = inReview.specAt.of(reviewAround(raw))
 			compareLayout(t, inReview)
 			if (alone.layout == nil) != (inReview.layout == nil) {
 				t.Fatalf("layout alone %v, in a review %v", alone.layout, inReview.layout)
@@ -312,7 +312,7 @@ func checkFallsBack(t *testing.T, spec []byte, pod *corev1.Pod, plan identity.Pl
 	if !a.helper && len(a.lists) == 0 {
 		t.Fatal("the case adds nothing to the spec: it cannot test the splice")
 	}
-	if patch, ok := a.splicedPatch(spec, nil); ok {
+	if patch, ok := a.splicedPatch(nil, spec, nil); ok {
 		t.Fatalf("spliced, want the fallback: %s", patch)
 	}
 	got, err1 := Patch(spec, pod, mutated)

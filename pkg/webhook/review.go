@@ -33,6 +33,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		admissionjson.WriteResponse(w, admission.Errored(code, err))
 		return
 	}
+	defer review.Release() // after the answer, which holds its patch
 	resp := h.handleSafely(r, review.Request, start)
 	if err := resp.Complete(admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{UID: review.Request.UID}}); err != nil {
 		resp = admission.Errored(http.StatusInternalServerError, fmt.Errorf("encode patch: %w", err))

@@ -101,7 +101,7 @@ func NewConfig() *Config {
 		PodsPaired:    6000,
 		PodRound:      200,
 		PodWorkers:    16,
-		// serve's GOGC before its default became 100, and GOMEMLIMIT as the
+		// serve's GOGC before its default became 200, and GOMEMLIMIT as the
 		// install sets it from the container's memory limit (256Mi).
 		VariantEnv:     []string{"GOGC=400", "GOMEMLIMIT=268435456"},
 		FloorProtocols: []string{"h2", "http/1.1"},

@@ -201,7 +201,7 @@ func loadGoals(w writer, r *results) {
 				w("| %s: RSS at maximum keep-alive load within 1.5× of the floor's | %s vs %s (%.2f×) | %s |\n", s.Target, mib(s.RSSMax), mib(floor.RSSMax), s.RSSMax/floor.RSSMax, verdict(s.RSSMax <= 1.5*floor.RSSMax))
 			}
 		}
-		// The variant is serve as it ran before its default GOGC became 100
+		// The variant is serve as it ran before its default GOGC became 200
 		// (Config.VariantEnv): the default is held to its throughput.
 		if variant.Throughput > 0 {
 			w("| irsa-webhook: maximum throughput at most 10%% below %s's (serve's default before) | %.0f/s vs %.0f/s (%.0f%%) | %s |\n", variant.Target, irsa.Throughput, variant.Throughput, irsa.Throughput/variant.Throughput*100, verdict(irsa.Throughput >= 0.9*variant.Throughput))
@@ -295,9 +295,14 @@ func writeMicro(w writer, m *micro) {
 		w("  decoded where it stands in the review rather than captured and decoded again (`podObject`; `FuzzDecode`\n")
 		w("  and `TestDecodeEdgeCases` hold it to the Pod decoded on its own).\n")
 		w("- The typed Pod decode became a decode of only the fields the handler and `Apply` read (`pod.go`;\n")
-		w("  `TestAdmittedPodCoversApply` mutates every case from both decodes and compares), with the JSON v2\n")
-		w("  decoder (`github.com/go-json-experiment/json`), set to read as the API machinery's does (`FuzzDecode`,\n")
-		w("  `TestDecodeEdgeCases` hold the two decoders to equal results).\n")
+		w("  `TestAdmittedPodCoversApply` mutates every case from both decodes and compares), first with the JSON v2\n")
+		w("  decoder (`github.com/go-json-experiment/json`) by reflection, then read by hand over its tokenizer\n")
+		w("  (`jsontext`) straight into the typed Pod, with lists sized once and short strings kept between requests\n")
+		w("  (`podreader.go`; `FuzzDecode` and `TestDecodeEdgeCases` hold it to the same fields decoded by the API\n")
+		w("  machinery's decoder). As it reads the spec it notes where its lists are, so the splice no longer scans\n")
+		w("  the spec a second time (`TestReaderLayoutIsScanned` and `FuzzSplice` hold the two to the same places).\n")
+		w("- The answer is written directly, its patch base64-encoded into the pooled buffer (`response.go`;\n")
+		w("  `TestAppendReviewEqualsStd` and `FuzzAppendReview` hold it to encoding/json).\n")
 		w("- The deep copy of the Pod in `Apply` became a copy of the lists it appends to\n")
 		w("  (`TestApplyLeavesPodAlone`), and request and response buffers are pooled.\n")
 		w("- The answer is sent with its length. Past 2 KiB, net/http otherwise sends it in chunks: two writes and two\n")
