@@ -95,5 +95,3 @@ func (o *PodObject) Patch(mutated *corev1.Pod) ([]byte, error) {
 	}
 	return p, err
 }
-
-
