@@ -32,8 +32,9 @@ test: lint unit fuzz-smoke bench-smoke manifests-check build-static e2e ## Run e
 unit: ## Unit, golden and handler tests (no cluster needed).
 	$(GO) test -count=1 ./...
 	@# The handler pools its buffers between admissions: answered at once,
-	@# reviews must not share them, which the race detector sees first.
-	$(GO) test -count=1 -race -run 'Concurrent' ./pkg/webhook/
+	@# reviews must not share them, which the race detector sees first
+	@# (it needs cgo; .ci/run installs the C compiler).
+	CGO_ENABLED=1 $(GO) test -count=1 -race -run 'Concurrent' ./pkg/webhook/
 
 .PHONY: golden
 golden: ## Regenerate the golden mutation files; review the diff like code.
