@@ -14,16 +14,15 @@ import (
 // run: Go's default, 100, reached 86% of that throughput (commit 8ddaa73);
 // 200 reached 98% at 1.20 times the floor's RSS (87 MiB), where 400 took
 // 1.56 times it. Once the handler cost a third less CPU and made a third
-// less garbage, 400 gained on 200: 200 reached 91% of its throughput with
-// the review read by hand (commit 5687b55) and 89.6% with the review's
-// buffers pooled (4169c58), at 1.25 to 1.3 times the floor's RSS, its p99
-// within 1.12 to 1.30 times the floor's at every fixed rate. 250 reached
-// 88%; 300 reached 96% and 98% at 1.4 times the floor's RSS, but in both
-// of its runs its p99 at 2000/s was 1.7 times the floor's. 200 is kept:
-// its shortfall is within the runs' noise, 300's p99 was not. The install
-// sets GOMEMLIMIT to the container's memory limit (held to 90% of it,
-// holdMemoryLimit), so the collector works harder near it instead of the
-// container being killed.
+// less garbage, 400 gained on 200, and the runs' noise grew larger than
+// the differences: 200 reached 91%, 89.6% and 97% of 400's throughput in
+// three runs (commits 5687b55, 4169c58, 229f698) at 1.25 to 1.46 times the
+// floor's RSS; 250 88%; 300 96% and 98% at 1.38 and 1.42 times it. The
+// p99 at 2000/s was 1.1 to 2.4 times the floor's at 200 and 1.7 times it
+// at 300, in both of its runs. 200 is kept, for its smaller heap, until
+// the noise allows a finer choice. The install sets GOMEMLIMIT to the
+// container's memory limit (held to 90% of it, holdMemoryLimit), so the
+// collector works harder near it instead of the container being killed.
 const serveGCPercent = 200
 
 // setServeGCPercent applies serveGCPercent unless the environment sets GOGC,

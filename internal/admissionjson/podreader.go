@@ -37,7 +37,7 @@ type reader struct {
 	// spec is where the last spec read is in the input (specSpan), and
 	// layout where its lists are, in the input until the spec is read,
 	// then in the spec; nil when the splice has to scan the spec itself
-	// (see layoutOf).
+	// (see rawSpec.in).
 	spec   specSpan
 	layout *rawSpec
 	// names are the member names of the spec and of the container being
