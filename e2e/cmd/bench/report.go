@@ -277,7 +277,7 @@ func writeMicro(w writer, m *micro) {
 	w("- `BenchmarkApply`: `mutate.Apply` alone on a typed Pod.\n")
 	w("- `BenchmarkHandle`: the handler's decision: Pod decode, ServiceAccount lookup (a map here), resolve, mutation, patch.\n")
 	w("- `BenchmarkServeHTTP`: the whole HTTP handler without the network: body checks, AdmissionReview decode, `Handle`, response encode.\n")
-	w("- `BenchmarkPatch`: the patch step alone: the JSON patch diff of the whole re-encoded Pods (`whole`, as the handler first did), one operation per element the mutation appended (`appended`, what it did next and its fallback), and the spec set whole in one operation with the appended elements spliced into the request's own bytes (`spliced`, what it does now).\n\n")
+	w("- `BenchmarkPatch`: the patch step alone: the JSON patch diff of the whole re-encoded Pods (`whole`, as the handler first did), one operation per element the mutation appended (`appended`, what it did next and its fallback), and the spec set whole in one operation with the appended elements spliced into the request's own bytes, at places found by scanning the spec (`spliced`, the fallback) or noted by the reader as it read the Pod (`spliced-read`, what the handler does).\n\n")
 	w("Pods: *typical* has 1 init container and 2 containers with 5 env vars and 2 mounts each, and 3 volumes;\n")
 	w("*large* has 20 containers with 200 env vars in all; *skipped* is the typical Pod opted out by annotation.\n\n")
 	w("```\n%s```\n\n", m.Summary)
