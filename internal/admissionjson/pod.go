@@ -90,8 +90,11 @@ func (o *PodObject) Patch(mutated *corev1.Pod) ([]byte, error) {
 		dst = o.patchBuf.AvailableBuffer()
 	}
 	p, err := patch(dst, o.Spec, o.layout, o.Pod, mutated)
-	if o.patchBuf != nil && len(p) > 0 && cap(p) > o.patchBuf.Cap() {
-		o.patchBuf.Grow(cap(p)) // the next review's patch fits
+	if o.patchBuf != nil && cap(p) > o.patchBuf.Cap() {
+		// The patch outgrew the buffer: the buffer keeps its memory, so
+		// the next review's patch fits. Nothing writes to it before
+		// Release, by when the patch is no longer read.
+		*o.patchBuf = *bytes.NewBuffer(p[:0])
 	}
 	return p, err
 }

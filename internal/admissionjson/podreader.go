@@ -63,6 +63,14 @@ type reader struct {
 	}
 }
 
+// decodeOptions make the tokenizer, and the JSON v2 decoder for the values
+// the reader hands it, read as the API machinery's decoder does: invalid
+// UTF-8 becomes U+FFFD, and a repeated name is not an error.
+var decodeOptions = jsonv2.JoinOptions(
+	jsontext.AllowInvalidUTF8(true),
+	jsontext.AllowDuplicateNames(true),
+)
+
 // readers are pooled: a decoder's state stacks are most of what it
 // allocates.
 var readers = sync.Pool{New: func() any { return &reader{dec: jsontext.NewDecoder(&noInput, decodeOptions)} }}

@@ -28,12 +28,12 @@ const initialBodyBuffer = 32 << 10
 
 var metaTypeV1Review = metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"}
 
-// Review is what the handler reads of an AdmissionReview: the request,
-// with its Pod decoded in the same pass (PodObject).
+// Review is what the handler reads of an AdmissionReview (readReview): the
+// request, with its Pod read in the same pass (PodObject).
 type Review struct {
-	APIVersion string   `json:"apiVersion"`
-	Kind       string   `json:"kind"`
-	Request    *Request `json:"request"`
+	APIVersion string
+	Kind       string
+	Request    *Request
 
 	// body holds the request's bytes, which the Pod's Spec is a part of,
 	// and patch the buffer the Pod's patch is written into, until Release.
@@ -57,12 +57,12 @@ func (r *Review) Release() {
 
 // Request is what the handler reads of an AdmissionRequest.
 type Request struct {
-	UID         types.UID                   `json:"uid"`
-	Resource    metav1.GroupVersionResource `json:"resource"`
-	SubResource string                      `json:"subResource"`
-	Namespace   string                      `json:"namespace"`
-	Operation   admissionv1.Operation       `json:"operation"`
-	Object      PodObject                   `json:"object"`
+	UID         types.UID
+	Resource    metav1.GroupVersionResource
+	SubResource string
+	Namespace   string
+	Operation   admissionv1.Operation
+	Object      PodObject
 }
 
 // ReadReview reads and decodes the request's AdmissionReview, at most
