@@ -12,6 +12,8 @@ import (
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/irsa-webhook/irsa-webhook/internal/slab"
 )
 
 // reader reads an AdmissionReview and the Pod in it by hand, over the
@@ -34,6 +36,8 @@ import (
 type reader struct {
 	dec   *jsontext.Decoder
 	input []byte
+	// mem is where the Pod being read is put.
+	mem *podMemory
 	// spec is where the last spec read is in the input (specSpan), and
 	// layout where its lists are, in the input until the spec is read,
 	// then in the spec; nil when the splice has to scan the spec itself
@@ -81,17 +85,17 @@ var noInput bytes.Buffer
 
 // readValue reads the single JSON value in data with read, and nothing
 // after it.
-func readValue(data []byte, read func(*reader) error) error {
+func readValue(data []byte, mem *podMemory, read func(*reader) error) error {
 	r := readers.Get().(*reader)
 	defer func() {
 		r.dec.Reset(&noInput, decodeOptions)
-		r.input, r.layout = nil, nil
+		r.input, r.layout, r.mem = nil, nil, nil
 		clear(r.specNames)
 		clear(r.containerNames)
 		readers.Put(r)
 	}()
 	r.dec.Reset(bytes.NewBuffer(data), decodeOptions)
-	r.input, r.spec, r.layout = data, specSpan{}, nil
+	r.input, r.spec, r.layout, r.mem = data, specSpan{}, nil, mem
 	if err := read(r); err != nil {
 		return err
 	}
@@ -104,9 +108,13 @@ func readValue(data []byte, read func(*reader) error) error {
 	return nil
 }
 
-// readReview reads data, an AdmissionReview, into review.
+// readReview reads data, an AdmissionReview, into review, its Pod into the
+// review's memory (new memory if it has none).
 func readReview(data []byte, review *Review) error {
-	return readValue(data, func(r *reader) error {
+	if review.mem == nil {
+		review.mem = new(podMemory)
+	}
+	return readValue(data, review.mem, func(r *reader) error {
 		return r.object("an AdmissionReview object", func(name []byte) error {
 			switch string(name) {
 			case "apiVersion":
@@ -126,7 +134,7 @@ func readReview(data []byte, review *Review) error {
 func readPod(data []byte, pod *corev1.Pod) (specSpan, *rawSpec, error) {
 	var at specSpan
 	var layout *rawSpec
-	err := readValue(data, func(r *reader) error {
+	err := readValue(data, new(podMemory), func(r *reader) error {
 		err := r.pod(pod)
 		at, layout = r.spec, r.layout
 		return err
@@ -181,7 +189,7 @@ func (r *reader) podObject(o *PodObject) error {
 	*o = PodObject{Present: true} // a repeated object replaces the first
 	depth := r.dec.StackDepth()
 	r.spec, r.layout = specSpan{}, nil
-	pod := &corev1.Pod{}
+	pod := r.mem.newPod()
 	err := r.pod(pod)
 	if err == nil {
 		o.Pod, o.specAt, o.layout = pod, r.spec, r.layout
@@ -227,7 +235,7 @@ func (r *reader) pod(pod *corev1.Pod) error {
 
 func (r *reader) podSpec(s *corev1.PodSpec) error {
 	from, object := r.dec.InputOffset(), r.dec.PeekKind() == '{'
-	layout := &rawSpec{}
+	layout := r.mem.newLayout()
 	r.specNames, r.repeated = r.specNames[:0], false
 	err := r.object("a PodSpec object", func(name []byte) error {
 		r.repeated = r.seen(&r.specNames, name) || r.repeated
@@ -245,7 +253,7 @@ func (r *reader) podSpec(s *corev1.PodSpec) error {
 		case "containers":
 			return r.containers(&s.Containers, &layout.containers, &layout.containerElems)
 		case "volumes":
-			return array(r, &r.scratch.volumes, &s.Volumes, &layout.volumes, "an array of volumes", r.volume)
+			return array(r, &r.scratch.volumes, &r.mem.volumes, &s.Volumes, &layout.volumes, "an array of volumes", r.volume)
 		}
 		return r.dec.SkipValue()
 	})
@@ -335,7 +343,7 @@ func (r *reader) affinity(a **corev1.Affinity) error {
 // containers reads a container list, noting where it is in at and where
 // each container's lists are in elems.
 func (r *reader) containers(list *[]corev1.Container, at *rawList, elems *[]rawContainer) error {
-	return array(r, &r.scratch.containers, list, at, "an array of containers", func(c *corev1.Container) error {
+	return array(r, &r.scratch.containers, &r.mem.containers, list, at, "an array of containers", func(c *corev1.Container) error {
 		raw := rawContainer{object: r.dec.PeekKind() == '{'}
 		r.containerNames = r.containerNames[:0]
 		err := r.object("a Container object", func(name []byte) error {
@@ -346,9 +354,9 @@ func (r *reader) containers(list *[]corev1.Container, at *rawList, elems *[]rawC
 			case "restartPolicy":
 				return r.v2(&c.RestartPolicy)
 			case "env":
-				return array(r, &r.scratch.env, &c.Env, &raw.env, "an array of env vars", r.envVar)
+				return array(r, &r.scratch.env, &r.mem.env, &c.Env, &raw.env, "an array of env vars", r.envVar)
 			case "volumeMounts":
-				return array(r, &r.scratch.mounts, &c.VolumeMounts, &raw.volumeMounts, "an array of volume mounts", r.volumeMount)
+				return array(r, &r.scratch.mounts, &r.mem.mounts, &c.VolumeMounts, &raw.volumeMounts, "an array of volume mounts", r.volumeMount)
 			}
 			return r.dec.SkipValue()
 		})
@@ -411,9 +419,9 @@ func (r *reader) volume(v *corev1.Volume) error {
 // array reads a list into *list, each element with elem: null sets it to
 // nil, [] to an empty list; at, if not nil, is where the list is. The
 // elements are read into scratch, which the pooled reader keeps, and
-// copied into a list of their number: appending to a growing list
+// copied into a list of their number in out: appending to a growing list
 // allocated it three or four times.
-func array[T any](r *reader, scratch, list *[]T, at *rawList, want string, elem func(*T) error) error {
+func array[T any](r *reader, scratch *[]T, out *slab.Slab[T], list *[]T, at *rawList, want string, elem func(*T) error) error {
 	switch r.dec.PeekKind() {
 	case 'n':
 		*list = nil
@@ -448,7 +456,8 @@ func array[T any](r *reader, scratch, list *[]T, at *rawList, want string, elem 
 	if _, err := r.dec.ReadToken(); err != nil {
 		return err
 	}
-	*list = append(make([]T, 0, len(got)), got...)
+	*list = out.Take(len(got), 0) // not nil when empty
+	copy(*list, got)
 	if at != nil {
 		*at = rawList{present: true, array: true, start: start, end: int(r.dec.InputOffset()), count: len(got)}
 	}

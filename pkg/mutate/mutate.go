@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/irsa-webhook/irsa-webhook/internal/slab"
 	"github.com/irsa-webhook/irsa-webhook/pkg/identity"
 )
 
@@ -51,10 +52,37 @@ import (
 // a warning: the helper or the socket would not be the one the webhook
 // means. Windows Pods get nothing: the helper image is Linux only.
 func Apply(pod *corev1.Pod, plan identity.Plan) (*corev1.Pod, []string) {
-	out := appendableCopy(pod)
+	return new(Scratch).Apply(pod, plan)
+}
+
+// Scratch holds the memory of Apply's copy for use again: the handler
+// applies with a pooled Scratch, and resets it once the patch is made.
+// Allocated anew for each admission, the copy was a third of the
+// webhook's garbage under load.
+type Scratch struct {
+	pod        corev1.Pod
+	containers slab.Slab[corev1.Container]
+	env        slab.Slab[corev1.EnvVar]
+	mounts     slab.Slab[corev1.VolumeMount]
+	volumes    slab.Slab[corev1.Volume]
+}
+
+// Room Apply leaves for what it may append, in place: every variable
+// container may add, the token and config mounts, and the token, config
+// and Workload API socket volumes (and the SPIFFE helper among the init
+// containers).
+const (
+	envRoom, mountRoom, volumeRoom, initRoom = 7, 2, 3, 1
+)
+
+// Apply is Apply with its copy in s: the Pod it returns, and every list
+// in it, must not be used after s.Reset.
+func (s *Scratch) Apply(pod *corev1.Pod, plan identity.Plan) (*corev1.Pod, []string) {
+	s.reserve(pod)
+	out := s.appendableCopy(pod)
 	windows := IsWindows(pod)
 	spiffe := plan.TokenSource == identity.TokenSourceSPIFFE
-	m := mutation{plan: plan, tokenPath: tokenPath(plan.MountPath, windows)}
+	m := mutation{scratch: s, plan: plan, tokenPath: tokenPath(plan.MountPath, windows)}
 	m.sessionName = m.sessionNameFor(pod)
 	m.config = m.configFor(pod)
 	if spiffe && windows {
@@ -91,6 +119,7 @@ func Apply(pod *corev1.Pod, plan identity.Plan) (*corev1.Pod, []string) {
 	if !touched {
 		return out, m.warnings
 	}
+	out.Spec.Volumes = s.volumes.Grow(out.Spec.Volumes, volumeRoom)
 	if !slices.ContainsFunc(out.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == VolumeName }) {
 		if spiffe {
 			out.Spec.Volumes = append(out.Spec.Volumes, spiffeTokenVolume())
@@ -120,24 +149,51 @@ func Apply(pod *corev1.Pod, plan identity.Plan) (*corev1.Pod, []string) {
 // shares. The rest (metadata, each container's other fields) is shared:
 // Apply only reads it. A deep copy was a twentieth of the webhook's CPU
 // under load (docs/benchmarks.md).
-func appendableCopy(pod *corev1.Pod) *corev1.Pod {
-	out := *pod
-	out.Spec.InitContainers = appendableContainers(pod.Spec.InitContainers)
-	out.Spec.Containers = appendableContainers(pod.Spec.Containers)
+func (s *Scratch) appendableCopy(pod *corev1.Pod) *corev1.Pod {
+	s.pod = *pod
+	out := &s.pod
+	out.Spec.InitContainers = s.appendableContainers(pod.Spec.InitContainers, initRoom)
+	out.Spec.Containers = s.appendableContainers(pod.Spec.Containers, 0)
 	out.Spec.Volumes = slices.Clip(pod.Spec.Volumes)
-	return &out
+	return out
 }
 
-func appendableContainers(in []corev1.Container) []corev1.Container {
-	if in == nil {
-		return nil
-	}
-	out := make([]corev1.Container, len(in))
-	for i, c := range in {
+func (s *Scratch) appendableContainers(in []corev1.Container, room int) []corev1.Container {
+	out := s.containers.Copy(in, room)
+	for i := range out {
+		c := &out[i]
 		c.Env, c.VolumeMounts = slices.Clip(c.Env), slices.Clip(c.VolumeMounts)
-		out[i] = c
 	}
 	return out
+}
+
+// reserve makes room in s for all of Apply's copy of pod at once, so that
+// a new Scratch makes one array of each kind.
+func (s *Scratch) reserve(pod *corev1.Pod) {
+	containers, env, mounts := len(pod.Spec.InitContainers)+initRoom+len(pod.Spec.Containers), 0, 0
+	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for i := range list {
+			env += len(list[i].Env) + envRoom
+			mounts += len(list[i].VolumeMounts) + mountRoom
+		}
+	}
+	s.containers.Reserve(containers)
+	s.env.Reserve(env)
+	s.mounts.Reserve(mounts)
+	s.volumes.Reserve(len(pod.Spec.Volumes) + volumeRoom)
+}
+
+// Reset makes s's memory free for the next Apply, and zeroes it, so that
+// it keeps nothing of the Pod; what the last Apply returned is not to be
+// used after.
+func (s *Scratch) Reset() {
+	s.pod = corev1.Pod{}
+	// Enough for Pods far larger than typical ones; a larger Pod's
+	// arrays are dropped rather than kept.
+	s.containers.Reset(64)
+	s.env.Reset(2048)
+	s.mounts.Reset(512)
+	s.volumes.Reset(256)
 }
 
 func isNativeSidecar(c *corev1.Container) bool {
@@ -145,6 +201,7 @@ func isNativeSidecar(c *corev1.Container) bool {
 }
 
 type mutation struct {
+	scratch   *Scratch // where the lists it grows are copied to
 	plan      identity.Plan
 	tokenPath string
 	// config is the AWS config file of the plan's profiles, "" for none;
@@ -193,8 +250,8 @@ func (m *mutation) container(c *corev1.Container, kind string) bool {
 		m.warn("%s %q asked for profile %q, but the pod has no AWS config file; it gets no AWS credentials", kind, c.Name, profile)
 		return false
 	}
-	// Room for every variable this may add, in one allocation.
-	c.Env = slices.Grow(c.Env, 7)
+	// Room for every variable this may add, in one copy.
+	c.Env = m.scratch.env.Grow(c.Env, envRoom)
 	m.mount(c, kind)
 
 	addConfig := false
@@ -270,7 +327,7 @@ func (m *mutation) mount(c *corev1.Container, kind string) {
 			return
 		}
 	}
-	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{
+	c.VolumeMounts = append(m.scratch.mounts.Grow(c.VolumeMounts, mountRoom), corev1.VolumeMount{
 		Name:      VolumeName,
 		MountPath: m.plan.MountPath,
 		ReadOnly:  true,

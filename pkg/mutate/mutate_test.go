@@ -90,3 +90,45 @@ func TestApplyLeavesPodAlone(t *testing.T) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// TestScratchAppliesAsApply: a Scratch used again and again, on Pods small
+// and large and with every plan, gives what Apply gives on its own, and
+// leaves the input alone.
+func TestScratchAppliesAsApply(t *testing.T) {
+	plans := []identity.Plan{
+		{RoleARN: "arn:aws:iam::111122223333:role/app", Audience: "sts.amazonaws.com", ExpirationSeconds: 3600,
+			Region: "us-east-1", RegionalSTS: true, SessionName: identity.SessionNamePod, MountPath: "/var/run/secrets/eks.amazonaws.com/serviceaccount"},
+		{RoleARN: "arn:aws:iam::111122223333:role/app", Audience: "sts.amazonaws.com", ExpirationSeconds: 3600,
+			MountPath:         "/var/run/secrets/eks.amazonaws.com/serviceaccount",
+			Profiles:          []identity.Profile{{Name: "writer", RoleARN: "arn:aws:iam::111122223333:role/writer"}},
+			ContainerProfiles: map[string]string{"app-1": "writer"}},
+		{RoleARN: "arn:aws:iam::111122223333:role/app", Audience: "sts.amazonaws.com", MountPath: "/var/run/secrets/eks.amazonaws.com/serviceaccount",
+			TokenSource: identity.TokenSourceSPIFFE, SPIFFE: identity.SPIFFE{HelperImage: "helper:1", SocketName: "agent.sock"}},
+	}
+	bare := benchPod(0, 3, 0)
+	for i := range bare.Spec.Containers {
+		bare.Spec.Containers[i].VolumeMounts = nil
+	}
+	bare.Spec.Volumes = nil
+	pods := []*corev1.Pod{benchPod(1, 2, 5), benchPod(0, 20, 10), bare, benchPod(2, 1, 1), withSpareCapacity(benchPod(1, 2, 5))}
+	var s Scratch
+	for round := range 3 {
+		for _, pod := range pods {
+			for _, plan := range plans {
+				before := pod.DeepCopy()
+				want, wantWarnings := Apply(pod, plan)
+				got, gotWarnings := s.Apply(pod, plan)
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Fatalf("round %d: Scratch.Apply differs from Apply (-Apply +Scratch.Apply):\n%s", round, diff)
+				}
+				if diff := cmp.Diff(wantWarnings, gotWarnings); diff != "" {
+					t.Fatalf("round %d: warnings differ:\n%s", round, diff)
+				}
+				if diff := cmp.Diff(before, pod); diff != "" {
+					t.Fatalf("round %d: Scratch.Apply changed its input:\n%s", round, diff)
+				}
+				s.Reset()
+			}
+		}
+	}
+}

@@ -108,7 +108,7 @@ func (m *mutation) mountConfig(c *corev1.Container, kind string) bool {
 			return false
 		}
 	}
-	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: ConfigVolumeName, MountPath: m.configMount, ReadOnly: true})
+	c.VolumeMounts = append(m.scratch.mounts.Grow(c.VolumeMounts, mountRoom), corev1.VolumeMount{Name: ConfigVolumeName, MountPath: m.configMount, ReadOnly: true})
 	return true
 }
 

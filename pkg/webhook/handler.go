@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
@@ -46,6 +47,10 @@ type Handler struct {
 }
 
 var _ admission.Handler = (*Handler)(nil)
+
+// scratches hold the memory of the mutation's copies of Pods between
+// admissions (mutate.Scratch).
+var scratches = sync.Pool{New: func() any { return new(mutate.Scratch) }}
 
 var podResource = metav1.GroupVersionResource{Version: "v1", Resource: "pods"}
 
@@ -135,7 +140,13 @@ func (h *Handler) decide(ctx context.Context, req *admissionjson.Request) result
 
 	apply := h.apply
 	if apply == nil {
-		apply = mutate.Apply
+		// The copy lives until the patch is made from it.
+		s := scratches.Get().(*mutate.Scratch)
+		defer func() {
+			s.Reset()
+			scratches.Put(s)
+		}()
+		apply = s.Apply
 	}
 	mutated, warnings := apply(pod, *d.Plan)
 	ops, err := req.Object.Patch(mutated)
