@@ -112,9 +112,9 @@ func (h *Handler) decide(ctx context.Context, req *admissionjson.Request) result
 	}
 
 	if h.LookupTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, h.LookupTimeout)
-		defer cancel()
+		bound := newLookupBound(ctx, h.LookupTimeout)
+		defer bound.stop()
+		ctx = bound
 	}
 	d := identity.Decide(identity.Request{
 		Defaults:       h.Defaults,
