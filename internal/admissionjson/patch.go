@@ -80,7 +80,8 @@ func operationsPatch(original, mutated *corev1.Pod) ([]byte, error) {
 // additions and encoded once, for either shape of patch to write.
 // Encoding a slice of operations with interface values took a fifth of the
 // handler's time, most of it in reflection over the few small types Apply
-// appends; those are written directly (appendEnvVar, appendVolumeMount),
+// appends; those are written directly (appendEnvVar, appendVolumeMount,
+// appendVolume for the token volume),
 // and anything else is left to encoding/json.
 type additions struct {
 	original, mutated *corev1.Pod
@@ -169,7 +170,7 @@ func findAdditions(original, mutated *corev1.Pod) (*additions, error) {
 	a.containers("initContainers", shift, original.Spec.InitContainers, init)
 	a.containers("containers", 0, original.Spec.Containers, mutated.Spec.Containers)
 	appended(a, listAddition{path: "/spec/initContainers", list: "initContainers", container: -1}, original.Spec.InitContainers, init, appendJSON)
-	appended(a, listAddition{path: "/spec/volumes", list: "volumes", container: -1}, original.Spec.Volumes, mutated.Spec.Volumes, appendJSON)
+	appended(a, listAddition{path: "/spec/volumes", list: "volumes", container: -1}, original.Spec.Volumes, mutated.Spec.Volumes, appendVolume)
 	if a.err != nil {
 		return nil, a.err
 	}

@@ -2,6 +2,7 @@ package admissionjson
 
 import (
 	"encoding/json"
+	"strconv"
 
 	"github.com/go-json-experiment/json/jsontext"
 	corev1 "k8s.io/api/core/v1"
@@ -60,6 +61,47 @@ func appendVolumeMount(dst []byte, m *corev1.VolumeMount) ([]byte, error) {
 		dst = appendString(dst, m.SubPathExpr)
 	}
 	return append(dst, '}'), nil
+}
+
+// appendVolume writes a projected volume of service account tokens, the
+// token volume Apply appends; any other volume goes to encoding/json, which
+// took a twentieth of the webhook's CPU under load for this one. A field
+// added to VolumeSource, VolumeProjection or ServiceAccountTokenProjection
+// sends the volume there too (the comparisons below), and
+// TestPatchJSONKnowsEveryField catches one added to ProjectedVolumeSource.
+func appendVolume(dst []byte, v *corev1.Volume) ([]byte, error) {
+	p := v.Projected
+	if p == nil || v.VolumeSource != (corev1.VolumeSource{Projected: p}) || p.DefaultMode != nil || p.DefaultUser != nil || p.Sources == nil {
+		return appendJSON(dst, v)
+	}
+	for _, s := range p.Sources {
+		t := s.ServiceAccountToken
+		if t == nil || s != (corev1.VolumeProjection{ServiceAccountToken: t}) ||
+			*t != (corev1.ServiceAccountTokenProjection{Audience: t.Audience, ExpirationSeconds: t.ExpirationSeconds, Path: t.Path}) {
+			return appendJSON(dst, v)
+		}
+	}
+	dst = append(dst, `{"name":`...)
+	dst = appendString(dst, v.Name)
+	dst = append(dst, `,"projected":{"sources":[`...)
+	for i, s := range p.Sources {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		t := s.ServiceAccountToken
+		dst = append(dst, `{"serviceAccountToken":{`...)
+		if t.Audience != "" {
+			dst = append(dst, `"audience":`...)
+			dst = append(appendString(dst, t.Audience), ',')
+		}
+		if t.ExpirationSeconds != nil {
+			dst = append(dst, `"expirationSeconds":`...)
+			dst = append(strconv.AppendInt(dst, *t.ExpirationSeconds, 10), ',')
+		}
+		dst = append(dst, `"path":`...)
+		dst = append(appendString(dst, t.Path), `}}`...)
+	}
+	return append(dst, `]}}`...), nil
 }
 
 // appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,

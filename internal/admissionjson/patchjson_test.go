@@ -63,7 +63,37 @@ func TestPatchJSONEqualsStd(t *testing.T) {
 			}
 		}
 	}
+	expirations := []*int64{nil, ptr.To[int64](0), ptr.To[int64](3600), ptr.To[int64](-1), ptr.To[int64](1<<63 - 1)}
+	for i, a := range awkwardStrings {
+		b := awkwardStrings[(i+3)%len(awkwardStrings)]
+		for _, exp := range expirations {
+			one := corev1.VolumeProjection{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Audience: a, ExpirationSeconds: exp, Path: b}}
+			two := corev1.VolumeProjection{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Audience: b, Path: a}}
+			for _, sources := range [][]corev1.VolumeProjection{{one}, {one, two}, {}} {
+				v := corev1.Volume{Name: a, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: sources}}}
+				check("token volume", v, func(dst []byte) ([]byte, error) { return appendVolume(dst, &v) })
+			}
+		}
+	}
 	// What the writers hand to encoding/json.
+	token := corev1.VolumeProjection{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Audience: "sts.amazonaws.com", Path: "token"}}
+	for what, v := range map[string]corev1.Volume{
+		"volume with a mode": {Name: "v", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{token}, DefaultMode: ptr.To[int32](0o440)}}},
+		"volume with a config map": {Name: "v", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{token,
+			{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "c"}}}}}}},
+		"volume with a token and a config map in one source": {Name: "v", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{{
+			ServiceAccountToken: token.ServiceAccountToken, ConfigMap: &corev1.ConfigMapProjection{}}}}}},
+		"volume with a default user": {Name: "v", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{token}, DefaultUser: ptr.To[int64](1000)}}},
+		"volume with a token for a user": {Name: "v", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{{
+			ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token", User: ptr.To[int64](1000)}}}}}},
+		"volume with no sources": {Name: "v", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{}}},
+		"volume projected and empty dir": {Name: "v", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{token}},
+			EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		"empty dir volume":  {Name: "v", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}},
+		"volume of nothing": {Name: "v"},
+	} {
+		check(what, v, func(dst []byte) ([]byte, error) { return appendVolume(dst, &v) })
+	}
 	e := corev1.EnvVar{Name: "POD", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}
 	check("env var from a field", e, func(dst []byte) ([]byte, error) { return appendEnvVar(dst, &e) })
 	m := corev1.VolumeMount{Name: "v", MountPath: "/v", RecursiveReadOnly: ptr.To(corev1.RecursiveReadOnlyEnabled),
@@ -73,8 +103,8 @@ func TestPatchJSONEqualsStd(t *testing.T) {
 	check("volume mount with empty options", m, func(dst []byte) ([]byte, error) { return appendVolumeMount(dst, &m) })
 }
 
-// TestPatchJSONKnowsEveryField fails when EnvVar or VolumeMount gains a
-// field: its writer would leave it out, so teach the writer (or hand the
+// TestPatchJSONKnowsEveryField fails when a type a writer writes by hand
+// gains a field: its writer would leave it out, so teach the writer (or hand the
 // new field to encoding/json) and add it here.
 func TestPatchJSONKnowsEveryField(t *testing.T) {
 	for _, tc := range []struct {
@@ -83,6 +113,8 @@ func TestPatchJSONKnowsEveryField(t *testing.T) {
 	}{
 		{reflect.TypeFor[corev1.EnvVar](), []string{"name", "value", "valueFrom"}},
 		{reflect.TypeFor[corev1.VolumeMount](), []string{"name", "readOnly", "recursiveReadOnly", "mountPath", "subPath", "mountPropagation", "subPathExpr", "bindMountOptions"}},
+		{reflect.TypeFor[corev1.Volume](), []string{"name", ""}},
+		{reflect.TypeFor[corev1.ProjectedVolumeSource](), []string{"sources", "defaultMode", "defaultUser"}},
 	} {
 		var names []string
 		for f := range tc.typ.Fields() {
