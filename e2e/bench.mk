@@ -8,7 +8,8 @@ BENCHSTAT_VERSION ?= v0.0.0-20260908200009-22c9c6c9d4da
 BENCHSTAT ?= $(BENCH_BIN)/benchstat-$(BENCHSTAT_VERSION)
 
 # Knobs. Each load step runs BENCH_ROUNDS rounds of BENCH_DURATION, the two
-# servers taking turns; BENCH_RATES are the fixed
+# servers taking turns, each keep-alive round after BENCH_SETTLE of its load
+# that is not measured (its connections opening); BENCH_RATES are the fixed
 # offered rates (req/s), followed by a saturation step with
 # BENCH_MAX_WORKERS concurrent requests; keep-alive steps use at most
 # BENCH_MAX_CONNECTIONS connections (0: no bound). BENCH_SA_COUNTS are the cache scale
@@ -21,6 +22,7 @@ BENCHSTAT ?= $(BENCH_BIN)/benchstat-$(BENCHSTAT_VERSION)
 # became 200, with GOMEMLIMIT as the install sets it.
 BENCH_PARTS ?= micro,load,pods,scale
 BENCH_DURATION ?= 5s
+BENCH_SETTLE ?= 1s
 BENCH_ROUNDS ?= 4
 BENCH_RATES ?= 200,500,1000,2000
 BENCH_MAX_WORKERS ?= 32
@@ -51,7 +53,7 @@ bench: $(BENCHSTAT) ## Micro-benchmarks, TLS load vs a floor webhook, cache scal
 	@mkdir -p bin
 	cd e2e && $(GO) build -o ../bin/bench ./cmd/bench
 	cd e2e && timeout $(BENCH_TIMEOUT) ../bin/bench --benchstat $(BENCHSTAT) \
-		--parts $(BENCH_PARTS) --duration $(BENCH_DURATION) --rounds $(BENCH_ROUNDS) --rates $(BENCH_RATES) \
+		--parts $(BENCH_PARTS) --duration $(BENCH_DURATION) --settle $(BENCH_SETTLE) --rounds $(BENCH_ROUNDS) --rates $(BENCH_RATES) \
 		--max-workers $(BENCH_MAX_WORKERS) --max-connections $(BENCH_MAX_CONNECTIONS) --sa-counts $(BENCH_SA_COUNTS) \
 		--create-workers $(BENCH_CREATE_WORKERS) --pods $(BENCH_PODS) --pods-paired $(BENCH_PODS_PAIRED) --pod-round $(BENCH_POD_ROUND) --pod-workers $(BENCH_POD_WORKERS) \
 		--variant-env "$(BENCH_VARIANT_ENV)" \

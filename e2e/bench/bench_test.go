@@ -3,10 +3,13 @@ package bench
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"encoding/xml"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -255,5 +258,50 @@ func TestMutatingFloorHandler(t *testing.T) {
 	}
 	if asked.Load() != 1 || calls.Load() != 2 {
 		t.Errorf("irsa-webhook asked %d times (want 1), answers counted %d (want 2)", asked.Load(), calls.Load())
+	}
+}
+
+// TestRunStepSettlesUncounted: a keep-alive step's settling load reaches
+// the server on the connections the step then measures, and is not
+// counted; a step without keep-alive does not settle.
+func TestRunStepSettlesUncounted(t *testing.T) {
+	body, err := ReviewBody(TypicalPod("bench", "app"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int64
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(FloorHandler(&calls))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.StartTLS()
+	defer srv.Close()
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	target := LoadTarget{Name: "floor", URL: srv.URL + FloorPath, PID: os.Getpid()}
+	o := LoadOptions{Body: body, RootCAs: roots, Duration: time.Second, MaxConnections: 1, Timeout: 10 * time.Second, Settle: 500 * time.Millisecond}
+
+	st, err := RunStep(context.Background(), target, o, 100, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("%d connections opened, want the one the settling opened, reused: the bound is 1", n)
+	}
+	settled := calls.Load() - int64(st.Requests)
+	if st.Requests != 100 || st.OK != 100 || settled != 50 {
+		t.Fatalf("%d requests (%d OK) counted, %d more answered; want 100 counted and the settling 50 not", st.Requests, st.OK, settled)
+	}
+
+	calls.Store(0)
+	st, err = RunStep(context.Background(), target, o, 100, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Requests != 100 || calls.Load() != 100 {
+		t.Fatalf("without keep-alive: %d requests counted, %d answered; want 100 and no settling", st.Requests, calls.Load())
 	}
 }

@@ -61,6 +61,7 @@ type Config struct {
 	BenchCount    int
 	BenchTime     string
 	Duration      time.Duration
+	Settle        time.Duration
 	Rounds        int
 	Rates         []int
 	MaxWorkers    int
@@ -91,6 +92,7 @@ func NewConfig() *Config {
 		BenchCount:    6,
 		BenchTime:     "1s",
 		Duration:      5 * time.Second,
+		Settle:        time.Second,
 		Rounds:        4,
 		Rates:         []int{200, 500, 1000, 2000},
 		MaxWorkers:    32,
@@ -118,6 +120,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.BenchCount, "bench-count", c.BenchCount, "go test -count for the micro-benchmarks")
 	fs.StringVar(&c.BenchTime, "bench-time", c.BenchTime, "go test -benchtime for the micro-benchmarks")
 	fs.DurationVar(&c.Duration, "duration", c.Duration, "length of each round of a load step")
+	fs.DurationVar(&c.Settle, "settle", c.Settle, "load run before each keep-alive round on the same connections, not measured, so that the round measures connections in use rather than their opening")
 	fs.IntVar(&c.Rounds, "rounds", c.Rounds, "rounds of each load step, the servers taking turns")
 	fs.IntSliceVar(&c.Rates, "rates", c.Rates, "fixed offered rates (requests/s) of the load steps; a saturation step follows")
 	fs.IntVar(&c.MaxWorkers, "max-workers", c.MaxWorkers, "concurrent requests of the saturation step")
@@ -153,6 +156,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Duration < time.Second || c.Duration > 10*time.Minute {
 		bad("duration", "%s is outside [1s, 10m]", c.Duration)
+	}
+	if c.Settle < 0 || c.Settle > time.Minute {
+		bad("settle", "%s is outside [0, 1m]", c.Settle)
 	}
 	if c.Rounds < 1 || c.Rounds > 20 {
 		bad("rounds", "%d is outside [1, 20]", c.Rounds)

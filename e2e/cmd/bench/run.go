@@ -175,7 +175,7 @@ func runLoad(ctx context.Context, cfg *Config, s *harness.Stack, floor *floorPro
 		targets = append(targets, bench.LoadTarget{Name: variantName(cfg.VariantEnv), URL: v.url, PID: v.PID()})
 	}
 	targets = append(targets, bench.LoadTarget{Name: "floor", URL: floor.url, PID: floor.PID()})
-	o := bench.LoadOptions{Body: body, RootCAs: s.PKI.CertPool(), Duration: cfg.Duration, MaxWorkers: uint64(cfg.MaxWorkers), MaxConnections: cfg.MaxConns, Timeout: 10 * time.Second}
+	o := bench.LoadOptions{Body: body, RootCAs: s.PKI.CertPool(), Duration: cfg.Duration, MaxWorkers: uint64(cfg.MaxWorkers), MaxConnections: cfg.MaxConns, Timeout: 10 * time.Second, Settle: cfg.Settle}
 
 	// Every server gets a warm-up the report leaves out (connections, the
 	// webhook's first lookup).
