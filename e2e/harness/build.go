@@ -142,50 +142,151 @@ type BuildOptions struct {
 // when missing (a cold build of kube-apiserver takes several minutes), this
 // checkout's ones always. Each phase prints its duration to Progress.
 func Build(ctx context.Context, o BuildOptions) (*Binaries, error) {
-	var err error
-	if o.RepoRoot == "" {
-		if o.RepoRoot, err = RepoRoot(); err != nil {
-			return nil, err
-		}
-	}
-	if o.CacheDir == "" {
-		if o.CacheDir, err = BinDir(); err != nil {
-			return nil, err
-		}
-	}
 	if o.OutDir == "" {
 		return nil, errors.New("build: OutDir is required")
 	}
 	if o.Node && o.NodeImages == nil {
 		return nil, errors.New("build: Node needs NodeImages")
 	}
-	if err := os.MkdirAll(o.CacheDir, 0o755); err != nil {
-		return nil, fmt.Errorf("create binary cache %s: %w", o.CacheDir, err)
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create build output %s: %w", o.OutDir, err)
 	}
 	p := &progress{w: o.Progress}
-	kubeModule := filepath.Join(o.RepoRoot, "e2e", "build", "kube")
-	versionFlags := "-s -w -X k8s.io/component-base/version.gitVersion=" + KubernetesVersion +
-		" -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37"
+	b := cachedBinaries(o)
+	b.IrsaWebhook = filepath.Join(o.OutDir, "irsa-webhook")
+	b.S3Get = filepath.Join(o.OutDir, "s3get")
+	start := time.Now()
+	g, ctx := errgroup.WithContext(ctx)
+	addCachedBuilds(ctx, g, p, o, b)
+	g.Go(func() error {
+		return p.always("irsa-webhook (this checkout)", func() error {
+			return goCmd(ctx, o.RepoRoot, nil, "build", "-o", b.IrsaWebhook, "./cmd/irsa-webhook")
+		})
+	})
+	g.Go(func() error {
+		return p.always("s3get (this checkout)", func() error {
+			return goCmd(ctx, filepath.Join(o.RepoRoot, "e2e"), nil, "build", "-o", b.S3Get, "./cmd/s3get")
+		})
+	})
+	if o.Node {
+		g.Go(func() error {
+			return p.always("s3get, pause and irsa-webhook images (this checkout)", func() (err error) {
+				b.Node.Images, err = o.NodeImages(ctx, o.RepoRoot, filepath.Join(o.OutDir, "images"))
+				return err
+			})
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	p.printf("build: all binaries ready in %s", since(start))
+	return b, nil
+}
+
+// BuildCached builds every cached part of the e2e tier that is missing:
+// what Build caches (the node tier's too with o.Node), SPIRE and helm.
+// make e2e runs it before the test packages, which then run in parallel
+// on warm caches: left to their TestMains, the cold builds of several
+// packages ran at once, beside other packages' tests, and a package that
+// waited on another's lock spent its own build bound waiting. Two builds
+// run at a time (each go build uses every core itself), the Kubernetes
+// one, the longest, first.
+func BuildCached(ctx context.Context, o BuildOptions) error {
+	o, err := o.withDefaults()
+	if err != nil {
+		return err
+	}
+	p := &progress{w: o.Progress}
+	start := time.Now()
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(2)
+	addCachedBuilds(ctx, g, p, o, cachedBinaries(o))
+	g.Go(func() error {
+		_, err := BuildSPIRE(ctx, o)
+		return err
+	})
+	g.Go(func() error {
+		_, err := BuildHelm(ctx, o.CacheDir, o.Progress)
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	p.printf("build: every cached binary ready in %s", since(start))
+	return nil
+}
+
+// withDefaults fills in RepoRoot and CacheDir and creates the cache.
+func (o BuildOptions) withDefaults() (BuildOptions, error) {
+	var err error
+	if o.RepoRoot == "" {
+		if o.RepoRoot, err = RepoRoot(); err != nil {
+			return o, err
+		}
+	}
+	if o.CacheDir == "" {
+		if o.CacheDir, err = BinDir(); err != nil {
+			return o, err
+		}
+	}
+	if err := os.MkdirAll(o.CacheDir, 0o755); err != nil {
+		return o, fmt.Errorf("create binary cache %s: %w", o.CacheDir, err)
+	}
+	return o, nil
+}
+
+// cachedBinaries says where the cached parts of b land (the node tier's
+// only with o.Node).
+func cachedBinaries(o BuildOptions) *Binaries {
 	b := &Binaries{
 		KubeAPIServer: filepath.Join(o.CacheDir, "kube-apiserver-"+KubernetesVersion),
 		Etcd:          filepath.Join(o.CacheDir, "etcd-"+EtcdVersion),
 		MinIO:         filepath.Join(o.CacheDir, "minio-"+MinIOVersion),
-		IrsaWebhook:   filepath.Join(o.OutDir, "irsa-webhook"),
-		S3Get:         filepath.Join(o.OutDir, "s3get"),
 	}
-	start := time.Now()
-	g, ctx := errgroup.WithContext(ctx)
+	if o.Node {
+		b.Node = &NodeBinaries{
+			Kubelet:               filepath.Join(o.CacheDir, "kubelet-"+KubernetesVersion),
+			KubeControllerManager: filepath.Join(o.CacheDir, "kube-controller-manager-"+KubernetesVersion),
+			KubeScheduler:         filepath.Join(o.CacheDir, "kube-scheduler-"+KubernetesVersion),
+			KubeProxy:             filepath.Join(o.CacheDir, "kube-proxy-"+KubernetesVersion),
+			CoreDNS:               filepath.Join(o.CacheDir, "coredns-"+CoreDNSVersion),
+			ContainerdDir:         filepath.Join(o.CacheDir, "containerd-"+ContainerdVersion),
+		}
+	}
+	return b
+}
+
+// addCachedBuilds adds to g the builds of b's cached parts that are
+// missing. Every command of e2e/build/kube that b needs is built by one go
+// build: concurrent go builds each compile the packages they share (most
+// of Kubernetes) until one lands in the Go build cache, which doubled a
+// cold CI run.
+func addCachedBuilds(ctx context.Context, g *errgroup.Group, p *progress, o BuildOptions, b *Binaries) {
+	kubeModule := filepath.Join(o.RepoRoot, "e2e", "build", "kube")
+	kube := []togetherBinary{
+		{"kube-apiserver", "k8s.io/kubernetes/cmd/kube-apiserver", b.KubeAPIServer},
+		{"etcd", "./etcd", b.Etcd},
+	}
+	if n := b.Node; n != nil {
+		kube = append(kube,
+			togetherBinary{"kubelet", "k8s.io/kubernetes/cmd/kubelet", n.Kubelet},
+			togetherBinary{"kube-controller-manager", "k8s.io/kubernetes/cmd/kube-controller-manager", n.KubeControllerManager},
+			togetherBinary{"kube-scheduler", "k8s.io/kubernetes/cmd/kube-scheduler", n.KubeScheduler},
+			togetherBinary{"kube-proxy", "k8s.io/kubernetes/cmd/kube-proxy", n.KubeProxy},
+		)
+	}
+	// etcd does not link component-base: the -X flags do not touch it.
+	versionFlags := "-s -w -X k8s.io/component-base/version.gitVersion=" + KubernetesVersion +
+		" -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37"
 	g.Go(func() error {
-		return p.cached("kube-apiserver "+KubernetesVersion, b.KubeAPIServer, func(out string) error {
-			return goCmd(ctx, kubeModule, nil, "build", "-trimpath", "-ldflags", versionFlags, "-o", out, "k8s.io/kubernetes/cmd/kube-apiserver")
-		})
-	})
-	g.Go(func() error {
-		return p.cached("etcd "+EtcdVersion, b.Etcd, func(out string) error {
-			return goCmd(ctx, kubeModule, nil, "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "./etcd")
+		lock := filepath.Join(o.CacheDir, "kubernetes-"+KubernetesVersion+".lock")
+		return p.cachedTogether("Kubernetes "+KubernetesVersion+" and etcd "+EtcdVersion, lock, kube, func(outDir string, pkgs []string) error {
+			args := append([]string{"build", "-trimpath", "-ldflags", versionFlags, "-o", outDir + "/"}, pkgs...)
+			return goCmd(ctx, kubeModule, nil, args...)
 		})
 	})
 	g.Go(func() error {
@@ -203,54 +304,10 @@ func Build(ctx context.Context, o BuildOptions) (*Binaries, error) {
 			return os.Rename(filepath.Join(gobin, "minio"), out)
 		})
 	})
-	g.Go(func() error {
-		return p.always("irsa-webhook (this checkout)", func() error {
-			return goCmd(ctx, o.RepoRoot, nil, "build", "-o", b.IrsaWebhook, "./cmd/irsa-webhook")
-		})
-	})
-	g.Go(func() error {
-		return p.always("s3get (this checkout)", func() error {
-			return goCmd(ctx, filepath.Join(o.RepoRoot, "e2e"), nil, "build", "-o", b.S3Get, "./cmd/s3get")
-		})
-	})
-	if o.Node {
-		b.Node = buildNode(ctx, g, p, o, kubeModule, versionFlags)
+	n := b.Node
+	if n == nil {
+		return
 	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	p.printf("build: all binaries ready in %s", since(start))
-	return b, nil
-}
-
-// buildNode adds the node tier's builds to g and returns where they land.
-func buildNode(ctx context.Context, g *errgroup.Group, p *progress, o BuildOptions, kubeModule, versionFlags string) *NodeBinaries {
-	n := &NodeBinaries{
-		Kubelet:               filepath.Join(o.CacheDir, "kubelet-"+KubernetesVersion),
-		KubeControllerManager: filepath.Join(o.CacheDir, "kube-controller-manager-"+KubernetesVersion),
-		KubeScheduler:         filepath.Join(o.CacheDir, "kube-scheduler-"+KubernetesVersion),
-		KubeProxy:             filepath.Join(o.CacheDir, "kube-proxy-"+KubernetesVersion),
-		CoreDNS:               filepath.Join(o.CacheDir, "coredns-"+CoreDNSVersion),
-		ContainerdDir:         filepath.Join(o.CacheDir, "containerd-"+ContainerdVersion),
-	}
-	for _, c := range []struct{ name, dest string }{
-		{"kubelet", n.Kubelet},
-		{"kube-controller-manager", n.KubeControllerManager},
-		{"kube-scheduler", n.KubeScheduler},
-		{"kube-proxy", n.KubeProxy},
-	} {
-		g.Go(func() error {
-			return p.cached(c.name+" "+KubernetesVersion, c.dest, func(out string) error {
-				return goCmd(ctx, kubeModule, nil, "build", "-trimpath", "-ldflags", versionFlags, "-o", out, "k8s.io/kubernetes/cmd/"+c.name)
-			})
-		})
-	}
-	g.Go(func() error {
-		return p.cached("coredns "+CoreDNSVersion, n.CoreDNS, func(out string) error {
-			mod := filepath.Join(o.RepoRoot, "e2e", "build", "coredns")
-			return goCmd(ctx, mod, []string{"CGO_ENABLED=0"}, "build", "-trimpath", "-ldflags", "-s -w", "-o", out, ".")
-		})
-	})
 	g.Go(func() error {
 		// A directory, built whole and renamed into place like a binary.
 		return p.cachedDir("containerd "+ContainerdVersion, n.ContainerdDir, "ctr", func(out string) error {
@@ -264,12 +321,11 @@ func buildNode(ctx context.Context, g *errgroup.Group, p *progress, o BuildOptio
 		})
 	})
 	g.Go(func() error {
-		return p.always("s3get, pause and irsa-webhook images (this checkout)", func() (err error) {
-			n.Images, err = o.NodeImages(ctx, o.RepoRoot, filepath.Join(o.OutDir, "images"))
-			return err
+		return p.cached("coredns "+CoreDNSVersion, n.CoreDNS, func(out string) error {
+			mod := filepath.Join(o.RepoRoot, "e2e", "build", "coredns")
+			return goCmd(ctx, mod, []string{"CGO_ENABLED=0"}, "build", "-trimpath", "-ldflags", "-s -w", "-o", out, ".")
 		})
 	})
-	return n
 }
 
 // containerdCommands are built into NodeBinaries.ContainerdDir.
@@ -300,6 +356,64 @@ func (p *progress) cached(what, dest string, build func(out string) error) error
 // it holds check.
 func (p *progress) cachedDir(what, dest, check string, build func(out string) error) error {
 	return p.cachedAt(what, dest, func() bool { return isExecutable(filepath.Join(dest, check)) }, os.RemoveAll, build)
+}
+
+// togetherBinary is one command of a cachedTogether build: the go build
+// output named out, from package pkg, cached at dest.
+type togetherBinary struct{ out, pkg, dest string }
+
+// cachedTogether is cached for commands built by one go build: one lock
+// file covers them all, and the missing ones are built in one command into
+// a temporary directory, then renamed into place one by one.
+func (p *progress) cachedTogether(what, lockPath string, bins []togetherBinary, build func(outDir string, pkgs []string) error) error {
+	missing := func() (m []togetherBinary) {
+		for _, b := range bins {
+			if !isExecutable(b.dest) {
+				m = append(m, b)
+			}
+		}
+		return m
+	}
+	if len(missing()) == 0 {
+		p.printf("build: %s cached in %s", what, filepath.Dir(lockPath))
+		return nil
+	}
+	lock, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return fmt.Errorf("build %s: lock: %w", what, err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("build %s: lock: %w", what, err)
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) //nolint:errcheck // released on close anyway
+	todo := missing()
+	if len(todo) == 0 {
+		p.printf("build: %s built by another run, cached in %s", what, filepath.Dir(lockPath))
+		return nil
+	}
+	var names, pkgs []string
+	for _, b := range todo {
+		names = append(names, b.out)
+		pkgs = append(pkgs, b.pkg)
+	}
+	p.printf("build: %s: %s not cached, building them in one go build (many minutes on a cold machine)", what, strings.Join(names, ", "))
+	start := time.Now()
+	tmp, err := os.MkdirTemp(filepath.Dir(lockPath), ".build-")
+	if err != nil {
+		return fmt.Errorf("build %s: %w", what, err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := build(tmp, pkgs); err != nil {
+		return fmt.Errorf("build %s: %w", what, err)
+	}
+	for _, b := range todo {
+		if err := os.Rename(filepath.Join(tmp, b.out), b.dest); err != nil {
+			return fmt.Errorf("build %s: %w", what, err)
+		}
+	}
+	p.printf("build: %s: %s built in %s", what, strings.Join(names, ", "), since(start))
+	return nil
 }
 
 func (p *progress) cachedAt(what, dest string, done func() bool, remove func(string) error, build func(out string) error) error {
